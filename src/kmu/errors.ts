@@ -1,0 +1,41 @@
+import { RC, returnCodeText } from './returnCodes.js';
+
+/**
+ * A command failed with a kmu return code. Formatters print it as
+ * "Cfm3<Op> returned: 0x.. : HSM Error: ..."; `detail` is an optional extra line.
+ * `ckr` names the PKCS#11 error behind it, if any (shown in --json).
+ */
+export class KmuError extends Error {
+  readonly code: number;
+  readonly detail?: string;
+  readonly ckr?: string;
+  constructor(code: number, opts: { detail?: string; ckr?: string; cause?: unknown } = {}) {
+    super(returnCodeText(code) ?? `HSM Error: 0x${code.toString(16)}`, { cause: opts.cause });
+    this.name = 'KmuError';
+    this.code = code;
+    this.detail = opts.detail;
+    this.ckr = opts.ckr;
+  }
+}
+
+/**
+ * Bad input to a command (unknown flag, missing value, out-of-range number...): printed as
+ * one line "Error: <message>" before anything reaches the token; exit status non-zero.
+ */
+export class UsageError extends Error {
+  readonly code = RC.INVALID_INPUT;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/**
+ * kmu11 itself cannot start: no module, SoftHSM missing, unreadable config. One line, exit 2.
+ */
+export class SetupError extends Error {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, opts);
+    this.name = 'SetupError';
+  }
+}
