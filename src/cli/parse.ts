@@ -1,0 +1,121 @@
+// kmu's command syntax: `<command> [-flag value | -switch]...`, one command a line in the
+// shell and in batch, or several in a row after `singlecmd`.
+import { UsageError } from '../kmu/errors.js';
+import { findCommand, type Command } from '../commands/index.js';
+
+export interface ParsedCommand {
+  command: Command<any, any>;
+  /** The words as typed, for echoing and --json. */
+  words: string[];
+  /** `-h`: show the syntax instead of running. */
+  help: boolean;
+  options: Record<string, unknown>;
+}
+
+/** Splits a shell or batch line into words; "double" and 'single' quotes group, \ escapes. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i];
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (quote) throw new UsageError(`unterminated ${quote} quote`);
+  if (inWord) words.push(cur);
+  return words;
+}
+
+function lookup(name: string): Command<any, any> {
+  const command = findCommand(name);
+  if (!command) throw new UsageError(`unknown command '${name}' (type help for the list)`);
+  return command;
+}
+
+/**
+ * Reads one command's flags from words[start...]. With `stopAtCommand` (singlecmd), a word
+ * that is not a flag of this command but is a command name starts the next command.
+ * Returns the parsed command and the index after it.
+ */
+function readCommand(words: string[], start: number, stopAtCommand: boolean): [ParsedCommand, number] {
+  const command = lookup(words[start]!);
+  const options: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  let help = false;
+  let i = start + 1;
+  while (i < words.length) {
+    const word = words[i]!;
+    if (word === '-h') {
+      help = true;
+      i++;
+      continue;
+    }
+    const spec = command.flags.find((f) => f.flag === word);
+    if (!spec) {
+      if (stopAtCommand && findCommand(word)) break;
+      if (word.startsWith('-')) throw new UsageError(`${command.name} has no flag ${word} (see ${command.name} -h)`);
+      throw new UsageError(`${command.name}: unexpected '${word}' (flags start with -; see ${command.name} -h)`);
+    }
+    if (seen.has(spec.flag)) throw new UsageError(`${command.name}: ${spec.flag} is given twice`);
+    seen.add(spec.flag);
+    if (!spec.parse) {
+      options[spec.key] = true;
+      i++;
+      continue;
+    }
+    const value = words[i + 1];
+    if (value === undefined) throw new UsageError(`${command.name}: ${spec.flag} needs a value ${spec.metavar ?? ''}`.trimEnd());
+    options[spec.key] = spec.parse(value, spec.flag);
+    i += 2;
+  }
+  const parsed = { command, words: words.slice(start, i), help, options };
+  if (!help) checkOptions(parsed.command, options);
+  return [parsed, i];
+}
+
+/** Required flags and the command's cross-flag rules. */
+export function checkOptions(command: Command<any, any>, options: Record<string, unknown>): void {
+  for (const f of command.flags)
+    if (f.required && options[f.key] === undefined)
+      throw new UsageError(`${command.name}: ${f.flag} ${f.metavar ?? ''} is required`.replace(/ +is/, ' is'));
+  command.validate?.(options);
+}
+
+export function parseLine(line: string): ParsedCommand | null {
+  const words = splitWords(line);
+  if (words.length === 0) return null;
+  const [parsed, end] = readCommand(words, 0, false);
+  if (end !== words.length) throw new UsageError(`${parsed.command.name}: unexpected '${words[end]}'`);
+  return parsed;
+}
+
+/** `singlecmd loginHSM -u CU ... genECCKeyPair -i 2 -l x`: every command on one line. */
+export function parseSinglecmd(words: string[]): ParsedCommand[] {
+  if (words.length === 0) throw new UsageError('singlecmd needs at least one command');
+  const out: ParsedCommand[] = [];
+  let i = 0;
+  while (i < words.length) {
+    const [parsed, next] = readCommand(words, i, true);
+    out.push(parsed);
+    i = next;
+  }
+  return out;
+}

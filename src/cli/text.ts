@@ -1,0 +1,109 @@
+// kmu's text output, line for line as the key_mgmt_util reference pages show it.
+// Formatters read result objects only; they never reach the token.
+import type { CommandResult } from '../commands/index.js';
+import type { HelpData } from '../commands/help.js';
+import type { GetAttributeData } from '../commands/getAttribute.js';
+import type { ListECCCurveIdsData } from '../commands/listECCCurveIds.js';
+import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
+
+const T = '        ';
+
+function returned(op: string, code: number, sep = ' returned:'): string {
+  return `${op}${sep} ${hexCode(code)} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`;
+}
+
+/** "Node id 0 and err state 0x000000a8 : HSM Error: …": a token is a one-node cluster. */
+function clusterLines(code: number, indent = T, title = 'Cluster Error Status'): string[] {
+  if (code === 0xb3)
+    // The page's policy refusal: the cluster reports the server unavailable.
+    return [`${indent}${title}`, `${indent}Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is unavailable`];
+  const state = '0x' + code.toString(16).padStart(8, '0');
+  return [`${indent}${title}`, `${indent}Node id 0 and err state ${state} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`];
+}
+
+type Formatter = (r: CommandResult<any>) => string[];
+
+const genPair =
+  (sep: string): Formatter =>
+  (r) =>
+    r.code !== 0
+      ? ['', T + returned(r.op, r.code, sep), '', ...clusterLines(r.code)]
+      : [
+          '',
+          T + returned(r.op, 0, sep),
+          '',
+          `${T}${r.op}:    public key handle: ${r.data.publicKey}    private key handle: ${r.data.privateKey}`,
+          '',
+          ...clusterLines(0),
+        ];
+
+const login: Formatter = (r) => ['', returned(r.op, r.code), '', ...clusterLines(r.code, '', 'Cluster Status')];
+
+const FORMATTERS: Record<string, Formatter> = {
+  genECCKeyPair: genPair(' returned:'),
+  // The genDSAKeyPair page prints "Cfm3GenerateKeyPair: returned:".
+  genDSAKeyPair: genPair(': returned:'),
+  loginHSM: login,
+  logoutHSM: login,
+  findKey(r) {
+    if (r.code !== 0) return ['', T + returned(r.op, r.code), '', ...clusterLines(r.code)];
+    const handles: number[] = r.data.handles;
+    const lines = ['', `Total number of keys present ${handles.length}`, ''];
+    if (handles.length > 0) lines.push(` number of keys matched from start index 0::${handles.length - 1}`, handles.join(', '), '');
+    return [...lines, ...clusterLines(0), '', T + returned(r.op, 0)];
+  },
+  getAttribute(r) {
+    if (r.code !== 0) return ['', T + returned(r.op, r.code)];
+    const d = r.data as GetAttributeData;
+    const lines: string[] = [];
+    if (d.all) lines.push(`got all attributes of size ${d.size} attr cnt ${d.attributes.length}`);
+    if (d.file !== undefined) {
+      // The two pages word this line differently for one attribute and for all (-a 512).
+      lines.push(d.all ? `Attributes dumped into ${d.file}` : `Attributes dumped into ${d.file} file`);
+      if (!d.all) return lines;
+    } else {
+      lines.push(...d.text.replace(/\n$/, '').split('\n'));
+    }
+    return [...lines, '', T + returned(r.op, 0)];
+  },
+  Error2String(r) {
+    const { code, text } = r.data as { code: number; text: string | null };
+    return ['', `${T}Error Code ${code.toString(16)} maps to ${text ?? 'an unknown error code'}`];
+  },
+  listAttributes(r) {
+    const attrs = r.data.attributes as Array<{ name: string; id: number }>;
+    return [
+      '',
+      'Following are the possible attribute values for getAttributes:',
+      '',
+      ...attrs.map((a) => `      ${a.name.padEnd(32)}= ${a.id}`),
+    ];
+  },
+  listECCCurveIds(r) {
+    if (r.code !== 0) return ['', T + returned('Cfm3GenerateKeyPair', r.code)];
+    const d = r.data as ListECCCurveIdsData;
+    if (d.supported.length === 0) return ['', `${T}This token supports no ECC curve`];
+    return ['', `${T}Supported ECC Curve Ids on this token:`, '', ...d.supported.map((c) => `${T}${String(c.id).padStart(2)} : ${c.nid}`)];
+  },
+  help(r) {
+    const d = r.data as HelpData;
+    const lines = ['', 'Help Commands Available:', '', 'Syntax: <command> -h', '', '', '   Command               Description', '   =======               ===========', ''];
+    for (const s of d.sections) {
+      if (s.title) lines.push('', `${T}${s.title}`);
+      for (const c of s.commands) lines.push(`   ${c.name.padEnd(23)}${c.description}`);
+    }
+    return lines;
+  },
+  exit: () => [],
+};
+
+/** kmu's lines for a result, without a trailing newline. */
+export function formatText(result: CommandResult<any>): string {
+  const f = FORMATTERS[result.command];
+  const lines = f ? f(result) : ['', T + returned(result.op, result.code)];
+  return lines.join('\n');
+}
+
+export function formatSyntax(syntax: string): string {
+  return `\n${syntax}\n`;
+}

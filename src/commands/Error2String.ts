@@ -1,0 +1,15 @@
+import { returnCodeText } from '../kmu/returnCodes.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+
+export const Error2String: Command<{ code: number }, { code: number; text: string | null }> = {
+  name: 'Error2String',
+  description: 'Converts Error codes to Strings',
+  op: 'Error2String',
+  offline: true,
+  syntax: 'Error2String -h\n\nError2String -r <response-code>',
+  flags: [{ flag: '-r', key: 'code', parse: v.responseCode, required: true, metavar: '<response-code>' }],
+  async run(_ctx, o) {
+    return ok(Error2String, { code: o.code, text: returnCodeText(o.code) ?? null });
+  },
+};

@@ -1,0 +1,51 @@
+import { CKA, CKK, CKM, type Template } from '../p11/index.js';
+import { KmuError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import { oidToDer, type Curve } from '../kmu/curves.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import {
+  KEY_PAIR_FLAGS,
+  beforeGeneration,
+  generatePair,
+  pairTemplates,
+  validateKeyPairOptions,
+  type GeneratedPair,
+  type KeyPairOptions,
+} from './lib/keygen.js';
+
+export interface GenECCKeyPairOptions extends KeyPairOptions {
+  curve: Curve;
+}
+
+export type GenECCKeyPairData = GeneratedPair & { curve: { id: number; nid: string; oid: string } };
+
+export const genECCKeyPair: Command<GenECCKeyPairOptions, GenECCKeyPairData> = {
+  name: 'genECCKeyPair',
+  description: 'Generates an ECC Key Pair',
+  op: 'Cfm3GenerateKeyPair',
+  needsLogin: true,
+  syntax: `genECCKeyPair -h
+
+genECCKeyPair -i <EC curve id>
+              -l <label>
+              [-id <key ID>]
+              [-min_srv <minimum number of servers>]
+              [-m_value <0..8>]
+              [-nex]
+              [-sess]
+              [-timeout <number of seconds> ]
+              [-u <user-ids>]
+              [-attest]`,
+  flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
+  validate: validateKeyPairOptions,
+  async run(ctx, o) {
+    await beforeGeneration(ctx, o);
+    if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
+      throw new KmuError(RC.POLICY_VIOLATION, { detail: `${o.curve.nid} is not allowed by the HSM's FIPS policy` });
+    const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.EC);
+    const ecParams: Template = [{ type: CKA.EC_PARAMS, value: oidToDer(o.curve.oid) }];
+    const pair = await generatePair(ctx, o, { mechanism: CKM.EC_KEY_PAIR_GEN }, [...publicTemplate, ...ecParams], privateTemplate);
+    return ok(genECCKeyPair, { ...pair, curve: { id: o.curve.id, nid: o.curve.nid, oid: o.curve.oid } });
+  },
+};

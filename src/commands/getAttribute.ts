@@ -1,0 +1,84 @@
+import { writeFileSync } from 'node:fs';
+import { KmuError, UsageError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import { OBJ_ATTR_ALL, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import { requireLogin, toKmuError } from './lib/context.js';
+import { objAttrValues, readKey } from './lib/keys.js';
+
+export interface GetAttributeOptions {
+  handle: number;
+  attribute: number;
+  out?: string;
+}
+
+export interface GetAttributeData {
+  handle: number;
+  all: boolean;
+  attributes: Array<{ name: string; id: number; value: string }>;
+  /** Bytes of attribute data, as kmu's "got all attributes of size N" counts them. */
+  size: number;
+  file?: string;
+  /** The dump as written to the file (or printed when there is no -out). */
+  text: string;
+}
+
+function attribute(text: string, flag: string): number {
+  if (!/^[0-9]+$/.test(text) || (Number(text) !== OBJ_ATTR_ALL && !objAttr(Number(text))))
+    throw new UsageError(`${flag} takes an attribute constant from listAttributes, or 512 for all, not '${text}'`);
+  return Number(text);
+}
+
+function valueBytes(attr: ObjAttr, value: ObjAttrValue): number {
+  if (Buffer.isBuffer(value)) return value.length;
+  if (attr.format === 'bool') return 1;
+  if (typeof value === 'number') return 4;
+  return Buffer.byteLength(String(value), 'utf8');
+}
+
+export const getAttribute: Command<GetAttributeOptions, GetAttributeData> = {
+  name: 'getAttribute',
+  description: 'Reads an attribute from an object',
+  op: 'Cfm3GetAttribute',
+  needsLogin: true,
+  syntax: `getAttribute -h
+
+getAttribute -o <key handle>
+             -a <attribute constant>
+             -out <file>`,
+  flags: [
+    { flag: '-o', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' },
+    { flag: '-a', key: 'attribute', parse: attribute, required: true, metavar: '<attribute constant>' },
+    { flag: '-out', key: 'out', parse: v.text('file path'), metavar: '<file>' },
+  ],
+  async run(ctx, o) {
+    requireLogin(ctx);
+    const { session } = ctx.backend;
+    let values: Array<[ObjAttr, ObjAttrValue]>;
+    try {
+      const object = await ctx.handles.resolve(o.handle);
+      values = await objAttrValues(session, await readKey(session, object));
+    } catch (e) {
+      throw toKmuError(e);
+    }
+    const all = o.attribute === OBJ_ATTR_ALL;
+    if (!all) {
+      values = values.filter(([a]) => a.id === o.attribute);
+      if (values.length === 0)
+        throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} has no ${objAttr(o.attribute)!.name}` });
+    }
+    const attributes = values.map(([a, val]) => ({ name: a.name, id: a.id, value: formatObjAttrValue(a, val, !all) }));
+    const body = attributes.map((a) => `${a.name}\n${a.value}\n`).join('');
+    const text = all ? `\n${body}` : body;
+    if (o.out !== undefined) {
+      try {
+        writeFileSync(o.out, text, { mode: 0o600 });
+      } catch (e) {
+        throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+      }
+    }
+    const size = values.reduce((n, [a, val]) => n + 8 + valueBytes(a, val), 0);
+    return ok(getAttribute, { handle: o.handle, all, attributes, size, file: o.out, text });
+  },
+};

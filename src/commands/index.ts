@@ -1,0 +1,35 @@
+// The command table: every kmu command kmu11 has, one file each.
+import type { Command } from './types.js';
+import { Error2String } from './Error2String.js';
+import { exit } from './exit.js';
+import { findKey } from './findKey.js';
+import { genDSAKeyPair } from './genDSAKeyPair.js';
+import { genECCKeyPair } from './genECCKeyPair.js';
+import { getAttribute } from './getAttribute.js';
+import { help } from './help.js';
+import { listAttributes } from './listAttributes.js';
+import { listECCCurveIds } from './listECCCurveIds.js';
+import { loginHSM } from './loginHSM.js';
+import { logoutHSM } from './logoutHSM.js';
+
+export const COMMANDS: readonly Command<any, any>[] = [
+  exit,
+  help,
+  loginHSM,
+  logoutHSM,
+  genDSAKeyPair,
+  genECCKeyPair,
+  findKey,
+  getAttribute,
+  Error2String,
+  listAttributes,
+  listECCCurveIds,
+];
+
+const byName = new Map(COMMANDS.map((c) => [c.name, c]));
+
+export function findCommand(name: string): Command<any, any> | undefined {
+  return byName.get(name);
+}
+
+export type { Command, CommandContext, CommandResult, FlagSpec } from './types.js';

@@ -1,0 +1,174 @@
+// What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
+// template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
+import { CKA, CKO, ckaName, type Attribute, type Mechanism, type Template } from '../../p11/index.js';
+import { KmuError, UsageError } from '../../kmu/errors.js';
+import { RC } from '../../kmu/returnCodes.js';
+import * as v from '../../kmu/values.js';
+import type { CommandContext, FlagSpec } from '../types.js';
+import { requireLogin, toKmuError } from './context.js';
+
+export interface KeyPairOptions {
+  label: string;
+  id?: string;
+  minSrv?: number;
+  mValue?: number;
+  nex?: boolean;
+  sess?: boolean;
+  timeout?: number;
+  users?: number[];
+  attest?: boolean;
+}
+
+export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
+  { flag: '-l', key: 'label', parse: v.label, required: true, metavar: '<label>' },
+  { flag: '-id', key: 'id', parse: v.keyId, metavar: '<key ID>' },
+  { flag: '-min_srv', key: 'minSrv', parse: v.integer(1, 32), metavar: '<minimum number of servers>' },
+  { flag: '-m_value', key: 'mValue', parse: v.integer(0, 8), metavar: '<0..8>' },
+  { flag: '-nex', key: 'nex' },
+  { flag: '-sess', key: 'sess' },
+  { flag: '-timeout', key: 'timeout', parse: v.integer(0, 86_400), metavar: '<number of seconds>' },
+  { flag: '-u', key: 'users', parse: v.userIds, metavar: '<user-ids>' },
+  { flag: '-attest', key: 'attest' },
+];
+
+/** The page's parameter rules that need no token. */
+export function validateKeyPairOptions(o: KeyPairOptions): void {
+  if (o.timeout !== undefined && o.minSrv === undefined)
+    throw new UsageError('-timeout is valid only together with -min_srv');
+  if (o.mValue && o.mValue > 0) {
+    const users = (o.users?.length ?? 0) + 1; // the owner counts toward the quorum
+    if (users < o.mValue)
+      throw new UsageError(
+        `-m_value ${o.mValue} needs the key shared (-u) with at least ${o.mValue - 1} other user(s); ${o.users?.length ?? 0} given`,
+      );
+  }
+}
+
+/**
+ * Cluster features: checked against the logged-in user and the backend before anything is
+ * made. A feature the backend lacks is refused, naming the flag, never ignored.
+ */
+function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
+  const { backend } = ctx;
+  const user = backend.user!;
+  if (o.users?.includes(user.id))
+    throw new UsageError(`-u must not include the current user (${user.id}); the owner can always use the key`);
+  const refuse = (flag: string, what: string) =>
+    new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `${flag} (${what}) is not available on the ${backend.kind} backend` });
+  if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
+  if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
+  if (o.minSrv !== undefined && o.minSrv > backend.capabilities.servers)
+    throw refuse('-min_srv', `synchronising to ${o.minSrv} server(s); this backend has ${backend.capabilities.servers}`);
+  if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
+}
+
+/** An id already used by a key on the token (token or session object) is refused before generation. */
+async function checkIdFree(ctx: CommandContext, id: Buffer): Promise<void> {
+  for (const cls of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
+    const found = await ctx.backend.session.find([
+      { type: CKA.CLASS, value: cls },
+      { type: CKA.ID, value: id },
+    ]);
+    if (found.length > 0)
+      throw new KmuError(RC.KEY_ID_EXISTS, { detail: `a key with ID '${id.toString('utf8')}' is already on the token` });
+  }
+}
+
+/** Explicit values for every usage, privacy and sensitivity attribute (tokens' defaults differ). */
+export function pairTemplates(o: KeyPairOptions, keyType: number): { publicTemplate: Template; privateTemplate: Template } {
+  const common: Template = [
+    { type: CKA.KEY_TYPE, value: keyType },
+    { type: CKA.TOKEN, value: !o.sess },
+    { type: CKA.LABEL, value: o.label },
+    ...(o.id !== undefined ? [{ type: CKA.ID, value: Buffer.from(o.id, 'utf8') }] : []),
+    { type: CKA.DERIVE, value: false },
+  ];
+  return {
+    publicTemplate: [
+      { type: CKA.CLASS, value: CKO.PUBLIC_KEY },
+      ...common,
+      { type: CKA.PRIVATE, value: false },
+      { type: CKA.VERIFY, value: true },
+      { type: CKA.VERIFY_RECOVER, value: false },
+      { type: CKA.ENCRYPT, value: false },
+      { type: CKA.WRAP, value: false },
+    ],
+    privateTemplate: [
+      { type: CKA.CLASS, value: CKO.PRIVATE_KEY },
+      ...common,
+      { type: CKA.PRIVATE, value: true },
+      { type: CKA.SENSITIVE, value: true },
+      { type: CKA.EXTRACTABLE, value: !o.nex },
+      { type: CKA.SIGN, value: true },
+      { type: CKA.SIGN_RECOVER, value: false },
+      { type: CKA.DECRYPT, value: false },
+      { type: CKA.UNWRAP, value: false },
+    ],
+  };
+}
+
+/** A template as JSON: CKA name → value (Buffers as hex). */
+export function templateJson(t: Template): Record<string, boolean | number | string> {
+  const out: Record<string, boolean | number | string> = {};
+  for (const a of t) out[ckaName(a.type)] = Buffer.isBuffer(a.value) ? a.value.toString('hex') : a.value;
+  return out;
+}
+
+export interface GeneratedPair {
+  publicKey: number;
+  privateKey: number;
+  token: boolean;
+  publicTemplate: Record<string, boolean | number | string>;
+  privateTemplate: Record<string, boolean | number | string>;
+}
+
+/**
+ * The checks every pair generation makes before touching the token, in kmu's order: login,
+ * cluster flags, ID uniqueness. `prepare` may add to the templates (DSA domain parameters).
+ */
+export async function beforeGeneration(ctx: CommandContext, o: KeyPairOptions): Promise<void> {
+  requireLogin(ctx);
+  checkClusterFlags(ctx, o);
+  if (o.id !== undefined) await checkIdFree(ctx, Buffer.from(o.id, 'utf8'));
+}
+
+/**
+ * C_GenerateKeyPair, then handles from the store. If anything after generation fails, both
+ * halves are destroyed again: a failed command leaves no object behind.
+ */
+export async function generatePair(
+  ctx: CommandContext,
+  o: KeyPairOptions,
+  mechanism: Mechanism,
+  publicTemplate: Template,
+  privateTemplate: Template,
+): Promise<GeneratedPair> {
+  const { session, user } = ctx.backend;
+  let pair: { publicKey: number; privateKey: number };
+  try {
+    pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  } catch (e) {
+    throw toKmuError(e);
+  }
+  try {
+    const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
+    const [publicKey, privateKey] = await ctx.handles.register([
+      { object: pair.publicKey, meta, partner: pair.privateKey },
+      { object: pair.privateKey, meta, partner: pair.publicKey },
+    ]);
+    return {
+      publicKey: publicKey!,
+      privateKey: privateKey!,
+      token: !o.sess,
+      publicTemplate: templateJson(publicTemplate),
+      privateTemplate: templateJson(privateTemplate),
+    };
+  } catch (e) {
+    await session.destroyObject([pair.publicKey, pair.privateKey]).catch(() => undefined);
+    throw toKmuError(e);
+  }
+}
+
+export function attr(type: number, value: Attribute['value']): Attribute {
+  return { type, value };
+}

@@ -1,0 +1,54 @@
+import type { Backend } from '../backend/backend.js';
+import type { HandleStore } from '../backend/handles.js';
+
+/** How one flag of a kmu command reads its value; throws UsageError on bad input. */
+export interface FlagSpec {
+  /** As typed, e.g. "-i", "-m_value". */
+  flag: string;
+  /** Key in the command's typed options. */
+  key: string;
+  /** Absent: a switch (-nex, -sess). Present: reads the flag's value. */
+  parse?: (text: string, flag: string) => unknown;
+  required?: boolean;
+  /** Shown after the flag in usage errors, e.g. "<EC curve id>". */
+  metavar?: string;
+}
+
+export interface CommandContext {
+  backend: Backend;
+  handles: HandleStore;
+  /** Ask the operator (loginHSM -hpswd). Absent when nobody can answer. */
+  prompt?: (question: string, opts: { hidden: boolean }) => Promise<string>;
+}
+
+/** What a command returns; formatters turn it into kmu's text or --json. */
+export interface CommandResult<D = Record<string, unknown>> {
+  command: string;
+  /** kmu's operation name in "<op> returned: 0x..", e.g. Cfm3GenerateKeyPair. */
+  op: string;
+  code: number;
+  warnings: string[];
+  data: D;
+}
+
+export interface Command<O = Record<string, unknown>, D = Record<string, unknown>> {
+  name: string;
+  /** One line for help. */
+  description: string;
+  /** kmu's operation name, for the returned line (also on errors). */
+  op: string;
+  /** The syntax block `<command> -h` prints. */
+  syntax: string;
+  flags: readonly FlagSpec[];
+  /** Runs without a token (help, Error2String, listAttributes). */
+  offline?: boolean;
+  /** Needs loginHSM first. */
+  needsLogin?: boolean;
+  /** Cross-flag rules, after every flag parsed; throws UsageError. */
+  validate?: (opts: O) => void;
+  run(ctx: CommandContext, opts: O): Promise<CommandResult<D>>;
+}
+
+export function ok<D>(command: Command<any, any>, data: D, warnings: string[] = []): CommandResult<D> {
+  return { command: command.name, op: command.op, code: 0, warnings, data };
+}
