@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite against real SoftHSM tokens and Debian's oracle tools.
+# Sets up what is missing first; writes vitest's JSON report to build/test-report.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --tests
+mkdir -p build
+exec npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=build/test-report.json "$@"
