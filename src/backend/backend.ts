@@ -26,6 +26,16 @@ export interface BackendInfo {
   soPinFile?: string;
 }
 
+/** One row of kmu's listUsers. */
+export interface UserListEntry {
+  id: number;
+  type: UserType;
+  name: string;
+  mofnPubKey: boolean;
+  loginFailureCnt: number;
+  twoFA: boolean;
+}
+
 /** Cluster features kmu exposes as flags; a backend that lacks one refuses the flag. */
 export interface BackendCapabilities {
   /** -u at generation, getKeyInfo's shared users. */
@@ -45,6 +55,8 @@ export interface Backend {
   /** The RW session commands run on; logged in once loginHSM succeeds. */
   readonly session: Session;
   readonly capabilities: BackendCapabilities;
+  /** kmu11's home (config.home): where kmu11's own stores for this backend live. */
+  readonly home?: string;
   /** The logged-in user, or null before loginHSM / after logoutHSM. */
   readonly user: KmuUser | null;
   /**
@@ -57,6 +69,8 @@ export interface Backend {
   /** Warnings to show on stderr (e.g. a default password still in use). Drained on read. */
   takeWarnings(): string[];
   info(): Promise<BackendInfo>;
+  /** listUsers: the backend's user table; absent where the backend cannot see users (PKCS#11 has none). */
+  listUsers?(): Promise<UserListEntry[]>;
   /** Close sessions; session objects (-sess keys) die here. Idempotent. */
   close(): Promise<void>;
 }

@@ -1,0 +1,165 @@
+// Which module, token and home kmu11 uses. Sources, highest first:
+//   1. explicit overrides (CLI --module / --token / --home, or the API's options)
+//   2. environment: KMU11_MODULE, KMU11_TOKEN, KMU11_HOME
+//   3. a JSON config file: KMU11_CONFIG, else $KMU11_HOME/config.json (home as resolved by 1-2)
+//   4. defaults: home ~/.kmu11, no module (the embedded SoftHSM token)
+// An empty value (KMU11_MODULE=) counts as unset.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { SetupError } from '../kmu/errors.js';
+import type { BackendKind } from './backend.js';
+
+export const CLOUDHSM_MODULE = '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so';
+const CLOUDHSM_MODULE_BASENAME = 'libcloudhsm_pkcs11.so';
+
+export interface ConfigOverrides {
+  module?: string;
+  token?: string;
+  home?: string;
+  /** A config file to read instead of KMU11_CONFIG / $KMU11_HOME/config.json. */
+  config?: string;
+}
+
+/** What the config file may hold. */
+export interface ConfigFile {
+  module?: string;
+  token?: string;
+  backend?: 'generic' | 'cloudhsm';
+}
+
+export type ConfigSource = 'override' | 'env' | 'file' | 'default';
+
+export interface Kmu11Config {
+  backend: BackendKind;
+  /** Absolute module path; undefined for the embedded backend (SoftHSM is located when opened). */
+  module?: string;
+  /** Token label; undefined means the backend's default (embedded: "kmu11"). */
+  token?: string;
+  /** Absolute path of kmu11's home. */
+  home: string;
+  /** The config file that was read, if any. */
+  configFile?: string;
+  /** Where module and token came from, for `kmu11 info` and error messages. */
+  sources: { module: ConfigSource; token: ConfigSource; home: ConfigSource };
+}
+
+const FILE_KEYS = ['module', 'token', 'backend'] as const;
+const FILE_BACKENDS = ['generic', 'cloudhsm'] as const;
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** Keep error messages to one line whatever the underlying error says. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/**
+ * Read and validate a config file. `required`: a file named explicitly must exist; the
+ * default $KMU11_HOME/config.json may be absent (returns undefined).
+ */
+export function readConfigFile(path: string, required: boolean): ConfigFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !required) return undefined;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : oneLine((e as Error).message);
+    throw new SetupError(`kmu11: cannot read config file ${path}: ${why}`, { cause: e });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new SetupError(`kmu11: config file ${path} is not valid JSON: ${oneLine((e as Error).message)}`, { cause: e });
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new SetupError(`kmu11: config file ${path} must hold a JSON object, e.g. {"module": "/path/to/module.so", "token": "label"}`);
+  }
+  const obj = data as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!(FILE_KEYS as readonly string[]).includes(key)) {
+      throw new SetupError(`kmu11: config file ${path}: unknown key "${key}" (allowed: ${FILE_KEYS.join(', ')})`);
+    }
+  }
+  const out: ConfigFile = {};
+  for (const key of ['module', 'token'] as const) {
+    const v = obj[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') {
+      throw new SetupError(`kmu11: config file ${path}: "${key}" must be a non-empty string, not ${JSON.stringify(v)}`);
+    }
+    out[key] = v;
+  }
+  if (obj.backend !== undefined) {
+    const v = obj.backend;
+    if (typeof v !== 'string' || !(FILE_BACKENDS as readonly string[]).includes(v)) {
+      throw new SetupError(`kmu11: config file ${path}: "backend" must be "generic" or "cloudhsm", not ${JSON.stringify(v)}`);
+    }
+    out.backend = v as ConfigFile['backend'];
+  }
+  return out;
+}
+
+/** The backend a module path implies when nothing says otherwise. */
+export function backendForModule(modulePath: string): 'cloudhsm' | 'generic' {
+  return basename(modulePath) === CLOUDHSM_MODULE_BASENAME ? 'cloudhsm' : 'generic';
+}
+
+export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Kmu11Config {
+  const homeOverride = nonEmpty(overrides.home);
+  const homeEnv = nonEmpty(env.KMU11_HOME);
+  const home = resolve(homeOverride ?? homeEnv ?? join(homedir(), '.kmu11'));
+  const homeSource: ConfigSource = homeOverride ? 'override' : homeEnv ? 'env' : 'default';
+  if (home.includes('\n')) throw new SetupError('kmu11: the home directory path must not contain a newline');
+
+  const explicitFile = nonEmpty(overrides.config) ?? nonEmpty(env.KMU11_CONFIG);
+  const configFile = explicitFile ? resolve(explicitFile) : join(home, 'config.json');
+  const file = readConfigFile(configFile, explicitFile !== undefined);
+
+  let module: string | undefined;
+  let moduleSource: ConfigSource = 'default';
+  const mo = nonEmpty(overrides.module);
+  const me = nonEmpty(env.KMU11_MODULE);
+  if (mo) [module, moduleSource] = [resolve(mo), 'override'];
+  else if (me) [module, moduleSource] = [resolve(me), 'env'];
+  // A relative module path in the file is relative to the file.
+  else if (file?.module) [module, moduleSource] = [resolve(dirname(configFile), file.module), 'file'];
+
+  let token: string | undefined;
+  let tokenSource: ConfigSource = 'default';
+  const to = nonEmpty(overrides.token);
+  const te = nonEmpty(env.KMU11_TOKEN);
+  if (to) [token, tokenSource] = [to, 'override'];
+  else if (te) [token, tokenSource] = [te, 'env'];
+  else if (file?.token) [token, tokenSource] = [file.token, 'file'];
+
+  // The file's "backend" describes the file's module (or the default CloudHSM path when the file
+  // names none); a module given on the command line or in the environment brings its own kind.
+  let backend: BackendKind;
+  if (file?.backend && (moduleSource === 'file' || moduleSource === 'default')) {
+    backend = file.backend;
+    if (!module) {
+      if (backend === 'generic') {
+        throw new SetupError(`kmu11: config file ${configFile}: "backend": "generic" needs a "module" path`);
+      }
+      module = CLOUDHSM_MODULE;
+    }
+  } else if (module) {
+    backend = backendForModule(module);
+  } else {
+    backend = 'embedded';
+  }
+
+  return {
+    backend,
+    module,
+    token,
+    home,
+    configFile: file ? configFile : undefined,
+    sources: { module: moduleSource, token: tokenSource, home: homeSource },
+  };
+}

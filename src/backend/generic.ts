@@ -1,0 +1,35 @@
+// Any PKCS#11 module, by path, and one of its tokens, by label. kmu's loginHSM maps to
+// C_Login(CKU_USER, <password>): the -s name is only recorded, since PKCS#11 has a single
+// normal user per token. Cluster features (sharing, quorum, attestation) do not exist here.
+import { KmuError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import type { Backend, KmuUser } from './backend.js';
+import type { Kmu11Config } from './config.js';
+import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend } from './token.js';
+
+export const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 0, attestation: false } as const;
+
+class GenericBackend extends TokenBackend {
+  readonly kind = 'generic' as const;
+
+  async login(type: string, name: string, password: string): Promise<KmuUser> {
+    checkUserType(type);
+    if (this.currentUser) throw new KmuError(RC.ALREADY_LOGGED_IN);
+    await this.tokenLogin(password, false);
+    this.currentUser = { id: TOKEN_USER_ID, name, type: 'CU' };
+    return this.currentUser;
+  }
+}
+
+/** Open `config.module` and its token `config.token` (or its only initialized token). */
+export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { module: string }): Promise<Backend> {
+  const module = await loadModule(config.module);
+  try {
+    const { slot, label } = await chooseToken(module, config.token);
+    const session = await openRwSession(slot, label);
+    return new GenericBackend({ module, slot, session, home: config.home, capabilities: { ...GENERIC_CAPABILITIES } });
+  } catch (e) {
+    await module.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,60 @@
+// Open the backend the configuration names (see config.ts for the sources and their order).
+import type { Backend } from './backend.js';
+import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
+import { openCloudHsm } from './cloudhsm.js';
+import { openEmbedded } from './embedded.js';
+import { openGeneric } from './generic.js';
+
+export type {
+  Backend,
+  BackendCapabilities,
+  BackendInfo,
+  BackendKind,
+  KmuUser,
+  UserListEntry,
+  UserType,
+} from './backend.js';
+export {
+  backendForModule,
+  CLOUDHSM_MODULE,
+  readConfigFile,
+  resolveConfig,
+  type ConfigFile,
+  type ConfigOverrides,
+  type ConfigSource,
+  type Kmu11Config,
+} from './config.js';
+export { findSoftHsmModule, SOFTHSM_MODULE_PATHS } from './softhsm.js';
+export {
+  changePassword,
+  EMBEDDED_TOKEN_LABEL,
+  embeddedPaths,
+  listUsers,
+  openEmbedded,
+  resetPassword,
+  type EmbeddedPaths,
+} from './embedded.js';
+export { openGeneric } from './generic.js';
+export { cloudHsmPin, openCloudHsm } from './cloudhsm.js';
+export { TOKEN_USER_ID } from './token.js';
+export { DEFAULT_PASSWORD, MAX_LOGIN_FAILURES } from './users.js';
+
+/** Open a backend from an already resolved configuration. */
+export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+  switch (config.backend) {
+    case 'embedded':
+      return openEmbedded(config, env);
+    case 'cloudhsm':
+      return openCloudHsm(config);
+    case 'generic':
+      return openGeneric({ ...config, module: config.module! });
+  }
+}
+
+/**
+ * Resolve the configuration (overrides > env > config file > defaults) and open its backend.
+ * Throws SetupError (one line) when kmu11 cannot start.
+ */
+export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+  return openBackendWith(resolveConfig(overrides, env), env);
+}

@@ -1,0 +1,120 @@
+// An exclusive lock between kmu11 processes sharing one home: a lockfile that appears
+// atomically (written to a temp file, then link()ed into place, which fails if the lock
+// exists) holding "pid host time". A lock whose process is gone (same host) or that is older
+// than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { SetupError } from '../kmu/errors.js';
+import { FILE_MODE } from './fsutil.js';
+
+export interface LockOptions {
+  /** Give up after this long (default 30 s). */
+  timeoutMs?: number;
+  /** A lock older than this is taken to be abandoned (default 120 s; kmu11 holds it for well under a second). */
+  staleMs?: number;
+}
+
+interface Holder {
+  pid: number;
+  host: string;
+  time: number;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function parseHolder(text: string): Holder | undefined {
+  const [pid, host, time] = text.trim().split(/\s+/);
+  const n = Number(pid);
+  if (!Number.isSafeInteger(n) || n <= 0 || !host) return undefined;
+  return { pid: n, host, time: Number(time) || 0 };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errno(e) === 'EPERM';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function tryCreate(lockPath: string, content: string): Promise<boolean> {
+  const tmp = join(dirname(lockPath), `.${basename(lockPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.writeFile(tmp, content, { mode: FILE_MODE, flag: 'wx' });
+  try {
+    await fs.link(tmp, lockPath);
+    return true;
+  } catch (e) {
+    if (errno(e) === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Break an abandoned lock. Renaming first means that of two processes breaking the same lock
+ * only one removes it; if what we renamed turns out not to be the stale holder's (it was
+ * replaced in between), it is put back.
+ */
+async function breakStale(lockPath: string, stale: Holder): Promise<void> {
+  const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.rename(lockPath, aside);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return;
+    throw e;
+  }
+  const moved = parseHolder(await fs.readFile(aside, 'utf8').catch(() => ''));
+  if (moved && (moved.pid !== stale.pid || moved.host !== stale.host || moved.time !== stale.time)) {
+    await fs.link(aside, lockPath).catch(() => undefined);
+  }
+  await fs.rm(aside, { force: true });
+}
+
+/** Run `fn` holding the lock at `lockPath`; the lock is released however `fn` ends. */
+export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const staleMs = opts.staleMs ?? 120_000;
+  const me = `${process.pid} ${hostname()} ${Date.now()}\n`;
+  const deadline = Date.now() + timeoutMs;
+  let holder: Holder | undefined;
+  for (;;) {
+    if (await tryCreate(lockPath, me)) break;
+    let text = '';
+    let mtime = Date.now();
+    try {
+      text = await fs.readFile(lockPath, 'utf8');
+      mtime = (await fs.stat(lockPath)).mtimeMs;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') continue; // released between our attempts
+      throw e;
+    }
+    holder = parseHolder(text);
+    const old = Date.now() - mtime > staleMs;
+    const dead = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !alive(holder.pid);
+    if (holder === undefined || dead || old) {
+      await breakStale(lockPath, holder ?? { pid: 0, host: '', time: 0 });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new SetupError(
+        `kmu11: ${lockPath} is held by process ${holder.pid} on ${holder.host}; if no kmu11 is running there, remove the file`,
+      );
+    }
+    await sleep(5 + Math.random() * 20);
+  }
+  try {
+    return await fn();
+  } finally {
+    // Remove only our own lock (it may have been broken as stale and taken by another).
+    const now = await fs.readFile(lockPath, 'utf8').catch(() => '');
+    if (now === me) await fs.rm(lockPath, { force: true });
+  }
+}

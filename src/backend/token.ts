@@ -1,0 +1,273 @@
+// What the three backends share: loading a module, choosing a token, the one RW session
+// commands run on, PKCS#11 login/logout and its errors in kmu's words, info() and close().
+import { existsSync } from 'node:fs';
+import { KmuError, SetupError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import { CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
+
+/**
+ * The user id reported for a login on the generic and cloudhsm backends. PKCS#11 has one
+ * normal user per token and no user ids (CloudHSM's ids are not visible through its PKCS#11
+ * library), so 0 stands for "the token's user": it is never a real CloudHSM id (those start at 1),
+ * so it cannot be mistaken for one in getKeyInfo or findKey -u.
+ */
+export const TOKEN_USER_ID = 0;
+
+/** Standard PKCS#11 token flags (CK_TOKEN_INFO.flags). */
+export const CKF_USER_PIN_INITIALIZED = 0x8;
+export const CKF_TOKEN_INITIALIZED = 0x400;
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** kmu accepts only crypto-user logins; anything else (CO, AU, PCO, typos) is 0xdb. */
+export function checkUserType(type: string): 'CU' {
+  if (type.toUpperCase() !== 'CU') {
+    throw new KmuError(RC.INVALID_USER_TYPE, { detail: `key_mgmt_util accepts only CU logins, not "${type}"` });
+  }
+  return 'CU';
+}
+
+function isCkr(e: unknown, ...codes: number[]): e is Pkcs11Error {
+  return e instanceof Pkcs11Error && codes.includes(e.code);
+}
+
+/** A C_Login failure as a kmu return code. Non-PKCS#11 errors pass through unchanged. */
+export function loginError(e: unknown): unknown {
+  if (!(e instanceof Pkcs11Error)) return e;
+  const opts = { ckr: e.ckr, cause: e };
+  switch (e.code) {
+    case CKR.PIN_INCORRECT:
+    case CKR.PIN_LEN_RANGE:
+    case CKR.PIN_INVALID:
+      return new KmuError(RC.LOGIN_FAILED, opts);
+    case CKR.USER_PIN_NOT_INITIALIZED:
+      return new KmuError(RC.LOGIN_FAILED, { ...opts, detail: "the token's user PIN is not initialized" });
+    case CKR.PIN_LOCKED:
+      return new KmuError(RC.ACCOUNT_LOCKED, opts);
+    case CKR.USER_ALREADY_LOGGED_IN:
+    case CKR.USER_ANOTHER_ALREADY_LOGGED_IN:
+      return new KmuError(RC.ALREADY_LOGGED_IN, opts);
+    case CKR.TOKEN_NOT_PRESENT:
+    case CKR.DEVICE_REMOVED:
+      return new KmuError(RC.TOKEN_NOT_PRESENT, opts);
+    default:
+      return new KmuError(RC.GENERAL_ERROR, { ...opts, detail: `C_Login failed: ${e.ckr}` });
+  }
+}
+
+/** Load a PKCS#11 module, turning every way that can fail into one SetupError line. */
+export async function loadModule(path: string, what = 'PKCS#11 module'): Promise<Module> {
+  if (!existsSync(path)) throw new SetupError(`kmu11: ${what} not found: ${path}`);
+  try {
+    return await Module.load(path);
+  } catch (e) {
+    const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
+    throw new SetupError(`kmu11: cannot load ${what} ${path}: ${why}`, { cause: e });
+  }
+}
+
+export interface TokenChoice {
+  slot: Slot;
+  label: string;
+}
+
+async function describeTokens(module: Module): Promise<{ slot: Slot; label: string; flags: number }[]> {
+  const out = [];
+  for (const slot of await module.getSlots(true)) {
+    const ti = await slot.getTokenInfo();
+    out.push({ slot, label: ti.label.trim(), flags: ti.flags });
+  }
+  return out;
+}
+
+/**
+ * The token to use: the one labelled `label`; else the first of `preferred` that is present;
+ * else the only initialized token. Anything ambiguous or absent is a SetupError that lists
+ * what the module offers.
+ */
+export async function chooseToken(module: Module, label: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
+  const tokens = await describeTokens(module);
+  const initialized = tokens.filter((t) => t.flags & CKF_TOKEN_INITIALIZED);
+  const labels = initialized
+    .map((t) => t.label)
+    .sort()
+    .map((l) => JSON.stringify(l))
+    .join(', ');
+  if (label !== undefined) {
+    const hit = tokens.find((t) => t.label === label);
+    if (hit) return hit;
+    throw new SetupError(
+      `kmu11: no token labelled ${JSON.stringify(label)} in ${module.path}` +
+        (initialized.length ? ` (tokens: ${labels})` : ' (it has no initialized token)'),
+    );
+  }
+  for (const p of preferred) {
+    const hit = initialized.find((t) => t.label === p);
+    if (hit) return hit;
+  }
+  if (initialized.length === 1) return initialized[0]!;
+  if (initialized.length === 0) {
+    throw new SetupError(`kmu11: ${module.path} has no initialized token; initialize one or set KMU11_TOKEN`);
+  }
+  throw new SetupError(`kmu11: ${module.path} has ${initialized.length} tokens (${labels}); choose one with KMU11_TOKEN or --token`);
+}
+
+// PKCS#11 login state belongs to the application (this process) and token, not to a session:
+// C_Logout on one session logs out every session of the process on that token. Backends
+// sharing a module in one process count their logins here so that one logging out does not
+// log the others out.
+const tokenLogins = new Map<string, number>();
+
+export interface TokenBackendParts {
+  module: Module;
+  slot: Slot;
+  session: Session;
+  capabilities: BackendCapabilities;
+  home?: string;
+}
+
+export abstract class TokenBackend implements Backend {
+  abstract readonly kind: BackendKind;
+  readonly module: Module;
+  readonly slot: Slot;
+  readonly session: Session;
+  readonly capabilities: BackendCapabilities;
+  readonly home?: string;
+  protected currentUser: KmuUser | null = null;
+  protected warnings: string[] = [];
+  private tokenLoggedIn = false;
+  private closed = false;
+
+  constructor(parts: TokenBackendParts) {
+    this.module = parts.module;
+    this.slot = parts.slot;
+    this.session = parts.session;
+    this.capabilities = parts.capabilities;
+    this.home = parts.home;
+  }
+
+  get user(): KmuUser | null {
+    return this.currentUser;
+  }
+
+  abstract login(type: string, name: string, password: string): Promise<KmuUser>;
+
+  async logout(): Promise<void> {
+    if (!this.currentUser) throw new KmuError(RC.NOT_LOGGED_IN);
+    await this.tokenLogout();
+    this.currentUser = null;
+  }
+
+  takeWarnings(): string[] {
+    const w = this.warnings;
+    this.warnings = [];
+    return w;
+  }
+
+  /** Backend-specific additions to info() (the embedded backend's paths). */
+  protected extraInfo(): Partial<BackendInfo> {
+    return {};
+  }
+
+  async info(): Promise<BackendInfo> {
+    const [mi, si, ti] = await Promise.all([this.module.getInfo(), this.slot.getInfo(), this.slot.getTokenInfo()]);
+    return {
+      backend: this.kind,
+      modulePath: this.module.path,
+      library: {
+        manufacturerID: mi.manufacturerID.trim(),
+        description: mi.libraryDescription.trim(),
+        version: `${mi.libraryVersion.major}.${mi.libraryVersion.minor}`,
+        cryptokiVersion: `${mi.cryptokiVersion.major}.${mi.cryptokiVersion.minor}`,
+      },
+      slot: { id: this.slot.id, description: si.slotDescription.trim() },
+      token: {
+        label: ti.label.trim(),
+        manufacturerID: ti.manufacturerID.trim(),
+        model: ti.model.trim(),
+        serialNumber: ti.serialNumber.trim(),
+        flags: ti.flags,
+      },
+      ...this.extraInfo(),
+    };
+  }
+
+  private get loginKey(): string {
+    return `${this.module.path}\0${this.slot.id}`;
+  }
+
+  /**
+   * C_Login(CKU_USER, pin). `shareExisting`: when this process is already logged in to the
+   * token (another backend object), join that login instead of failing; only for backends
+   * that checked the user's credentials themselves before getting here (embedded).
+   */
+  protected async tokenLogin(pin: string, shareExisting: boolean): Promise<void> {
+    const key = this.loginKey;
+    const n = tokenLogins.get(key) ?? 0;
+    if (n > 0 && shareExisting) {
+      tokenLogins.set(key, n + 1);
+      this.tokenLoggedIn = true;
+      return;
+    }
+    try {
+      await this.session.login(pin, CKU.USER);
+    } catch (e) {
+      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw loginError(e);
+    }
+    tokenLogins.set(key, (tokenLogins.get(key) ?? 0) + 1);
+    this.tokenLoggedIn = true;
+  }
+
+  protected async tokenLogout(): Promise<void> {
+    if (!this.tokenLoggedIn) return;
+    this.tokenLoggedIn = false;
+    const key = this.loginKey;
+    const n = (tokenLogins.get(key) ?? 1) - 1;
+    if (n > 0) {
+      tokenLogins.set(key, n);
+      return;
+    }
+    tokenLogins.delete(key);
+    try {
+      await this.session.logout();
+    } catch (e) {
+      if (!isCkr(e, CKR.USER_NOT_LOGGED_IN, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED)) throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const errors: unknown[] = [];
+    try {
+      await this.tokenLogout();
+    } catch (e) {
+      errors.push(e);
+    }
+    this.currentUser = null;
+    try {
+      await this.session.close();
+    } catch (e) {
+      if (!isCkr(e, CKR.SESSION_HANDLE_INVALID, CKR.SESSION_CLOSED)) errors.push(e);
+    }
+    try {
+      await this.module.close();
+    } catch (e) {
+      errors.push(e);
+    }
+    if (errors.length) throw errors[0];
+  }
+}
+
+/** Open the backend's RW session, as a SetupError if the token refuses. */
+export async function openRwSession(slot: Slot, label: string): Promise<Session> {
+  try {
+    return await slot.openSession({ rw: true });
+  } catch (e) {
+    const why = e instanceof Pkcs11Error ? e.ckr : oneLine((e as Error)?.message ?? String(e));
+    throw new SetupError(`kmu11: cannot open a session on token ${JSON.stringify(label)}: ${why}`, { cause: e });
+  }
+}
