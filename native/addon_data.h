@@ -1,0 +1,37 @@
+// Per-environment state (safe with worker_threads): the error factory, the
+// Module constructor and property keys created once instead of per call.
+#ifndef KMU11_ADDON_DATA_H
+#define KMU11_ADDON_DATA_H
+
+#include <napi.h>
+
+#include <cstdint>
+
+namespace kmu11 {
+
+// Strings used on every call; Node-API 9 cannot reference primitives directly,
+// so they live in one referenced array.
+enum class Key : uint32_t { Type, Value, Mechanism, Parameter, Unavailable, PublicKey, PrivateKey, ResourceName, Count };
+
+struct AddonData {
+  Napi::FunctionReference errorFactory;
+  Napi::FunctionReference moduleConstructor;
+  Napi::ObjectReference keys;
+
+  napi_value Get(napi_env env, Key key) const {
+    napi_value array = nullptr, value = nullptr;
+    napi_get_reference_value(env, keys, &array);
+    napi_get_element(env, array, static_cast<uint32_t>(key), &value);
+    return value;
+  }
+
+  static AddonData* Get(napi_env env) {
+    void* data = nullptr;
+    napi_get_instance_data(env, &data);
+    return static_cast<AddonData*>(data);
+  }
+};
+
+}  // namespace kmu11
+
+#endif

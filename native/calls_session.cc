@@ -1,0 +1,113 @@
+// Sessions and login.
+#include <vector>
+
+#include "job.h"
+#include "marshal.h"
+#include "module_wrap.h"
+
+namespace kmu11 {
+
+// ---------------------------------------------------------- C_OpenSession
+class OpenSessionJob : public Job {
+ public:
+  OpenSessionJob(std::shared_ptr<Library> lib, CK_SLOT_ID slot, CK_FLAGS flags)
+      : Job(std::move(lib), "C_OpenSession"), slot_(slot), flags_(flags) {}
+
+ protected:
+  CK_RV Run(CK_FUNCTION_LIST* f) override { return f->C_OpenSession(slot_, flags_, nullptr, nullptr, &session_); }
+  napi_value Result(napi_env env) override { return FromUlong(env, session_); }
+
+ private:
+  CK_SLOT_ID slot_;
+  CK_FLAGS flags_;
+  CK_SESSION_HANDLE session_ = CK_INVALID_HANDLE;
+};
+
+Napi::Value ModuleWrap::OpenSession(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  CK_SLOT_ID slot = ToUlong(env, Arg(info, 0), "slot");
+  CK_FLAGS flags = ToUlong(env, Arg(info, 1), "flags");
+  return Job::Queue(info.Env(), std::make_unique<OpenSessionJob>(lib_, slot, flags));
+}
+
+// ------------------------------------------------ C_CloseSession, C_Logout
+class SessionOnlyJob : public Job {
+ public:
+  using Call = CK_RV (*)(CK_FUNCTION_LIST*, CK_SESSION_HANDLE);
+  SessionOnlyJob(std::shared_ptr<Library> lib, const char* fn, Call call, CK_SESSION_HANDLE session)
+      : Job(std::move(lib), fn), call_(call), session_(session) {}
+
+ protected:
+  CK_RV Run(CK_FUNCTION_LIST* f) override { return call_(f, session_); }
+
+ private:
+  Call call_;
+  CK_SESSION_HANDLE session_;
+};
+
+Napi::Value ModuleWrap::CloseSession(const Napi::CallbackInfo& info) {
+  CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
+  return Job::Queue(info.Env(), std::make_unique<SessionOnlyJob>(
+                                    lib_, "C_CloseSession",
+                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_CloseSession(s); },
+                                    session));
+}
+
+Napi::Value ModuleWrap::Logout(const Napi::CallbackInfo& info) {
+  CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
+  return Job::Queue(info.Env(), std::make_unique<SessionOnlyJob>(
+                                    lib_, "C_Logout",
+                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session));
+}
+
+// -------------------------------------------------------------- C_Login
+class LoginJob : public Job {
+ public:
+  LoginJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session, CK_USER_TYPE user)
+      : Job(std::move(lib), "C_Login"), session_(session), user_(user) {}
+  std::vector<CK_BYTE> pin;
+
+ protected:
+  CK_RV Run(CK_FUNCTION_LIST* f) override {
+    return f->C_Login(session_, user_, pin.empty() ? nullptr : pin.data(), pin.size());
+  }
+
+ private:
+  CK_SESSION_HANDLE session_;
+  CK_USER_TYPE user_;
+};
+
+Napi::Value ModuleWrap::Login(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_USER_TYPE user = ToUlong(env, Arg(info, 1), "userType");
+  auto job = std::make_unique<LoginJob>(lib_, session, user);
+  ToBytes(env, Arg(info, 2), "pin", job->pin, true);
+  return Job::Queue(info.Env(), std::move(job));
+}
+
+// ------------------------------------------------------------- C_InitPIN
+class InitPinJob : public Job {
+ public:
+  InitPinJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session)
+      : Job(std::move(lib), "C_InitPIN"), session_(session) {}
+  std::vector<CK_BYTE> pin;
+
+ protected:
+  CK_RV Run(CK_FUNCTION_LIST* f) override {
+    return f->C_InitPIN(session_, pin.empty() ? nullptr : pin.data(), pin.size());
+  }
+
+ private:
+  CK_SESSION_HANDLE session_;
+};
+
+Napi::Value ModuleWrap::InitPIN(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  auto job = std::make_unique<InitPinJob>(lib_, session);
+  ToBytes(env, Arg(info, 1), "pin", job->pin, true);
+  return Job::Queue(info.Env(), std::move(job));
+}
+
+}  // namespace kmu11

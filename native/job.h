@@ -1,0 +1,53 @@
+// One PKCS#11 call (or a short fixed sequence) run on the libuv thread pool
+// and settled as a Promise. Arguments are parsed into the job's own members on
+// the main thread before Queue(); the job frees them when it completes.
+#ifndef KMU11_JOB_H
+#define KMU11_JOB_H
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "library.h"
+#include "pkcs11.h"
+
+namespace kmu11 {
+
+class Job {
+ public:
+  Job(std::shared_ptr<Library> lib, const char* fn) : lib_(std::move(lib)), fn_(fn) {}
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+  virtual ~Job() = default;
+
+  // Takes ownership of the job (heap-allocated) and returns its Promise.
+  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job);
+
+ protected:
+  // Pool thread. The default enters the library (so C_Finalize waits for us)
+  // and calls Run; jobs that manage the library itself override this.
+  virtual void Execute();
+  virtual CK_RV Run(CK_FUNCTION_LIST* f) = 0;
+  // Main thread, on success: the resolution value.
+  virtual napi_value Result(napi_env env);
+  // Main thread, always, before the Promise settles.
+  virtual void Done(napi_env) {}
+  virtual bool NeedsLibrary() const { return true; }
+
+  std::shared_ptr<Library> lib_;
+  const char* fn_;           // the PKCS#11 function an error is reported against
+  CK_RV rv_ = CKR_OK;
+  std::string error_;        // a failure that is not a CK_RV (e.g. dlopen)
+
+ private:
+  static void OnExecute(napi_env env, void* data);
+  static void OnComplete(napi_env env, napi_status status, void* data);
+
+  napi_async_work work_ = nullptr;
+  napi_deferred deferred_ = nullptr;
+};
+
+}  // namespace kmu11
+
+#endif

@@ -1,0 +1,65 @@
+// JS → memory the job owns (copied on the main thread before queueing), and
+// CK_ULONG → JS numbers. Bad arguments throw Napi::TypeError naming the argument.
+#ifndef KMU11_MARSHAL_H
+#define KMU11_MARSHAL_H
+
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "pkcs11.h"
+
+namespace kmu11 {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// A non-negative safe integer (handles, slot ids, flags, attribute types).
+bool TryUlong(napi_env env, napi_value value, CK_ULONG* out);
+CK_ULONG ToUlong(napi_env env, napi_value value, const char* what);
+bool ToBool(napi_env env, napi_value value, const char* what);
+// string → UTF-8 bytes, Buffer/Uint8Array → bytes.
+void ToBytes(napi_env env, napi_value value, const char* what, std::vector<CK_BYTE>& out, bool allowString);
+std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const char* what);
+
+// Throws RangeError for values a JS number cannot hold exactly.
+napi_value FromUlong(napi_env env, CK_ULONG value);
+napi_value FromUlongArray(napi_env env, const CK_ULONG* values, size_t count);
+napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length);
+
+// [{type, value: boolean|number|string|Buffer|null}] as one CK_ATTRIBUTE array
+// whose values live in one owned block.
+class Template {
+ public:
+  Template() = default;
+  Template(const Template&) = delete;
+  Template& operator=(const Template&) = delete;
+
+  void Parse(napi_env env, napi_value value, const char* what, bool optional = false);
+  CK_ATTRIBUTE* data() { return attributes_.empty() ? nullptr : attributes_.data(); }
+  CK_ULONG size() const { return static_cast<CK_ULONG>(attributes_.size()); }
+
+ private:
+  std::vector<CK_ATTRIBUTE> attributes_;
+  std::vector<CK_BYTE> storage_;
+};
+
+// {mechanism, parameter?: Buffer|number|null}
+class Mechanism {
+ public:
+  Mechanism() = default;
+  Mechanism(const Mechanism&) = delete;
+  Mechanism& operator=(const Mechanism&) = delete;
+
+  void Parse(napi_env env, napi_value value, const char* what);
+  CK_MECHANISM* get() { return &mechanism_; }
+
+ private:
+  CK_MECHANISM mechanism_{0, nullptr, 0};
+  CK_ULONG ulongParameter_ = 0;
+  std::vector<CK_BYTE> parameter_;
+};
+
+}  // namespace kmu11
+
+#endif

@@ -1,0 +1,20 @@
+// kmu11's typed PKCS#11 surface. Everything above src/p11 uses this; nothing
+// above touches the addon.
+export * from './constants.js';
+export { Pkcs11Error } from './error.js';
+export {
+  ATTRIBUTE_KINDS,
+  attributeKind,
+  decodeAttribute,
+  encodeAttribute,
+  type Attribute,
+  type AttributeKind,
+  type AttributeRead,
+  type AttributeValue,
+  type Template,
+} from './attributes.js';
+export type { Mechanism } from './mechanism.js';
+export { Module, type ModuleInfo, type Version } from './module.js';
+export { Slot, type MechanismInfo, type SlotInfo, type TokenInfo } from './slot.js';
+export { Session } from './session/session.js';
+export { SessionPool } from './pool.js';

@@ -1,0 +1,107 @@
+// Loads the addon (build/Release/kmu11_pkcs11.node, relative to the package
+// root from both src/p11 and dist/p11) and makes its PKCS#11 failures
+// Pkcs11Errors. Only src/p11 talks to this; everything above uses Module,
+// Slot and Session.
+import { createRequire } from 'node:module';
+
+import type { AttributeValue } from './attributes.js';
+import { Pkcs11Error } from './error.js';
+import type { Mechanism } from './mechanism.js';
+
+export type NativeTemplate = ReadonlyArray<{ type: number; value: AttributeValue | null }>;
+
+export interface NativeVersion {
+  major: number;
+  minor: number;
+}
+
+export type NativeAttributeRead =
+  | { type: number; value: Buffer }
+  | { type: number; unavailable: 'sensitive' | 'invalid' | 'unavailable' };
+
+/** One handle on a loaded PKCS#11 library; every method returns a Promise settled from the libuv pool. */
+export interface NativeModule {
+  readonly path: string;
+  readonly isOpen: boolean;
+  C_Initialize(): Promise<void>;
+  C_Finalize(): Promise<void>;
+  C_GetInfo(): Promise<{
+    cryptokiVersion: NativeVersion;
+    manufacturerID: string;
+    flags: number;
+    libraryDescription: string;
+    libraryVersion: NativeVersion;
+  }>;
+  C_GetSlotList(tokenPresent: boolean): Promise<number[]>;
+  C_GetSlotInfo(slot: number): Promise<{
+    slotDescription: string;
+    manufacturerID: string;
+    flags: number;
+    hardwareVersion: NativeVersion;
+    firmwareVersion: NativeVersion;
+  }>;
+  C_GetTokenInfo(slot: number): Promise<{
+    label: string;
+    manufacturerID: string;
+    model: string;
+    serialNumber: string;
+    flags: number;
+    maxSessionCount: number;
+    sessionCount: number;
+    maxRwSessionCount: number;
+    rwSessionCount: number;
+    maxPinLen: number;
+    minPinLen: number;
+    totalPublicMemory: number;
+    freePublicMemory: number;
+    totalPrivateMemory: number;
+    freePrivateMemory: number;
+    hardwareVersion: NativeVersion;
+    firmwareVersion: NativeVersion;
+    utcTime: string;
+  }>;
+  C_GetMechanismList(slot: number): Promise<number[]>;
+  C_GetMechanismInfo(slot: number, mechanism: number): Promise<{ minKeySize: number; maxKeySize: number; flags: number }>;
+  C_InitToken(slot: number, soPin: string | Buffer, label: string): Promise<void>;
+  C_InitPIN(session: number, pin: string | Buffer): Promise<void>;
+  C_OpenSession(slot: number, flags: number): Promise<number>;
+  C_CloseSession(session: number): Promise<void>;
+  C_Login(session: number, userType: number, pin: string | Buffer): Promise<void>;
+  C_Logout(session: number): Promise<void>;
+  C_GenerateKeyPair(
+    session: number,
+    mechanism: Mechanism,
+    publicTemplate: NativeTemplate,
+    privateTemplate: NativeTemplate,
+  ): Promise<{ publicKey: number; privateKey: number }>;
+  C_GenerateKey(session: number, mechanism: Mechanism, template: NativeTemplate): Promise<number>;
+  findObjects(session: number, template?: NativeTemplate): Promise<number[]>;
+  C_GetAttributeValue(session: number, object: number, types: readonly number[]): Promise<NativeAttributeRead[]>;
+  C_SetAttributeValue(session: number, object: number, template: NativeTemplate): Promise<void>;
+  C_CopyObject(session: number, object: number, template: NativeTemplate): Promise<number>;
+  C_DestroyObject(session: number, object: number | readonly number[]): Promise<void>;
+  sign(session: number, mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer>;
+  verify(session: number, mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<true>;
+  C_WrapKey(session: number, mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer>;
+  C_GenerateRandom(session: number, length: number): Promise<Buffer>;
+}
+
+export interface NativeAddon {
+  Module: new (path: string) => NativeModule;
+  setErrorFactory(factory: ((message: string, code: number, ckr: string, fn: string) => Error) | null): void;
+  ckrName(code: number): string;
+  sizeofUlong: number;
+}
+
+const require = createRequire(import.meta.url);
+
+export const ADDON_PATH = require.resolve('../../build/Release/kmu11_pkcs11.node');
+
+export const addon: NativeAddon = require(ADDON_PATH) as NativeAddon;
+
+// The addon builds every CK_RV failure through this, so callers get
+// Pkcs11Error without a per-call wrapper. TypeErrors are thrown as they are.
+addon.setErrorFactory((message, code, _ckr, fn) => new Pkcs11Error(code, fn, message));
+
+/** Where Module keeps its native handle (not part of the public API). */
+export const NATIVE: unique symbol = Symbol('kmu11.p11.native');
