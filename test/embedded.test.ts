@@ -12,6 +12,7 @@ import { RC } from '../src/kmu/returnCodes.js';
 import type { Backend } from '../src/backend/backend.js';
 import { changePassword, embeddedPaths, listUsers, openBackend, resetPassword } from '../src/backend/index.js';
 import { withLock } from '../src/backend/lock.js';
+import { CKA, CKM, type Session } from '../src/p11/index.js';
 import { softhsmModule } from './helpers/softhsm.js';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -55,6 +56,22 @@ function runChild(body: string, input: unknown, env: NodeJS.ProcessEnv = cleanEn
       else res(JSON.parse(line.slice(7)));
     });
   });
+}
+
+/** Whether the token lets this session make a private object, i.e. the PKCS#11 user is logged in. */
+async function tokenLoggedIn(session: Session): Promise<boolean> {
+  try {
+    const key = await session.generateKey({ mechanism: CKM.AES_KEY_GEN }, [
+      { type: CKA.TOKEN, value: false },
+      { type: CKA.PRIVATE, value: true },
+      { type: CKA.VALUE_LEN, value: 16 },
+    ]);
+    await session.destroyObject(key);
+    return true;
+  } catch (e) {
+    if ((e as { ckr?: string }).ckr === 'CKR_USER_NOT_LOGGED_IN') return false;
+    throw e;
+  }
 }
 
 const mode = (p: string) => statSync(p).mode & 0o777;
@@ -197,10 +214,16 @@ describe('embedded backend: loginHSM', () => {
     ]);
     expect(backend.takeWarnings()).toEqual([]);
     // The token itself is logged in: a private object can be created on the command session.
+    expect(await tokenLoggedIn(backend.session)).toBe(true);
     await expectKmu(backend.login('CU', 'crypto_user', 'password'), RC.ALREADY_LOGGED_IN);
     await backend.logout();
     expect(backend.user).toBeNull();
+    expect(await tokenLoggedIn(backend.session)).toBe(false);
     await expectKmu(backend.logout(), RC.NOT_LOGGED_IN);
+  });
+
+  it('leaves the token logged out before loginHSM', async () => {
+    expect(await tokenLoggedIn(backend.session)).toBe(false);
   });
 
   it('refuses every user type but CU with 0xdb', async () => {
@@ -254,8 +277,11 @@ describe('embedded backend: loginHSM', () => {
       await other.login('CU', 'crypto_user', 'x-secret-1');
       await other.logout();
       expect(backend.user).not.toBeNull();
+      expect(await tokenLoggedIn(backend.session)).toBe(true);
       await other.close();
+      expect(await tokenLoggedIn(backend.session)).toBe(true);
       await backend.logout();
+      expect(await tokenLoggedIn(backend.session)).toBe(false);
     } finally {
       await other.close();
     }
