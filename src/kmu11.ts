@@ -41,7 +41,9 @@ export class KmuSession {
     const backend: Backend = await openBackend(this.options);
     try {
       const handles: HandleStore =
-        backend.kind === 'cloudhsm' ? new IdentityHandleStore() : await openHandleStore(await this.storeDir(backend), backend.session);
+        backend.kind === 'cloudhsm'
+          ? new IdentityHandleStore(backend.session)
+          : await openHandleStore(await this.storeDir(backend), backend.session);
       const options = this.options;
       return {
         backend,

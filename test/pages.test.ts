@@ -1,17 +1,17 @@
 // Every example of the two founding pages (genECCKeyPair, genDSAKeyPair), replayed through
 // singlecmd, batch and the interactive shell, compared line by line with handles masked.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, LOGIN, kmu11, makeHome, pairHandles } from './helpers/cli.js';
+import { LOGIN, kmu11, makeHome, pairHandles } from './helpers/cli.js';
+import { openShell } from './helpers/shell.js';
 import { normalize, pageBlocks, pageExamples, type PageExample } from './helpers/pages.js';
 import { formatText } from '../src/cli/text.js';
 
 const ecc = pageExamples('kmu-genECCKeyPair.md');
 const dsa = pageExamples('kmu-genDSAKeyPair.md');
 const byCommand = (list: PageExample[], prefix: string) => {
-  const e = list.find((x) => x.command.startsWith(prefix));
+  const e = list.find((x) => x.command === prefix || x.command.startsWith(prefix + ' '));
   if (!e) throw new Error(`no example '${prefix}' on the page`);
   return e;
 };
@@ -50,7 +50,7 @@ describe('genECCKeyPair page', () => {
 
     const get = byCommand(ecc, 'getAttribute -o 262177 -a 512');
     const subst = { '262177': String(priv), '262179': String(pub) };
-    const cmd = get.command.replace('262177', String(priv)).split(' ');
+    const cmd = get.command.split('262177').join(String(priv)).split(' ');
     const g = kmu11(['singlecmd', ...LOGIN, ...cmd], { env: h.env, cwd: h.home });
     expect(g.status, g.stderr).toBe(0);
     const gl = g.stdout.split('\n');
@@ -115,15 +115,11 @@ describe('genDSAKeyPair page', () => {
     for (const e of [plain(), temp(), find()]) expectLike(section(r.stdout, e.command), e.output);
   });
 
-  it('replays through the interactive shell (a real terminal)', () => {
-    const input = [LOGIN.join(' '), plain().command, temp().command, find().command, 'exit', ''].join('\n');
-    const out = execFileSync('script', ['-qfec', `${process.execPath} ${CLI}`, '/dev/null'], {
-      env: { ...process.env, ...h.env, TERM: 'dumb' },
-      input,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    for (const e of [plain(), temp(), find()]) expectLike(section(out, e.command), e.output);
+  it('replays through the interactive shell (a real terminal)', async () => {
+    const sh = await openShell(h.env);
+    await sh.send(LOGIN.join(' '));
+    for (const e of [plain(), temp(), find()]) expectLike(await sh.send(e.command), e.output);
+    expect(await sh.exit()).toBe(0);
   });
 
   it('refuses the sharing, quorum and attestation examples clearly until those features exist', () => {

@@ -58,7 +58,9 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
   } catch {
     // no history yet
   }
-  session.setPrompt((question) => hiddenQuestion(rl, question));
+  session.setPrompt((question, { hidden }) =>
+    hidden ? hiddenQuestion(rl, question) : new Promise<string>((resolve) => rl.question(question, resolve)),
+  );
   const rl: Interface = createInterface({
     input: process.stdin,
     output: process.stdout,

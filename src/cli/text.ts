@@ -66,6 +66,26 @@ const FORMATTERS: Record<string, Formatter> = {
     }
     return [...lines, '', T + returned(r.op, 0)];
   },
+  getKeyInfo(r) {
+    if (r.code !== 0) return ['', T + returned(r.op, r.code), '', ...clusterLines(r.code)];
+    const { owner, shared, mValue } = r.data as { owner: number; shared: number[]; mValue: number };
+    const lines = ['', T + returned(r.op, 0), '', `${T}Owned by user ${owner}`];
+    if (shared.length > 0) lines.push('', `${T}also, shared to following ${shared.length} user(s):`, '', ...shared.map((u) => `${T}         ${u}`));
+    if (mValue > 0) lines.push(`${T} ${mValue} Users need to approve to use/manage this key`);
+    return lines;
+  },
+  deleteKey(r) {
+    // The page: an unknown handle fails in the lookup, reported as Cfm3FindKey.
+    const op = r.code === 0xa8 ? 'Cfm3FindKey' : r.op;
+    return ['', T + returned(op, r.code), '', ...clusterLines(r.code)];
+  },
+  setAttribute(r) {
+    return ['', T + returned(r.op, r.code), '', ...clusterLines(r.code)];
+  },
+  exportPubKey(r) {
+    if (r.code !== 0) return ['', returned(r.op, r.code)];
+    return ['', `PEM formatted public key is written to ${r.data.file}`, '', returned(r.op, 0)];
+  },
   Error2String(r) {
     const { code, text } = r.data as { code: number; text: string | null };
     return ['', `${T}Error Code ${code.toString(16)} maps to ${text ?? 'an unknown error code'}`];

@@ -1,16 +1,20 @@
 // The command table: every kmu command kmu11 has, one file each.
 import type { Command } from './types.js';
 import { Error2String } from './Error2String.js';
+import { deleteKey } from './deleteKey.js';
 import { exit } from './exit.js';
+import { exportPubKey } from './exportPubKey.js';
 import { findKey } from './findKey.js';
 import { genDSAKeyPair } from './genDSAKeyPair.js';
 import { genECCKeyPair } from './genECCKeyPair.js';
 import { getAttribute } from './getAttribute.js';
+import { getKeyInfo } from './getKeyInfo.js';
 import { help } from './help.js';
 import { listAttributes } from './listAttributes.js';
 import { listECCCurveIds } from './listECCCurveIds.js';
 import { loginHSM } from './loginHSM.js';
 import { logoutHSM } from './logoutHSM.js';
+import { setAttribute } from './setAttribute.js';
 
 export const COMMANDS: readonly Command<any, any>[] = [
   exit,
@@ -19,6 +23,10 @@ export const COMMANDS: readonly Command<any, any>[] = [
   logoutHSM,
   genDSAKeyPair,
   genECCKeyPair,
+  exportPubKey,
+  deleteKey,
+  setAttribute,
+  getKeyInfo,
   findKey,
   getAttribute,
   Error2String,

@@ -57,8 +57,10 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
     new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `${flag} (${what}) is not available on the ${backend.kind} backend` });
   if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
   if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
-  if (o.minSrv !== undefined && o.minSrv > backend.capabilities.servers)
-    throw refuse('-min_srv', `synchronising to ${o.minSrv} server(s); this backend has ${backend.capabilities.servers}`);
+  // A single token is one server: -min_srv 1 is always met; more needs a cluster that has them.
+  const servers = Math.max(1, backend.capabilities.servers);
+  if (o.minSrv !== undefined && o.minSrv > servers)
+    throw refuse('-min_srv', `synchronising to ${o.minSrv} servers; this backend has ${servers}`);
   if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
 }
 

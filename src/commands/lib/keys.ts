@@ -160,6 +160,9 @@ async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undef
  */
 export async function objAttrValues(session: Session, key: KeyView): Promise<Array<[ObjAttr, ObjAttrValue]>> {
   const derived = new Map<number, ObjAttrValue>();
+  // kmu shows every usage flag on every key: one a key class cannot have (ENCRYPT on a private
+  // key, SIGN on a public one) is false.
+  for (const t of [CKA.ENCRYPT, CKA.DECRYPT, CKA.WRAP, CKA.UNWRAP, CKA.SIGN, CKA.VERIFY, CKA.DERIVE]) derived.set(t, false);
   if (key.cls === CKO.PUBLIC_KEY) {
     derived.set(CKA.SENSITIVE, false);
     derived.set(CKA.EXTRACTABLE, true);

@@ -1,0 +1,27 @@
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import { requireLogin, toKmuError } from './lib/context.js';
+import { requireOwner } from './lib/ownership.js';
+
+export const deleteKey: Command<{ handle: number }, { handle: number }> = {
+  name: 'deleteKey',
+  description: 'Delete Key',
+  op: 'Cfm3DeleteKey',
+  needsLogin: true,
+  syntax: 'deleteKey -h\n\ndeleteKey -k <key handle>',
+  flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' }],
+  async run(ctx, o) {
+    requireLogin(ctx);
+    try {
+      const object = await ctx.handles.resolve(o.handle);
+      requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+      // Destroy first, then the tombstone: a crash between leaves a record whose key is gone,
+      // which the store reports as deleted.
+      await ctx.backend.session.destroyObject(object);
+      await ctx.handles.remove(o.handle);
+      return ok(deleteKey, { handle: o.handle });
+    } catch (e) {
+      throw toKmuError(e);
+    }
+  },
+};

@@ -1,0 +1,41 @@
+import { writeFileSync } from 'node:fs';
+import { CKO } from '../p11/index.js';
+import { KmuError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import { toPem } from '../kmu/spki.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import { requireLogin, toKmuError } from './lib/context.js';
+import { publicSpki, readKey } from './lib/keys.js';
+
+export const exportPubKey: Command<{ handle: number; out: string }, { handle: number; file: string; pem: string }> = {
+  name: 'exportPubKey',
+  description: 'Exports RSA/DSA/EC Public key',
+  op: 'Cfm3ExportPubKey',
+  needsLogin: true,
+  syntax: 'exportPubKey -h\n\nexportPubKey -k <public-key-handle>\n             -out <key-file>',
+  flags: [
+    { flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<public-key-handle>' },
+    { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<key-file>' },
+  ],
+  async run(ctx, o) {
+    requireLogin(ctx);
+    let pem: string;
+    try {
+      const key = await readKey(ctx.backend.session, await ctx.handles.resolve(o.handle));
+      if (key.cls !== CKO.PUBLIC_KEY)
+        throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });
+      const spki = publicSpki(key);
+      if (!spki) throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA, DSA or EC public key kmu11 can export` });
+      pem = toPem(spki);
+    } catch (e) {
+      throw toKmuError(e);
+    }
+    try {
+      writeFileSync(o.out, pem, { mode: 0o644 });
+    } catch (e) {
+      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+    }
+    return ok(exportPubKey, { handle: o.handle, file: o.out, pem });
+  },
+};

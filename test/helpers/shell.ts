@@ -1,0 +1,58 @@
+// Drives the interactive shell on a real terminal (util-linux `script` gives it a pty) the way
+// an operator does: type a line, wait for the next "Command: " prompt, read what came between.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { CLI } from './cli.js';
+
+export interface Shell {
+  /** Types a line; resolves with the output lines it produced (prompt and echo removed). */
+  send(line: string): Promise<string[]>;
+  /** Types exit and waits for the program to end; resolves with its exit status. */
+  exit(): Promise<number | null>;
+}
+
+const PROMPT = 'Command: ';
+
+export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
+  const child: ChildProcessWithoutNullStreams = spawn('script', ['-qfec', `${process.execPath} ${CLI}`, '/dev/null'], {
+    env: { ...process.env, ...env, TERM: 'dumb' },
+  });
+  let buffer = '';
+  let waiter: (() => void) | undefined;
+  child.stdout.on('data', (d: Buffer) => {
+    buffer += d.toString('utf8').replace(/\r/g, '');
+    waiter?.();
+  });
+  const untilPrompt = (from: number) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no prompt after:\n${buffer.slice(from)}`)), 60_000);
+      const check = () => {
+        const i = buffer.lastIndexOf(PROMPT);
+        if (i >= from && buffer.endsWith(PROMPT)) {
+          clearTimeout(timer);
+          waiter = undefined;
+          resolve(buffer.slice(from, i));
+        }
+      };
+      waiter = check;
+      check();
+    });
+  await untilPrompt(0);
+  return {
+    async send(line) {
+      const from = buffer.length;
+      child.stdin.write(line + '\n');
+      const text = await untilPrompt(from);
+      const lines = text.split('\n');
+      // The terminal echoes the typed line first.
+      if (lines[0]?.trim() === line.trim()) lines.shift();
+      return lines;
+    },
+    exit() {
+      return new Promise((resolve) => {
+        child.on('close', (code) => resolve(code));
+        child.stdin.write('exit\n');
+        child.stdin.end();
+      });
+    },
+  };
+}
