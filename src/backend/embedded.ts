@@ -275,9 +275,10 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
       const slot = await ensureToken(module, paths, label);
       const session = await openRwSession(slot, label);
       return new EmbeddedBackend(
-        // The embedded store keeps owners, shared users and m_value (handles store) and acts as a
-        // one-HSM cluster for -min_srv; there is nothing to attest a local SoftHSM against.
-        { module, slot, session, home: paths.home, capabilities: { sharing: true, quorum: true, servers: 1, attestation: false } },
+        // A one-HSM cluster for -min_srv. Sharing and quorum wait for the users issue (only the
+        // two first users exist, and nothing would enforce a quorum yet): refused until then.
+        // There is nothing to attest a local SoftHSM against.
+        { module, slot, session, home: paths.home, capabilities: { sharing: false, quorum: false, servers: 1, attestation: false } },
         paths,
         warnings,
       );
