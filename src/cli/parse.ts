@@ -71,6 +71,8 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
     const spec = command.flags.find((f) => f.flag === word);
     if (!spec) {
       if (stopAtCommand && findCommand(word)) break;
+      // In singlecmd a bare word where a flag belongs starts the next command.
+      if (stopAtCommand && !word.startsWith('-')) lookup(word);
       if (word.startsWith('-')) throw new UsageError(`${command.name} has no flag ${word} (see ${command.name} -h)`);
       throw new UsageError(`${command.name}: unexpected '${word}' (flags start with -; see ${command.name} -h)`);
     }
