@@ -401,12 +401,13 @@ describe('embedded backend: reuse, repair and races', () => {
 
 describe('home lock', () => {
   it('breaks a lock left by a process that is gone', async () => {
-    const home = mainHome;
+    const home = join(tempRoot(), 'home');
     const paths = embeddedPaths(home);
+    mkdirSync(home, { mode: 0o700 });
     const deadPid = spawnSync('true').pid!;
     writeFileSync(paths.lock, `${deadPid} ${hostname()} ${Date.now()}\n`, { mode: 0o600 });
-    const b = await openBackend({ home }, cleanEnv());
-    await b.close();
+    const r = await runChild(`const b = await kmu.openBackend({ home: input.home }); const t = (await b.info()).token; await b.close(); return t;`, { home });
+    expect(r.label).toBe('kmu11');
     expect(existsSync(paths.lock)).toBe(false);
   });
 

@@ -8,9 +8,10 @@
 //   users.json      kmu users: CO admin (id 1), CU crypto_user (id 2), scrypt-hashed passwords
 //   lock            held briefly while the home is set up or users.json changes
 //
-// Setup is a sequence of idempotent steps, each checked on every open and each file written
-// atomically, all under the lock: an interrupted first run leaves complete files only, and
-// the next run finishes the job (a token whose user PIN was never set gets it then).
+// A complete home opens without the lock. Otherwise setup is a sequence of idempotent steps,
+// each file written atomically, all under the lock (SoftHSM loaded inside it, so it sees a
+// token another process has just made): an interrupted first run leaves complete files only,
+// and the next run finishes the job (a token whose user PIN was never set gets it then).
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +41,13 @@ import {
 } from './users.js';
 
 export const EMBEDDED_TOKEN_LABEL = 'kmu11';
+
+/**
+ * A one-HSM cluster for -min_srv. Sharing and quorum wait for the users issue (only the two
+ * first users exist, and nothing would enforce a quorum yet): refused until then. There is
+ * nothing to attest a local SoftHSM against.
+ */
+export const EMBEDDED_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: false } as const;
 
 export interface EmbeddedPaths {
   home: string;
@@ -244,6 +252,42 @@ class EmbeddedBackend extends TokenBackend {
   }
 }
 
+async function tightenFiles(paths: EmbeddedPaths, warnings: string[]): Promise<void> {
+  for (const f of [paths.softhsmConf, paths.users, paths.soPin, paths.userPin]) {
+    if (!(await missing(f))) {
+      const w = await tightenMode(f, FILE_MODE);
+      if (w) warnings.push(w);
+    }
+  }
+}
+
+/**
+ * Open the token if the home is complete (config, user PIN, users, and a token labelled `label`
+ * whose user PIN is set): the common case, without taking the lock. Undefined otherwise.
+ */
+async function openComplete(modulePath: string, paths: EmbeddedPaths, label: string, warnings: string[]): Promise<EmbeddedBackend | undefined> {
+  for (const f of [paths.softhsmConf, paths.userPin, paths.users]) if (await missing(f)) return undefined;
+  const module = await loadSoftHsm(modulePath, paths.softhsmConf);
+  try {
+    const found = await findToken(module, label);
+    if (!found || !(found.flags & CKF_USER_PIN_INITIALIZED)) {
+      // Let the locked path load SoftHSM afresh: it rescans the token directory only on C_Initialize.
+      releaseSoftHsm();
+      await module.close();
+      return undefined;
+    }
+    await ensurePrivateDir(paths.tokens, warnings);
+    await tightenFiles(paths, warnings);
+    await readPin(paths.userPin);
+    const session = await openRwSession(found.slot, label);
+    return new EmbeddedBackend({ module, slot: found.slot, session, home: paths.home, capabilities: { ...EMBEDDED_CAPABILITIES } }, paths, warnings);
+  } catch (e) {
+    releaseSoftHsm();
+    await module.close().catch(() => undefined);
+    throw e;
+  }
+}
+
 /** Create (on first use) and open kmu11's embedded SoftHSM token under `config.home`. */
 export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   const modulePath = findSoftHsmModule(env);
@@ -255,17 +299,16 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
   } catch (e) {
     throw setupError(`cannot create ${paths.home}`, e);
   }
+  const ready = await openComplete(modulePath, paths, label, warnings);
+  if (ready) return ready;
+  // First use, or an interrupted one: every step checked and done under the lock, and SoftHSM
+  // loaded only inside it, so that it sees a token another process has just made.
   return withLock(paths.lock, async () => {
     try {
       await ensurePrivateDir(paths.tokens, warnings);
       if (await missing(paths.softhsmConf)) await createFileAtomic(paths.softhsmConf, softhsmConf(paths));
       await ensureUsers(paths.users);
-      for (const f of [paths.softhsmConf, paths.users, paths.soPin, paths.userPin]) {
-        if (!(await missing(f))) {
-          const w = await tightenMode(f, FILE_MODE);
-          if (w) warnings.push(w);
-        }
-      }
+      await tightenFiles(paths, warnings);
     } catch (e) {
       if (e instanceof SetupError) throw e;
       throw setupError(`cannot set up ${paths.home}`, e);
@@ -274,14 +317,7 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
     try {
       const slot = await ensureToken(module, paths, label);
       const session = await openRwSession(slot, label);
-      return new EmbeddedBackend(
-        // A one-HSM cluster for -min_srv. Sharing and quorum wait for the users issue (only the
-        // two first users exist, and nothing would enforce a quorum yet): refused until then.
-        // There is nothing to attest a local SoftHSM against.
-        { module, slot, session, home: paths.home, capabilities: { sharing: false, quorum: false, servers: 1, attestation: false } },
-        paths,
-        warnings,
-      );
+      return new EmbeddedBackend({ module, slot, session, home: paths.home, capabilities: { ...EMBEDDED_CAPABILITIES } }, paths, warnings);
     } catch (e) {
       releaseSoftHsm();
       await module.close().catch(() => undefined);
