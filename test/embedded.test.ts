@@ -393,7 +393,7 @@ describe('embedded backend: reuse, repair and races', () => {
     renameSync(paths.userPin, paths.userPin + '.bak');
     const gone = await runChild(`const b = await kmu.openBackend({ home: input.home }); await b.close(); return {};`, { home });
     expect(gone.error).toMatchObject({ name: 'SetupError' });
-    expect(gone.error.message).toBe(`kmu11: cannot read ${paths.userPin}: missing`);
+    expect(gone.error.message).toBe(`cannot read ${paths.userPin}: missing`);
     expect(existsSync(paths.userPin)).toBe(false); // never replaced by a new random PIN
     expect(tokenDirs(paths.tokens)).toHaveLength(1);
   });
@@ -420,7 +420,7 @@ describe('home lock', () => {
       const late = await withLock(lock, async () => 'no', { timeoutMs: 100 }).catch((e: unknown) => e);
       expect(late).toBeInstanceOf(SetupError);
       expect((late as Error).message).toBe(
-        `kmu11: ${lock} is held by process ${process.pid} on ${hostname()}; if no kmu11 is running there, remove the file`,
+        `${lock} is held by process ${process.pid} on ${hostname()}; if no kmu11 is running there, remove the file`,
       );
       order.push('first');
     });
@@ -431,14 +431,29 @@ describe('home lock', () => {
 });
 
 describe('embedded backend: SoftHSM missing', () => {
-  it('gives exactly one line naming the Debian package', async () => {
+  const LINE = 'kmu11: SoftHSMv2 not found (looked in /nonexistent); install it with: apt-get install softhsm2';
+
+  it('is one SetupError line naming the Debian package, and nothing is created', async () => {
     const home = join(tempRoot(), 'home');
     const e = await openBackend({ home }, cleanEnv({ KMU11_SOFTHSM_MODULE: '/nonexistent' })).then(
       () => undefined,
       (x: unknown) => x,
     );
     expect(e).toBeInstanceOf(SetupError);
-    expect((e as Error).message).toBe('kmu11: SoftHSMv2 not found (looked in /nonexistent); install it with: apt-get install softhsm2');
-    expect(existsSync(embeddedPaths(home).tokens)).toBe(false);
+    // The CLI prints SetupError messages as "kmu11: <message>".
+    expect(`kmu11: ${(e as Error).message}`).toBe(LINE);
+    expect(existsSync(home)).toBe(false);
+  });
+
+  it('the CLI prints exactly that line and exits 2', () => {
+    const cli = join(REPO, 'dist/cli/main.js');
+    const home = join(tempRoot(), 'home');
+    const r = spawnSync(process.execPath, [cli, 'singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'password'], {
+      env: cleanEnv({ KMU11_HOME: home, KMU11_SOFTHSM_MODULE: '/nonexistent' }),
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe(LINE + '\n');
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(2);
   });
 });

@@ -68,21 +68,21 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !required) return undefined;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : oneLine((e as Error).message);
-    throw new SetupError(`kmu11: cannot read config file ${path}: ${why}`, { cause: e });
+    throw new SetupError(`cannot read config file ${path}: ${why}`, { cause: e });
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new SetupError(`kmu11: config file ${path} is not valid JSON: ${oneLine((e as Error).message)}`, { cause: e });
+    throw new SetupError(`config file ${path} is not valid JSON: ${oneLine((e as Error).message)}`, { cause: e });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new SetupError(`kmu11: config file ${path} must hold a JSON object, e.g. {"module": "/path/to/module.so", "token": "label"}`);
+    throw new SetupError(`config file ${path} must hold a JSON object, e.g. {"module": "/path/to/module.so", "token": "label"}`);
   }
   const obj = data as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (!(FILE_KEYS as readonly string[]).includes(key)) {
-      throw new SetupError(`kmu11: config file ${path}: unknown key "${key}" (allowed: ${FILE_KEYS.join(', ')})`);
+      throw new SetupError(`config file ${path}: unknown key "${key}" (allowed: ${FILE_KEYS.join(', ')})`);
     }
   }
   const out: ConfigFile = {};
@@ -90,14 +90,14 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
     const v = obj[key];
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') {
-      throw new SetupError(`kmu11: config file ${path}: "${key}" must be a non-empty string, not ${JSON.stringify(v)}`);
+      throw new SetupError(`config file ${path}: "${key}" must be a non-empty string, not ${JSON.stringify(v)}`);
     }
     out[key] = v;
   }
   if (obj.backend !== undefined) {
     const v = obj.backend;
     if (typeof v !== 'string' || !(FILE_BACKENDS as readonly string[]).includes(v)) {
-      throw new SetupError(`kmu11: config file ${path}: "backend" must be "generic" or "cloudhsm", not ${JSON.stringify(v)}`);
+      throw new SetupError(`config file ${path}: "backend" must be "generic" or "cloudhsm", not ${JSON.stringify(v)}`);
     }
     out.backend = v as ConfigFile['backend'];
   }
@@ -114,7 +114,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
   const homeEnv = nonEmpty(env.KMU11_HOME);
   const home = resolve(homeOverride ?? homeEnv ?? join(homedir(), '.kmu11'));
   const homeSource: ConfigSource = homeOverride ? 'override' : homeEnv ? 'env' : 'default';
-  if (home.includes('\n')) throw new SetupError('kmu11: the home directory path must not contain a newline');
+  if (home.includes('\n')) throw new SetupError('the home directory path must not contain a newline');
 
   const explicitFile = nonEmpty(overrides.config) ?? nonEmpty(env.KMU11_CONFIG);
   const configFile = explicitFile ? resolve(explicitFile) : join(home, 'config.json');
@@ -144,7 +144,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
     backend = file.backend;
     if (!module) {
       if (backend === 'generic') {
-        throw new SetupError(`kmu11: config file ${configFile}: "backend": "generic" needs a "module" path`);
+        throw new SetupError(`config file ${configFile}: "backend": "generic" needs a "module" path`);
       }
       module = CLOUDHSM_MODULE;
     }

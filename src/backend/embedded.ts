@@ -94,9 +94,9 @@ async function readPin(path: string): Promise<string> {
     pin = (await fs.readFile(path, 'utf8')).trim();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SetupError(`kmu11: cannot read ${path}: ${code === 'ENOENT' ? 'missing' : (code ?? (e as Error).message)}`, { cause: e });
+    throw new SetupError(`cannot read ${path}: ${code === 'ENOENT' ? 'missing' : (code ?? (e as Error).message)}`, { cause: e });
   }
-  if (!pin) throw new SetupError(`kmu11: ${path} is empty`);
+  if (!pin) throw new SetupError(`${path} is empty`);
   return pin;
 }
 
@@ -113,7 +113,7 @@ let activeConf: { conf: string; opens: number } | undefined;
 async function loadSoftHsm(modulePath: string, conf: string): Promise<Module> {
   if (activeConf && activeConf.opens > 0 && activeConf.conf !== conf) {
     throw new SetupError(
-      `kmu11: this process already uses SoftHSM with ${activeConf.conf}; close that backend before opening ${conf}`,
+      `this process already uses SoftHSM with ${activeConf.conf}; close that backend before opening ${conf}`,
     );
   }
   process.env.SOFTHSM2_CONF = conf;
@@ -144,7 +144,7 @@ async function findToken(module: Module, label: string): Promise<{ slot: Slot; f
 
 function setupError(step: string, e: unknown): SetupError {
   const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ');
-  return new SetupError(`kmu11: ${step}: ${why}`, { cause: e });
+  return new SetupError(`${step}: ${why}`, { cause: e });
 }
 
 /** SO login, C_InitPIN with the user PIN, logout: the second half of making a token. */
@@ -176,11 +176,11 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
     // else in this process loaded SoftHSM first with another config, its token count differs.
     if (initialized !== (await tokenDirCount(tokenDir))) {
       throw new SetupError(
-        `kmu11: SoftHSM in this process was not started with ${paths.softhsmConf}; open the embedded backend before any other use of SoftHSM`,
+        `SoftHSM in this process was not started with ${paths.softhsmConf}; open the embedded backend before any other use of SoftHSM`,
       );
     }
     const free = slots.find((_, i) => !(infos[i]!.flags & CKF_TOKEN_INITIALIZED));
-    if (!free) throw new SetupError(`kmu11: SoftHSM offers no free slot to create token ${JSON.stringify(label)}`);
+    if (!free) throw new SetupError(`SoftHSM offers no free slot to create token ${JSON.stringify(label)}`);
     const soPin = await readOrCreatePin(paths.soPin);
     await readOrCreatePin(paths.userPin);
     try {
@@ -189,7 +189,7 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
       throw setupError(`cannot create token ${JSON.stringify(label)} in ${tokenDir}`, e);
     }
     found = await findToken(module, label);
-    if (!found) throw new SetupError(`kmu11: token ${JSON.stringify(label)} was created but SoftHSM does not list it`);
+    if (!found) throw new SetupError(`token ${JSON.stringify(label)} was created but SoftHSM does not list it`);
   }
   if (!(found.flags & CKF_USER_PIN_INITIALIZED)) {
     const soPin = await readPin(paths.soPin);
@@ -329,7 +329,7 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
 /** `kmu11 passwd`: a user changes their own password in <home>/users.json. */
 export async function changePassword(home: string, name: string, oldPassword: string, newPassword: string): Promise<void> {
   const paths = embeddedPaths(home);
-  if (await missing(paths.users)) throw new SetupError(`kmu11: no user store at ${paths.users}; run kmu11 once to create it`);
+  if (await missing(paths.users)) throw new SetupError(`no user store at ${paths.users}; run kmu11 once to create it`);
   await changeUserPassword(paths, name, oldPassword, newPassword);
 }
 
@@ -342,7 +342,7 @@ export async function resetPassword(
   newPassword: string,
 ): Promise<void> {
   const paths = embeddedPaths(home);
-  if (await missing(paths.users)) throw new SetupError(`kmu11: no user store at ${paths.users}; run kmu11 once to create it`);
+  if (await missing(paths.users)) throw new SetupError(`no user store at ${paths.users}; run kmu11 once to create it`);
   await resetUserPassword(paths, officer, officerPassword, name, newPassword);
 }
 

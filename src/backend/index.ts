@@ -1,4 +1,6 @@
 // Open the backend the configuration names (see config.ts for the sources and their order).
+// Everything that keeps kmu11 from starting is a SetupError with a one-line message and no
+// "kmu11: " prefix (the CLI adds it), e.g. "SoftHSMv2 not found (looked in …); install it with: …".
 import type { Backend } from './backend.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';

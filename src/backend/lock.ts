@@ -105,7 +105,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
     }
     if (Date.now() > deadline) {
       throw new SetupError(
-        `kmu11: ${lockPath} is held by process ${holder.pid} on ${holder.host}; if no kmu11 is running there, remove the file`,
+        `${lockPath} is held by process ${holder.pid} on ${holder.host}; if no kmu11 is running there, remove the file`,
       );
     }
     await sleep(5 + Math.random() * 20);

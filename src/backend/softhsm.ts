@@ -20,7 +20,7 @@ export function findSoftHsmModule(env: NodeJS.ProcessEnv = process.env): string 
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new SetupError(
-      `kmu11: SoftHSMv2 not found (looked in ${candidates.join(', ')}); install it with: apt-get install softhsm2`,
+      `SoftHSMv2 not found (looked in ${candidates.join(', ')}); install it with: apt-get install softhsm2`,
     );
   }
   return found;

@@ -60,12 +60,12 @@ export function loginError(e: unknown): unknown {
 
 /** Load a PKCS#11 module, turning every way that can fail into one SetupError line. */
 export async function loadModule(path: string, what = 'PKCS#11 module'): Promise<Module> {
-  if (!existsSync(path)) throw new SetupError(`kmu11: ${what} not found: ${path}`);
+  if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
   try {
     return await Module.load(path);
   } catch (e) {
     const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
-    throw new SetupError(`kmu11: cannot load ${what} ${path}: ${why}`, { cause: e });
+    throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });
   }
 }
 
@@ -100,7 +100,7 @@ export async function chooseToken(module: Module, label: string | undefined, pre
     const hit = tokens.find((t) => t.label === label);
     if (hit) return hit;
     throw new SetupError(
-      `kmu11: no token labelled ${JSON.stringify(label)} in ${module.path}` +
+      `no token labelled ${JSON.stringify(label)} in ${module.path}` +
         (initialized.length ? ` (tokens: ${labels})` : ' (it has no initialized token)'),
     );
   }
@@ -110,9 +110,9 @@ export async function chooseToken(module: Module, label: string | undefined, pre
   }
   if (initialized.length === 1) return initialized[0]!;
   if (initialized.length === 0) {
-    throw new SetupError(`kmu11: ${module.path} has no initialized token; initialize one or set KMU11_TOKEN`);
+    throw new SetupError(`${module.path} has no initialized token; initialize one or set KMU11_TOKEN`);
   }
-  throw new SetupError(`kmu11: ${module.path} has ${initialized.length} tokens (${labels}); choose one with KMU11_TOKEN or --token`);
+  throw new SetupError(`${module.path} has ${initialized.length} tokens (${labels}); choose one with KMU11_TOKEN or --token`);
 }
 
 // PKCS#11 login state belongs to the application (this process) and token, not to a session:
@@ -268,6 +268,6 @@ export async function openRwSession(slot: Slot, label: string): Promise<Session>
     return await slot.openSession({ rw: true });
   } catch (e) {
     const why = e instanceof Pkcs11Error ? e.ckr : oneLine((e as Error)?.message ?? String(e));
-    throw new SetupError(`kmu11: cannot open a session on token ${JSON.stringify(label)}: ${why}`, { cause: e });
+    throw new SetupError(`cannot open a session on token ${JSON.stringify(label)}: ${why}`, { cause: e });
   }
 }

@@ -89,7 +89,7 @@ export async function initialUsers(): Promise<UsersFile> {
 }
 
 function bad(path: string, why: string): SetupError {
-  return new SetupError(`kmu11: user store ${path} is damaged: ${why}`);
+  return new SetupError(`user store ${path} is damaged: ${why}`);
 }
 
 function validate(path: string, data: unknown): UsersFile {
@@ -121,7 +121,7 @@ export async function readUsers(path: string): Promise<UsersFile> {
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (e) {
-    throw new SetupError(`kmu11: cannot read user store ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new SetupError(`cannot read user store ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   let data: unknown;
   try {
