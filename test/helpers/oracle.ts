@@ -54,3 +54,12 @@ ${body}
   if (r.status !== 0) throw new Error(`PyKCS11 script failed: ${r.stderr}`);
   return r.stdout;
 }
+
+/** The kinds of token objects whose CKA_ID is `id`, from pkcs11-tool's listing. */
+export function objectsWithId(t: TokenRef, id: string): string[] {
+  const hex = Buffer.from(id).toString('hex');
+  const blocks = pkcs11Tool(t, ['--list-objects']).split(/\n(?=\S)/);
+  return blocks
+    .filter((b) => new RegExp(`^\\s+ID:\\s+${hex}$`, 'm').test(b))
+    .map((b) => b.split(';')[0]!.trim());
+}

@@ -26,16 +26,19 @@ export function pageBlocks(file: string): PageBlock[] {
   return blocks;
 }
 
-/** Blocks that show a command and what it printed. */
+/** Blocks that show a command and what it printed; a block with several commands gives several. */
 export function pageExamples(file: string): PageExample[] {
-  return pageBlocks(file)
-    .map((b) => {
-      const i = b.lines.findIndex((l) => l.trim() !== '');
-      const first = b.lines[i]?.trim() ?? '';
-      if (!first.startsWith('Command:')) return undefined;
-      return { command: first.replace(/^Command:\s*/, ''), output: b.lines.slice(i + 1) };
-    })
-    .filter((x): x is PageExample => x !== undefined);
+  const out: PageExample[] = [];
+  for (const b of pageBlocks(file)) {
+    let current: PageExample | undefined;
+    for (const line of b.lines) {
+      if (line.trim().startsWith('Command:')) {
+        current = { command: line.trim().replace(/^Command:\s*/, ''), output: [] };
+        out.push(current);
+      } else current?.output.push(line);
+    }
+  }
+  return out;
 }
 
 /** Lines as compared: trimmed, trailing blanks dropped, handles masked, nodes folded. */

@@ -4,8 +4,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { CLI } from './cli.js';
 
 export interface Shell {
-  /** Types a line; resolves with the output lines it produced (prompt and echo removed). */
-  send(line: string): Promise<string[]>;
+  /**
+   * Types a line; resolves with the output lines it produced (prompt and echo removed), once the
+   * shell shows `until` (its "Command: " prompt, or a question the command asks).
+   */
+  send(line: string, until?: string): Promise<string[]>;
   /** Types exit and waits for the program to end; resolves with its exit status. */
   exit(): Promise<number | null>;
 }
@@ -22,12 +25,12 @@ export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
     buffer += d.toString('utf8').replace(/\r/g, '');
     waiter?.();
   });
-  const untilPrompt = (from: number) =>
+  const untilPrompt = (from: number, marker = PROMPT) =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no prompt after:\n${buffer.slice(from)}`)), 60_000);
       const check = () => {
-        const i = buffer.lastIndexOf(PROMPT);
-        if (i >= from && buffer.endsWith(PROMPT)) {
+        const i = buffer.lastIndexOf(marker);
+        if (i >= from && buffer.trimEnd().endsWith(marker.trimEnd())) {
           clearTimeout(timer);
           waiter = undefined;
           resolve(buffer.slice(from, i));
@@ -38,10 +41,10 @@ export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
     });
   await untilPrompt(0);
   return {
-    async send(line) {
+    async send(line, until) {
       const from = buffer.length;
       child.stdin.write(line + '\n');
-      const text = await untilPrompt(from);
+      const text = await untilPrompt(from, until);
       const lines = text.split('\n');
       // The terminal echoes the typed line first.
       if (lines[0]?.trim() === line.trim()) lines.shift();
