@@ -27,6 +27,16 @@ Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job) {
   return Napi::Value(env, promise);
 }
 
+void Job::OnExecute(napi_env, void* data) { static_cast<Job*>(data)->Execute(); }
+
+void Job::OnComplete(napi_env env, napi_status status, void* data) {
+  auto* job = static_cast<Job*>(data);
+  napi_delete_async_work(env, job->work_);
+  job->work_ = nullptr;
+  if (status == napi_cancelled) job->error_ = std::string(job->fn_) + " cancelled";
+  Settle(env, job);
+}
+
 void Job::Execute() {
   Library::Call call(*lib_);
   if (call.functions() == nullptr) {
@@ -42,21 +52,15 @@ napi_value Job::Result(napi_env env) {
   return undefined;
 }
 
-void Job::OnExecute(napi_env, void* data) { static_cast<Job*>(data)->Execute(); }
-
-void Job::OnComplete(napi_env env, napi_status status, void* data) {
-  std::unique_ptr<Job> job(static_cast<Job*>(data));
+void Job::Settle(napi_env env, Job* raw) {
+  std::unique_ptr<Job> job(raw);
   Napi::Env e(env);
   Napi::HandleScope scope(e);
-  napi_delete_async_work(env, job->work_);
-  job->work_ = nullptr;
   napi_value outcome = nullptr;
   bool ok = false;
   try {
     job->Done(env);
-    if (status == napi_cancelled) {
-      outcome = Napi::Error::New(e, std::string(job->fn_) + " cancelled").Value();
-    } else if (!job->error_.empty()) {
+    if (!job->error_.empty()) {
       outcome = Napi::Error::New(e, job->error_).Value();
     } else if (job->rv_ != CKR_OK) {
       outcome = MakeCkError(e, job->rv_, job->fn_);

@@ -1,6 +1,7 @@
 // One PKCS#11 call (or a short fixed sequence) run on the libuv thread pool
-// and settled as a Promise. Arguments are parsed into the job's own members on
-// the main thread before Queue(); the job frees them when it completes.
+// (napi_async_work) and settled as a Promise. Arguments are parsed into the
+// job's own members on the loop thread before Queue(); the job frees them when
+// it is settled.
 #ifndef KMU11_JOB_H
 #define KMU11_JOB_H
 
@@ -21,7 +22,7 @@ class Job {
   Job& operator=(const Job&) = delete;
   virtual ~Job() = default;
 
-  // Takes ownership of the job (heap-allocated) and returns its Promise.
+  // Takes ownership of the job and returns its Promise.
   static Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job);
 
  protected:
@@ -29,9 +30,9 @@ class Job {
   // and calls Run; jobs that manage the library itself override this.
   virtual void Execute();
   virtual CK_RV Run(CK_FUNCTION_LIST* f) = 0;
-  // Main thread, on success: the resolution value.
+  // Loop thread, on success: the resolution value.
   virtual napi_value Result(napi_env env);
-  // Main thread, always, before the Promise settles.
+  // Loop thread, always, before the Promise settles.
   virtual void Done(napi_env) {}
   virtual bool NeedsLibrary() const { return true; }
 
@@ -43,9 +44,11 @@ class Job {
  private:
   static void OnExecute(napi_env env, void* data);
   static void OnComplete(napi_env env, napi_status status, void* data);
+  // Loop thread: resolves or rejects the job's Promise and deletes the job.
+  static void Settle(napi_env env, Job* job);
 
-  napi_async_work work_ = nullptr;
   napi_deferred deferred_ = nullptr;
+  napi_async_work work_ = nullptr;
 };
 
 }  // namespace kmu11
