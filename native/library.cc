@@ -1,11 +1,10 @@
 #include "library.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <stdlib.h>
 
-#include <cerrno>
-#include <cstring>
 #include <unordered_map>
 
 namespace kmu11 {
@@ -22,27 +21,46 @@ std::unordered_map<std::string, std::weak_ptr<Library>>& Registry() {
 
 std::shared_ptr<Library> Library::Acquire(const std::string& path, std::string& error, CK_RV& rv) {
   rv = CKR_OK;
-  char resolved[PATH_MAX];
-  if (::realpath(path.c_str(), resolved) == nullptr) {
-    error = "cannot load PKCS#11 module '" + path + "': " + std::strerror(errno);
-    return nullptr;
-  }
-  std::string real(resolved);
-
   std::lock_guard<std::mutex> lock(registryMutex);
   auto& registry = Registry();
-  auto it = registry.find(real);
-  if (it != registry.end()) {
-    if (auto existing = it->second.lock()) return existing;
+
+  // The registry key is the library's real path. A path that does not
+  // resolve (a bare soname such as "libsofthsm2.so", or a missing file) goes
+  // to dlopen as given: it searches the library path or reports why not.
+  std::string real;
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) != nullptr) {
+    real = resolved;
+    auto it = registry.find(real);
+    if (it != registry.end()) {
+      if (auto existing = it->second.lock()) return existing;
+    }
   }
 
   dlerror();
-  void* handle = dlopen(real.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = dlopen(real.empty() ? path.c_str() : real.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
     error = "cannot load PKCS#11 module '" + path + "': " + (why ? why : "dlopen failed");
     return nullptr;
   }
+  if (real.empty()) {
+    struct link_map* map = nullptr;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr &&
+        ::realpath(map->l_name, resolved) != nullptr) {
+      real = resolved;
+    } else {
+      real = path;
+    }
+    auto it = registry.find(real);
+    if (it != registry.end()) {
+      if (auto existing = it->second.lock()) {
+        dlclose(handle);  // the loaded record already holds a reference
+        return existing;
+      }
+    }
+  }
+
   auto getFunctionList = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
   if (getFunctionList == nullptr) {
     const char* why = dlerror();

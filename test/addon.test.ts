@@ -1,6 +1,7 @@
 // The native addon on its own (build/Release/kmu11_pkcs11.node), against a
 // real SoftHSM token, with pkcs11js (an independent binding) as the oracle.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,9 +105,19 @@ describe('loading', () => {
     expect(m.isOpen).toBe(false);
   });
 
-  it('reports a missing file with its path', async () => {
+  it('reports a missing file with its path and dlerror()', async () => {
     const err = await new addon.Module('/nonexistent/libnothing.so').C_Initialize().catch((e: Error) => e);
-    expect(err.message).toContain('/nonexistent/libnothing.so');
+    expect(err.message).toContain("'/nonexistent/libnothing.so'");
+    expect(err.message).toContain('cannot open shared object file');
+  });
+
+  it('reports a shared library that is not a PKCS#11 module', async () => {
+    const libz = ['/usr/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/aarch64-linux-gnu/libz.so.1', '/lib/libz.so.1'].find(
+      (p) => existsSync(p),
+    );
+    if (!libz) return;
+    const err = await new addon.Module(libz).C_Initialize().catch((e: Error) => e);
+    expect(err.message).toContain('no C_GetFunctionList');
   });
 
   it('exposes module, slot and token information with padding trimmed', async () => {
