@@ -1,0 +1,409 @@
+// Recognising a token object again without writing anything to it.
+//
+// Every object is read once per process, in one C_GetAttributeValue (READ below), and reduced
+// to:
+//  - fam: its family: class-independent key type plus domain (EC curve, DSA p/q/g, RSA size,
+//    secret key type/length/CKA_CHECK_VALUE). Immutable.
+//  - fp: a fingerprint of its key material, the same for both halves of a pair: EC params +
+//    point, DSA p/q/g/y, RSA n/e, hash of a readable secret value, of a certificate's value.
+//    Immutable, and unique to the key. Known from attributes alone for public keys, RSA
+//    private keys, readable secrets, and EC/DSA private keys whose CKA_VALUE is readable
+//    (the public value is derived: Q = dG, y = g^x mod p). A sensitive EC or DSA private key
+//    shows only its domain, so its fp comes from elsewhere: from register() (the partner
+//    generated with it), from a public key object with the same family, CKA_LABEL and CKA_ID
+//    ("pairing", unconfirmed), or from a sign-test: the key signs a random challenge on the
+//    token and node:crypto verifies it against candidate public values.
+//  - hint: hash of CKA_LABEL and CKA_ID. Mutable (setAttribute, other tools), so only used
+//    to tell apart things that fp cannot.
+import { ECDH, createECDH, createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import type { AttributeValue, Session } from '../../p11/index.js';
+import { dsaSpki, ECDH_CURVES, ecSpki, magnitude, unwrapOctetString } from './der.js';
+
+/** PKCS#11 numbers used here (standard values, so this file reads any module the same way). */
+export const A = {
+  CLASS: 0x0,
+  TOKEN: 0x1,
+  LABEL: 0x3,
+  APPLICATION: 0x10,
+  VALUE: 0x11,
+  OBJECT_ID: 0x12,
+  CERTIFICATE_TYPE: 0x80,
+  CHECK_VALUE: 0x90,
+  KEY_TYPE: 0x100,
+  ID: 0x102,
+  SIGN: 0x108,
+  MODULUS: 0x120,
+  PUBLIC_EXPONENT: 0x122,
+  PRIME: 0x130,
+  SUBPRIME: 0x131,
+  BASE: 0x132,
+  VALUE_LEN: 0x161,
+  EC_PARAMS: 0x180,
+  EC_POINT: 0x181,
+  ALWAYS_AUTHENTICATE: 0x202,
+} as const;
+export const CLS = { DATA: 0, CERTIFICATE: 1, PUBLIC_KEY: 2, PRIVATE_KEY: 3, SECRET_KEY: 4 } as const;
+export const KT = { RSA: 0, DSA: 1, EC: 3 } as const;
+export const MECH = { DSA: 0x11, ECDSA: 0x1041 } as const;
+
+/**
+ * What readInfo asks for first: everything an EC key needs. The addon finds out why an
+ * attribute is unavailable with one more call per attribute when more than one is, so the
+ * lists keep to attributes the object has: an EC public key lacks only CKA_SIGN here, an EC
+ * private key only CKA_EC_POINT.
+ */
+export const READ: number[] = [A.CLASS, A.KEY_TYPE, A.TOKEN, A.LABEL, A.ID, A.EC_PARAMS, A.EC_POINT, A.SIGN];
+/** Then what other kinds of object need besides (CKA_VALUE of an EC private key only when it cannot sign: it may be readable). */
+export function moreToRead(cls: number, kt: number, sign: boolean): number[] {
+  const isKey = cls === CLS.PUBLIC_KEY || cls === CLS.PRIVATE_KEY || cls === CLS.SECRET_KEY;
+  if (cls === CLS.SECRET_KEY) return [A.VALUE_LEN, A.CHECK_VALUE, A.VALUE];
+  if (isKey && kt === KT.EC) return cls === CLS.PRIVATE_KEY && !sign ? [A.VALUE] : [];
+  if (isKey && kt === KT.DSA) return [A.PRIME, A.SUBPRIME, A.BASE, A.VALUE];
+  if (isKey && kt === KT.RSA) return [A.MODULUS, A.PUBLIC_EXPONENT];
+  if (isKey) return [A.VALUE];
+  if (cls === CLS.CERTIFICATE) return [A.CERTIFICATE_TYPE, A.VALUE];
+  if (cls === CLS.DATA) return [A.APPLICATION, A.OBJECT_ID, A.VALUE];
+  return [];
+}
+
+export type FpSource = 'attr' | 'gen' | 'pair' | 'sig' | 'record';
+
+export interface ObjInfo {
+  obj: number;
+  cls: number;
+  /** CKA_KEY_TYPE, or -1. */
+  kt: number;
+  tok: boolean;
+  label: string;
+  id: Buffer;
+  hint: string;
+  /** Hash of every attribute read: the same object, unchanged. */
+  sig: string;
+  fam: string;
+  fp?: string;
+  /** Public value (hex; EC point uncompressed when the curve is known, DSA y) of a key pair. */
+  pub?: string;
+  fpSrc?: FpSource;
+  /** Domain, for building the SPKI of a private key's candidate public value. */
+  ecParams?: Buffer;
+  dsa?: { p: Buffer; q: Buffer; g: Buffer };
+  /** EC/DSA private key with CKA_SIGN (a key that needs a context login fails the test: unknown). */
+  canSign: boolean;
+  /** Sign-test done in this process (whatever its outcome). */
+  tested: boolean;
+  /** Fingerprints a sign-test proved this object is not. */
+  excluded: Set<string>;
+}
+
+export const hash = (...parts: Array<string | Buffer>): string => {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+    const n = Buffer.alloc(4);
+    n.writeUInt32BE(b.length);
+    h.update(n).update(b);
+  }
+  return h.digest('hex').slice(0, 32);
+};
+
+function signature(attrs: ReadonlyMap<number, AttributeValue>): string {
+  const parts: Array<string | Buffer> = [];
+  for (const [t, v] of [...attrs].sort((a, b) => a[0] - b[0])) parts.push(String(t), Buffer.isBuffer(v) ? v : `${typeof v}:${String(v)}`);
+  return hash('sig', ...parts);
+}
+
+export const hintOf = (label: string, id: Buffer): string => hash('hint', label, id).slice(0, 16);
+
+const buf = (v: AttributeValue | undefined): Buffer | undefined =>
+  Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : undefined;
+const num = (v: AttributeValue | undefined): number | undefined =>
+  typeof v === 'number' ? v : Buffer.isBuffer(v) && v.length > 0 && v.length <= 8 ? Number(v.readUIntLE(0, Math.min(v.length, 6))) : undefined;
+const bool = (v: AttributeValue | undefined): boolean | undefined =>
+  typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : Buffer.isBuffer(v) && v.length === 1 ? v[0] !== 0 : undefined;
+
+/** EC point in one canonical form: uncompressed when node knows the curve. */
+export function canonicalPoint(ecParams: Buffer, raw: Buffer): Buffer {
+  const point = unwrapOctetString(raw);
+  const curve = ECDH_CURVES[ecParams.toString('hex')];
+  if (curve && (point[0] === 0x02 || point[0] === 0x03)) {
+    try {
+      return ECDH.convertKey(point, curve, undefined, undefined, 'uncompressed') as Buffer;
+    } catch {
+      return point;
+    }
+  }
+  return point;
+}
+
+function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
+  let r = 1n;
+  let b = base % mod;
+  let e = exp;
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % mod;
+    b = (b * b) % mod;
+    e >>= 1n;
+  }
+  return r;
+}
+const big = (b: Buffer): bigint => (b.length ? BigInt('0x' + b.toString('hex')) : 0n);
+function toBuf(n: bigint): Buffer {
+  let s = n.toString(16);
+  if (s.length % 2) s = '0' + s;
+  return Buffer.from(s, 'hex');
+}
+
+const ecFp = (params: Buffer, point: Buffer) => hash('ec', params, point);
+const dsaFp = (p: Buffer, q: Buffer, g: Buffer, y: Buffer) =>
+  hash('dsa', magnitude(p), magnitude(q), magnitude(g), magnitude(y));
+
+/** Reduce one object's attributes (as READ returns them) to what matching needs. */
+export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>): ObjInfo {
+  const cls = num(attrs.get(A.CLASS)) ?? -1;
+  const kt = num(attrs.get(A.KEY_TYPE)) ?? -1;
+  const labelV = attrs.get(A.LABEL);
+  const label = typeof labelV === 'string' ? labelV : (buf(labelV)?.toString('utf8') ?? '');
+  const id = buf(attrs.get(A.ID)) ?? Buffer.alloc(0);
+  const info: ObjInfo = {
+    obj,
+    cls,
+    kt,
+    tok: bool(attrs.get(A.TOKEN)) ?? false,
+    label,
+    id,
+    hint: hintOf(label, id),
+    sig: signature(attrs),
+    fam: `c${cls}`,
+    canSign: false,
+    tested: false,
+    excluded: new Set(),
+  };
+  if (!attrs.has(A.CLASS)) {
+    // Nothing readable: junk nobody can use or tell apart from other junk like it.
+    info.fam = 'unreadable';
+    info.fp = hash('unreadable');
+    info.fpSrc = 'attr';
+    return info;
+  }
+  const value = buf(attrs.get(A.VALUE));
+  const isKey = cls === CLS.PUBLIC_KEY || cls === CLS.PRIVATE_KEY || cls === CLS.SECRET_KEY;
+  if (isKey && kt === KT.EC) {
+    const params = buf(attrs.get(A.EC_PARAMS));
+    if (params && params.length > 0) {
+      info.fam = `ec:${params.toString('hex')}`;
+      info.ecParams = params;
+      if (cls === CLS.PUBLIC_KEY) {
+        const raw = buf(attrs.get(A.EC_POINT));
+        if (raw) {
+          const point = canonicalPoint(params, raw);
+          info.pub = point.toString('hex');
+          info.fp = ecFp(params, point);
+          info.fpSrc = 'attr';
+        }
+      } else if (cls === CLS.PRIVATE_KEY && value && value.length > 0) {
+        const curve = ECDH_CURVES[params.toString('hex')];
+        if (curve) {
+          try {
+            const ecdh = createECDH(curve);
+            ecdh.setPrivateKey(magnitude(value));
+            const point = ecdh.getPublicKey();
+            info.pub = point.toString('hex');
+            info.fp = ecFp(params, point);
+            info.fpSrc = 'attr';
+          } catch {
+            /* not a usable scalar: stays a private key of unknown public value */
+          }
+        }
+      }
+    }
+  } else if (isKey && kt === KT.DSA) {
+    const [p, q, g] = [A.PRIME, A.SUBPRIME, A.BASE].map((t) => buf(attrs.get(t)));
+    if (p && q && g) {
+      info.fam = `dsa:${hash('dsa-domain', magnitude(p), magnitude(q), magnitude(g))}`;
+      info.dsa = { p, q, g };
+      let y: Buffer | undefined;
+      if (cls === CLS.PUBLIC_KEY) y = value;
+      else if (cls === CLS.PRIVATE_KEY && value && value.length > 0) y = toBuf(modPow(big(g), big(value), big(p)));
+      if (y) {
+        info.pub = magnitude(y).toString('hex');
+        info.fp = dsaFp(p, q, g, y);
+        info.fpSrc = 'attr';
+      }
+    }
+  } else if (isKey && kt === KT.RSA) {
+    const n = buf(attrs.get(A.MODULUS));
+    const e = buf(attrs.get(A.PUBLIC_EXPONENT));
+    if (n) {
+      info.fam = `rsa:${magnitude(n).length * 8}`;
+      if (e) {
+        info.fp = hash('rsa', magnitude(n), magnitude(e));
+        info.fpSrc = 'attr';
+      }
+    }
+  } else if (cls === CLS.SECRET_KEY) {
+    const len = num(attrs.get(A.VALUE_LEN)) ?? value?.length ?? -1;
+    const kcv = buf(attrs.get(A.CHECK_VALUE))?.toString('hex') ?? '';
+    info.fam = `sec:${kt}:${len}:${kcv}`;
+    if (value && value.length > 0) {
+      info.fp = hash('secret', String(kt), value);
+      info.fpSrc = 'attr';
+    }
+  } else if (isKey) {
+    info.fam = `k:${kt}`;
+    if (cls === CLS.PUBLIC_KEY && value) {
+      info.fp = hash('key', String(kt), value);
+      info.fpSrc = 'attr';
+    }
+  } else if (cls === CLS.CERTIFICATE) {
+    info.fam = `cert:${num(attrs.get(A.CERTIFICATE_TYPE)) ?? -1}`;
+    if (value) {
+      info.fp = hash('cert', value);
+      info.fpSrc = 'attr';
+    }
+  } else if (cls === CLS.DATA) {
+    const app = buf(attrs.get(A.APPLICATION)) ?? Buffer.alloc(0);
+    const oid = buf(attrs.get(A.OBJECT_ID)) ?? Buffer.alloc(0);
+    info.fam = `data`;
+    if (value) {
+      info.fp = hash('data', app, oid, value);
+      info.fpSrc = 'attr';
+    }
+  }
+  if (isKey && info.fp === undefined && malformed(kt, attrs)) {
+    // A key object without the domain its type needs (an EC key without CKA_EC_PARAMS...):
+    // what a kill -9 in the middle of a generation leaves in SoftHSM's token directory. It
+    // can never be used, and two of them with the same label and id cannot be told apart by
+    // anything, so they count as copies of one thing (interchangeable) rather than as
+    // different keys nobody can resolve. It keeps its own family so it never meets real keys.
+    info.fam = `malformed:${kt}`;
+    info.fp = hash('malformed', String(cls), String(kt), info.tok ? '1' : '0', label, id);
+    info.fpSrc = 'attr';
+    info.ecParams = undefined;
+    info.dsa = undefined;
+  }
+  info.canSign =
+    cls === CLS.PRIVATE_KEY &&
+    (info.ecParams !== undefined || info.dsa !== undefined) &&
+    bool(attrs.get(A.SIGN)) === true;
+  return info;
+}
+
+function malformed(kt: number, attrs: ReadonlyMap<number, AttributeValue>): boolean {
+  const empty = (t: number) => (buf(attrs.get(t))?.length ?? 0) === 0;
+  if (kt === KT.EC) return empty(A.EC_PARAMS);
+  if (kt === KT.DSA) return empty(A.PRIME) || empty(A.SUBPRIME) || empty(A.BASE);
+  if (kt === KT.RSA) return empty(A.MODULUS);
+  return kt < 0;
+}
+
+/** Half made: an object another process may be creating right now (or the remains of one killed). */
+export const halfMade = (i: ObjInfo): boolean => i.fam === 'unreadable' || i.fam.startsWith('malformed');
+
+/** The fingerprint a private key of this family would have with public value `pub` (hex). */
+export function fpFor(info: ObjInfo, pub: string): string | undefined {
+  if (info.ecParams) return ecFp(info.ecParams, Buffer.from(pub, 'hex'));
+  if (info.dsa) return dsaFp(info.dsa.p, info.dsa.q, info.dsa.g, Buffer.from(pub, 'hex'));
+  return undefined;
+}
+
+const CKR_OBJECT_HANDLE_INVALID = 0x82;
+
+/**
+ * Read and describe one object. Throws when the object is gone (CKR_OBJECT_HANDLE_INVALID);
+ * an object the module lists but cannot read at all (SoftHSM: an empty object file left by a
+ * kill -9 right after it was created) is described as 'unreadable'.
+ */
+export async function readInfo(session: Session, obj: number): Promise<ObjInfo> {
+  const attrs = new Map<number, AttributeValue>();
+  try {
+    for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === CKR_OBJECT_HANDLE_INVALID) throw e;
+    return describe(obj, new Map());
+  }
+  const more = moreToRead(num(attrs.get(A.CLASS)) ?? -1, num(attrs.get(A.KEY_TYPE)) ?? -1, bool(attrs.get(A.SIGN)) === true);
+  if (more.length) {
+    try {
+      for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);
+    } catch (e) {
+      if ((e as { code?: unknown }).code === CKR_OBJECT_HANDLE_INVALID) throw e;
+    }
+  }
+  return describe(obj, attrs);
+}
+
+function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
+  const v = Buffer.from(pub, 'hex');
+  if (info.ecParams) return ecSpki(info.ecParams, v);
+  if (info.dsa) return dsaSpki(info.dsa.p, info.dsa.q, info.dsa.g, v);
+  return undefined;
+}
+
+/** The Session.sign mechanism argument for a bare mechanism number. */
+export type SignMechanism = Parameters<Session['sign']>[0];
+export let mechanismArg = (m: number): SignMechanism => ({ mechanism: m }) as unknown as SignMechanism;
+
+const keyCache = new Map<string, KeyObject | null>();
+function publicKeyFor(info: ObjInfo, pub: string): KeyObject | null {
+  const k = `${info.fam}\n${pub}`;
+  let key = keyCache.get(k);
+  if (key === undefined) {
+    const spki = spkiFor(info, pub);
+    try {
+      key = spki ? createPublicKey({ key: spki, format: 'der', type: 'spki' }) : null;
+    } catch {
+      key = null; // a value node cannot load is simply not this key
+    }
+    if (keyCache.size > 4096) keyCache.clear();
+    keyCache.set(k, key);
+  }
+  return key;
+}
+
+/**
+ * Sign-test, first half: private key `info` signs a fresh random challenge on the token.
+ * Returns a check "does public value `pub` (hex) verify it?" (done in software, node:crypto),
+ * or undefined when the key could not sign (then nothing is learned).
+ */
+export async function signChallenge(session: Session, info: ObjInfo): Promise<((pub: string) => boolean) | undefined> {
+  if (!info.canSign) return undefined;
+  const challenge = randomBytes(32);
+  let alg = 'sha256';
+  let mech: number = MECH.ECDSA;
+  if (info.dsa) {
+    mech = MECH.DSA;
+    const qLen = magnitude(info.dsa.q).length;
+    alg = qLen <= 20 ? 'sha1' : qLen <= 28 ? 'sha224' : 'sha256';
+  }
+  const digest = createHash(alg).update(challenge).digest();
+  let sig: Buffer;
+  try {
+    sig = await session.sign(mechanismArg(mech), info.obj, digest);
+  } catch {
+    return undefined;
+  }
+  return (pub: string) => {
+    const key = publicKeyFor(info, pub);
+    try {
+      return key !== null && cryptoVerify(alg, challenge, { key, dsaEncoding: 'ieee-p1363' }, sig);
+    } catch {
+      return false;
+    }
+  };
+}
+
+/**
+ * Sign-test: does private key `info` belong to one of the public values `candidates` (hex)?
+ * Returns the candidate that verified, null when none did, undefined when it could not sign.
+ */
+export async function signTest(session: Session, info: ObjInfo, candidates: Iterable<string>): Promise<string | null | undefined> {
+  const check = await signChallenge(session, info);
+  if (!check) return undefined;
+  for (const c of candidates) if (check(c)) return c;
+  return null;
+}
+
+/** For tests and unusual modules: how Session.sign wants its mechanism. */
+export function setMechanismArg(f: (m: number) => SignMechanism): void {
+  mechanismArg = f;
+}

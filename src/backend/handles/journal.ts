@@ -1,0 +1,295 @@
+// The handle store on disk: one append-only journal, handles.log, in the store directory.
+//
+// Each line is "<check> <json>\n", check = first 16 hex digits of SHA-256 of the json. A line
+// whose check fails (a write torn by a crash) or that has no newline yet (being written by
+// another process, or torn at the end) is not a record. Whoever appends next (always under
+// the lock) first ends a torn tail with "\n", so the fragment stays an invalid line forever
+// and never glues onto the next record.
+//
+// Entries:  snap {v, next}                   first line: where numbering continues
+//           add  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?, partner?, owner, shared, mValue, ts}
+//           del  {h}                         tombstone: the key was deleted
+//           rep  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?}   the key is now another object
+//           meta {h, owner, shared, mValue}
+//           hint {h, hint, label, id}        label/id changed
+//           fp   {h, fp, pm?}                public value learned for sure
+// The first "add" of a number claims it; a later "add" of the same number is ignored, so a
+// number can never name two keys, whatever the lock did. Numbers are never reused: `next`
+// only grows, and a compacted journal starts with a snap entry that carries it.
+//
+// Durability: an append is one write() of whole lines, then fdatasync, before the caller
+// prints anything. Compaction writes a new file, fsyncs it, renames it over handles.log and
+// fsyncs the directory; other processes notice the new inode and reread.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { processAlive } from './lock.js';
+
+export interface KeyMeta {
+  owner: number;
+  shared: number[];
+  mValue: number;
+}
+
+export interface Rec {
+  h: number;
+  cls: number;
+  fam: string;
+  tok: boolean;
+  /** Session objects: the process instance that made them (see sessionInstance()). */
+  sid?: string;
+  hint: string;
+  /** CKA_LABEL and CKA_ID (hex) when recorded: resolve() looks there first. */
+  label?: string;
+  id?: string;
+  fp?: string;
+  /** Public value (hex) of a private key whose key material is known. */
+  pm?: string;
+  partner?: number;
+  meta: KeyMeta;
+  /** When it was added (ms since epoch). */
+  ts: number;
+  /** Order of its add entry in the journal (grows; reset when the journal is reread). */
+  seq: number;
+  dead: boolean;
+}
+
+export type Entry =
+  | { t: 'snap'; v: number; next: number; ts: number }
+  | ({ t: 'add'; h: number; cls: number; fam: string; tok: boolean; sid?: string; hint: string; label?: string; id?: string; fp?: string; pm?: string; partner?: number; ts: number } & KeyMeta)
+  | { t: 'del'; h: number; ts: number }
+  | { t: 'rep'; h: number; cls: number; fam: string; tok: boolean; sid?: string; hint: string; label?: string; id?: string; fp?: string; pm?: string; ts: number }
+  | ({ t: 'meta'; h: number } & KeyMeta)
+  | { t: 'hint'; h: number; hint: string; label?: string; id?: string }
+  | { t: 'fp'; h: number; fp: string; pm?: string };
+
+const check = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
+
+export function encode(entries: Entry[]): Buffer {
+  return Buffer.from(entries.map((e) => { const j = JSON.stringify(e); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
+}
+
+export function decodeLine(line: string): Entry | undefined {
+  const sp = line.indexOf(' ');
+  if (sp !== 16) return undefined;
+  const json = line.slice(17);
+  if (check(json) !== line.slice(0, 16)) return undefined;
+  try {
+    const e = JSON.parse(json) as Entry;
+    return e && typeof e === 'object' && typeof e.t === 'string' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "pid-starttime-random" of this process: session objects die with it. */
+export function sessionAlive(sid: string): boolean {
+  const [pid, start] = sid.split('-');
+  const n = Number(pid);
+  return Number.isSafeInteger(n) && n > 0 && processAlive(n, start ?? '');
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    await fh.sync();
+  } catch {
+    /* some filesystems refuse; rename is still atomic */
+  } finally {
+    await fh?.close();
+  }
+}
+
+export class Journal {
+  readonly path: string;
+  readonly records = new Map<number, Rec>();
+  private fh?: fs.FileHandle;
+  private ino = -1;
+  private pos = 0;
+  private nextHandle: number;
+  private seq = 0;
+  /** Valid lines applied (for the compaction decision). */
+  lines = 0;
+  /** Bumped whenever anything in `records` changes. */
+  version = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly firstHandle: number,
+  ) {
+    this.path = join(dir, 'handles.log');
+    this.nextHandle = firstHandle;
+  }
+
+  get next(): number {
+    return this.nextHandle;
+  }
+
+  /** True when the journal exists and has its first line. */
+  async initialized(): Promise<boolean> {
+    try {
+      return (await fs.stat(this.path)).size > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Create the journal (caller holds the lock). */
+  async create(): Promise<void> {
+    if (await this.initialized()) return;
+    const fh = await fs.open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+    try {
+      await fh.write(encode([{ t: 'snap', v: 1, next: this.firstHandle, ts: Date.now() }]));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(this.dir);
+  }
+
+  private reset(): void {
+    this.records.clear();
+    this.pos = 0;
+    this.seq = 0;
+    this.lines = 0;
+    this.nextHandle = this.firstHandle;
+    this.version++;
+  }
+
+  /** Read what other processes appended (or the whole file, if it was replaced). */
+  async refresh(): Promise<boolean> {
+    let st;
+    try {
+      st = await fs.stat(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    if (!this.fh || st.ino !== this.ino) {
+      await this.fh?.close();
+      this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND);
+      this.ino = (await this.fh.stat()).ino;
+      this.reset();
+    }
+    const size = (await this.fh.stat()).size;
+    if (size <= this.pos) return false;
+    const b = Buffer.alloc(size - this.pos);
+    let got = 0;
+    while (got < b.length) {
+      const { bytesRead } = await this.fh.read(b, got, b.length - got, this.pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const end = b.subarray(0, got).lastIndexOf(0x0a);
+    if (end < 0) return false;
+    const text = b.subarray(0, end).toString('utf8');
+    this.pos += end + 1;
+    let changed = false;
+    for (const line of text.split('\n')) {
+      const e = decodeLine(line);
+      if (e && this.apply(e)) changed = true;
+    }
+    if (changed) this.version++;
+    return changed;
+  }
+
+  private apply(e: Entry): boolean {
+    this.lines++;
+    switch (e.t) {
+      case 'snap':
+        if (Number.isSafeInteger(e.next) && e.next > this.nextHandle) this.nextHandle = e.next;
+        return true;
+      case 'add': {
+        if (!Number.isSafeInteger(e.h) || e.h <= 0 || this.records.has(e.h)) return false;
+        this.records.set(e.h, {
+          h: e.h, cls: e.cls, fam: e.fam, tok: e.tok, sid: e.sid, hint: e.hint, label: e.label, id: e.id, fp: e.fp, pm: e.pm,
+          partner: e.partner, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 },
+          ts: e.ts, seq: ++this.seq, dead: false,
+        });
+        if (e.h >= this.nextHandle) this.nextHandle = e.h + 1;
+        return true;
+      }
+      default: {
+        const r = this.records.get(e.h);
+        if (!r || r.dead) return false;
+        if (e.t === 'del') r.dead = true;
+        else if (e.t === 'rep') Object.assign(r, { cls: e.cls, fam: e.fam, tok: e.tok, sid: e.sid, hint: e.hint, label: e.label, id: e.id, fp: e.fp, pm: e.pm });
+        else if (e.t === 'meta') r.meta = { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 };
+        else if (e.t === 'hint') Object.assign(r, { hint: e.hint, label: e.label, id: e.id });
+        else if (e.t === 'fp') Object.assign(r, { fp: e.fp, pm: e.pm });
+        else return false;
+        return true;
+      }
+    }
+  }
+
+  /** Append entries durably. The caller holds the lock. Returns once they are on disk. */
+  async append(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.refresh();
+    const fh = this.fh!;
+    const size = (await fh.stat()).size;
+    let data = encode(entries);
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) data = Buffer.concat([Buffer.from('\n'), data]);
+    }
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off, null);
+      off += bytesWritten;
+    }
+    await fh.datasync();
+    await this.refresh();
+  }
+
+  /** Live records, including session records whose process is gone. */
+  liveCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (!r.dead) n++;
+    return n;
+  }
+
+  /**
+   * Rewrite the journal without tombstoned records and session records of processes that have
+   * ended (the caller holds the lock). Numbering continues from `next`.
+   */
+  async compact(): Promise<void> {
+    await this.refresh();
+    const keep: Entry[] = [{ t: 'snap', v: 1, next: this.nextHandle, ts: Date.now() }];
+    for (const r of [...this.records.values()].sort((a, b) => a.seq - b.seq)) {
+      if (r.dead) continue;
+      if (r.sid && !sessionAlive(r.sid)) continue;
+      keep.push({
+        t: 'add', h: r.h, cls: r.cls, fam: r.fam, tok: r.tok, sid: r.sid, hint: r.hint, label: r.label, id: r.id, fp: r.fp, pm: r.pm,
+        partner: r.partner, owner: r.meta.owner, shared: r.meta.shared, mValue: r.meta.mValue, ts: r.ts,
+      });
+    }
+    const tmp = join(this.dir, `.handles.log.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await fh.write(encode(keep));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, this.path);
+    await fsyncDir(this.dir);
+    await this.refresh();
+  }
+
+  /** Leftovers of compactions that crashed before their rename (caller holds the lock). */
+  async removeTempFiles(): Promise<void> {
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      if (name.startsWith('.handles.log.tmp-')) await fs.rm(join(this.dir, name), { force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close();
+    this.fh = undefined;
+    this.ino = -1;
+  }
+}

@@ -1,0 +1,777 @@
+// The durable handle store for modules whose object handles do not last (SoftHSM and most
+// software tokens): kmu handles kept in a journal beside the token, matched to the token's
+// objects again in every process by what the objects are (identify.ts, match.ts).
+//
+// Crash order (kill -9 at any moment leaves journal and token consistent):
+//  - generation: the token object is created first, then its record is made durable
+//    (register), then the handle is printed. A crash between the first two leaves a key
+//    without a record: the next process sees "a key first seen" and gives it a handle (owner
+//    0). Still exactly one handle.
+//  - deletion: resolve, C_DestroyObject, then the tombstone (remove). A crash in between
+//    leaves a record whose key is gone: reported deleted (resolve throws 0xa8), never matched
+//    to another key, its number never reused.
+//  - session -> token (setAttribute -a 1 -v 1): C_CopyObject(CKA_TOKEN=true), replace(), then
+//    C_DestroyObject of the original (or destroy first: both orders work). A crash before
+//    replace() is durable leaves the copy without a record (first seen: new handle) and the
+//    original dies with the process.
+//  - allocation for keys first seen, tombstones and meta changes happen under the lock
+//    (lock.ts), after rereading the journal, so two processes never give one key two handles.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { Session } from '../../p11/index.js';
+import { KmuError } from '../../kmu/errors.js';
+import { RC } from '../../kmu/returnCodes.js';
+import { A, CLS, fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
+import { Journal, type Entry, type KeyMeta, type Rec } from './journal.js';
+import { DirLock, startTime } from './lock.js';
+import { match, type MatchResult, type MObj, type MRec } from './match.js';
+
+export type { KeyMeta } from './journal.js';
+
+export interface CreatedObject {
+  object: number;
+  meta: KeyMeta;
+  /** The other half of a pair generated together, in the same session. */
+  partner?: number;
+}
+
+export interface HandleStore {
+  /** Handles for objects just made by kmu11; durable before it returns; same order. */
+  register(created: CreatedObject[]): Promise<number[]>;
+  /** The PKCS#11 object a handle names. Throws KmuError 0xa8 if unknown, deleted, gone or ambiguous. */
+  resolve(handle: number): Promise<number>;
+  /** kmu handles for objects C_FindObjects found (unseen keys get new handles), same order. */
+  list(objects: number[]): Promise<number[]>;
+  /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
+  meta(handle: number): Promise<KeyMeta>;
+  /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */
+  replace(handle: number, newObject: number): Promise<void>;
+  /** Record that the key was destroyed (call after a successful C_DestroyObject). */
+  remove(handle: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a handle is now, as seen by this process (diagnostics and tests). */
+export type HandleState = 'live' | 'ambiguous' | 'missing' | 'deleted' | 'unknown';
+
+export interface HandleStoreOptions {
+  /** First handle number when the store is created (default 262145, kmu-like). */
+  firstHandle?: number;
+  /**
+   * True while the session sees every object on the token (a user is logged in). Then keys
+   * that other tools deleted get a tombstone once they have been gone from a full scan.
+   * Without it they are simply never matched again (reported deleted) and stay in the journal.
+   */
+  fullView?: () => boolean;
+  /** Wait at most this long for another process's allocation (default 30 s). */
+  lockTimeoutMs?: number;
+  /** Tombstone foreign deletions only for records older than this (default 10 s). */
+  tombstoneAfterMs?: number;
+  /** Compact the journal at open when it has more lines than this and twice the live records (default 4096). */
+  compactLines?: number;
+}
+
+const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** This process: its session objects (CKA_TOKEN=false) die with it. */
+export const SESSION_INSTANCE = `${process.pid}-${startTime(process.pid)}-${randomBytes(4).toString('hex')}`;
+
+export function invalidHandle(handle: number, why: string): KmuError {
+  return new KmuError(RC.INVALID_HANDLE, { detail: `key handle ${handle}: ${why}` });
+}
+
+const certain = (info: ObjInfo) => info.fpSrc === 'attr' || info.fpSrc === 'gen' || info.fpSrc === 'sig' || info.fpSrc === 'record';
+const pairKey = (i: ObjInfo) => `${i.fam}\n${i.label}\n${i.id.toString('hex')}`;
+
+export class FileHandleStore implements HandleStore {
+  readonly journal: Journal;
+  private readonly lock: DirLock;
+  private readonly infos = new Map<number, ObjInfo>();
+  private current: number[] = [];
+  /** Originals replaced by a copy (replace()): never given a handle of their own. */
+  private readonly retired = new Map<number, { h: number; sig: string }>();
+  private result?: MatchResult;
+  private resultKey = '';
+  private facts = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** journal.next when the last scan began: records below it were on disk before the scan. */
+  private nextAtScan = 0;
+  private closed = false;
+  /** What resolve() last returned for a handle (remove() and replace() drop it from the caches). */
+  private readonly resolved = new Map<number, number>();
+  /** Sign-tests made by this instance (tests and benchmarks look at it). */
+  signTests = 0;
+  /** Full scans (C_FindObjects over the whole token) made by this instance. */
+  scans = 0;
+  /** The last scan found an object it then could not read (the token was changing). */
+  private scanTrouble = false;
+  /** Tombstone candidates a narrower look found still present (not asked again). */
+  private readonly notGone = new Set<number>();
+
+  constructor(
+    readonly dir: string,
+    private readonly session: Session,
+    private readonly opts: HandleStoreOptions = {},
+  ) {
+    this.journal = new Journal(dir, opts.firstHandle ?? 262145);
+    this.lock = new DirLock(dir, opts.lockTimeoutMs ?? 30_000);
+  }
+
+  /** Create or read the journal; compact it when it has grown (under the lock). */
+  async open(): Promise<this> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    if (!(await this.journal.initialized())) await this.locked(() => this.journal.create());
+    await this.journal.refresh();
+    const limit = this.opts.compactLines ?? 4096;
+    if (this.journal.lines > limit && this.journal.lines > 2 * this.journal.liveCount()) {
+      await this.locked(async () => {
+        await this.journal.removeTempFiles();
+        await this.journal.compact();
+      });
+    }
+    return this;
+  }
+
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.lock.acquire();
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+
+  /** One operation at a time per store (they share the session and the caches). */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('handle store is closed'));
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  // ---- token side -----------------------------------------------------------------------
+
+  /**
+   * Read an object's attributes now. Nothing read is trusted past the operation that read it:
+   * other processes change the token under us, and SoftHSM can even give a number that named
+   * one object to another one later in the same process (its handle table is keyed by the
+   * object's address, which the allocator reuses). What was learned about an object at some
+   * cost (a sign-test, the partner at generation) is carried over while every attribute read
+   * is unchanged.
+   */
+  private async read(obj: number): Promise<ObjInfo | undefined> {
+    let i: ObjInfo;
+    try {
+      i = await readInfo(this.session, obj);
+    } catch {
+      this.infos.delete(obj);
+      return undefined; // gone between C_FindObjects and here
+    }
+    const old = this.infos.get(obj);
+    if (old && old.sig === i.sig) {
+      if (i.fpSrc !== 'attr' && (old.fpSrc === 'gen' || old.fpSrc === 'sig' || old.fpSrc === 'record')) {
+        i.fp = old.fp;
+        i.pub = old.pub;
+        i.fpSrc = old.fpSrc;
+      }
+      i.tested = old.tested;
+      i.excluded = old.excluded;
+    }
+    this.infos.set(obj, i);
+    return i;
+  }
+
+  /** A fresh read, retried a little while the object looks half made (see identify.ts). */
+  private async readSettled(obj: number): Promise<ObjInfo | undefined> {
+    let i = await this.read(obj);
+    for (const ms of [5, 20, 50, 100, 200]) {
+      if (!i || !halfMade(i)) break;
+      await sleep(ms);
+      i = await this.read(obj);
+    }
+    return i;
+  }
+
+  /** C_FindObjects over everything, every object read afresh. */
+  private async scan(): Promise<void> {
+    this.scans++;
+    this.nextAtScan = this.journal.next;
+    const found = await this.session.find();
+    const current: number[] = [];
+    this.scanTrouble = false;
+    for (const o of found) {
+      const i = await this.read(o);
+      if (!i) {
+        this.scanTrouble = true;
+        continue;
+      }
+      const ret = this.retired.get(o);
+      if (ret && ret.sig === i.sig) continue;
+      if (ret) this.retired.delete(o);
+      current.push(o);
+    }
+    const seen = new Set(found);
+    for (const obj of this.infos.keys()) if (!seen.has(obj)) this.infos.delete(obj);
+    for (const obj of this.retired.keys()) if (!seen.has(obj)) this.retired.delete(obj);
+    this.current = current;
+  }
+
+  private async sync(): Promise<void> {
+    await this.journal.refresh();
+    await this.scan();
+    await this.compute();
+  }
+
+  private liveRecords(): Rec[] {
+    const out: Rec[] = [];
+    for (const r of this.journal.records.values()) {
+      if (r.dead) continue;
+      if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) continue; // another process's session key
+      out.push(r);
+    }
+    return out;
+  }
+
+  private runMatch(): MatchResult {
+    const gk = (cls: number, tok: boolean, fam: string) => `${cls}|${tok ? 1 : 0}|${fam}`;
+    const recs: MRec[] = this.liveRecords().map((r) => ({
+      h: r.h,
+      gk: gk(r.cls, r.tok, r.fam),
+      fk: r.fp ? `${gk(r.cls, r.tok, '')}${r.fp}` : undefined,
+      fp: r.fp,
+      hint: r.hint,
+    }));
+    const objs: MObj[] = this.current.map((o) => {
+      const i = this.infos.get(o)!;
+      return {
+        obj: o,
+        gk: gk(i.cls, i.tok, i.fam),
+        fk: i.fp ? `${gk(i.cls, i.tok, '')}${i.fp}` : undefined,
+        hint: i.hint,
+        excluded: i.excluded,
+      };
+    });
+    return match(objs, recs);
+  }
+
+  /** Pairing, matching, and sign-tests where matching alone is not sure. */
+  private async compute(): Promise<MatchResult> {
+    const key = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
+    if (this.result && key === this.resultKey) return this.result;
+
+    // Pairing: a sensitive EC/DSA private key and the one public key of its family with the
+    // same label and id (and no other private key claiming that public key). Unconfirmed:
+    // confirmed by a sign-test before the handle is resolved or first recorded.
+    const pubs = new Map<string, ObjInfo[]>();
+    const pubsByFam = new Map<string, ObjInfo[]>();
+    const privs = new Map<string, number>();
+    const infos = this.current.map((o) => this.infos.get(o)!);
+    const push = <T>(m: Map<string, T[]>, k: string, v: T) => {
+      const l = m.get(k);
+      if (l) l.push(v);
+      else m.set(k, [v]);
+    };
+    for (const i of infos) {
+      if (i.cls === CLS.PUBLIC_KEY && i.pub && i.fp) {
+        push(pubs, pairKey(i), i);
+        push(pubsByFam, i.fam, i);
+      }
+      if (i.cls === CLS.PRIVATE_KEY && (i.ecParams || i.dsa)) privs.set(pairKey(i), (privs.get(pairKey(i)) ?? 0) + 1);
+    }
+    for (const i of infos) {
+      if (i.cls !== CLS.PRIVATE_KEY || !(i.ecParams || i.dsa) || certain(i)) continue;
+      i.fp = undefined;
+      i.pub = undefined;
+      i.fpSrc = undefined;
+      // A public key of the same family has the fingerprint the private half would have.
+      const cands = (pubs.get(pairKey(i)) ?? []).filter((p) => !i.excluded.has(p.fp!));
+      if (cands.length === 1 && privs.get(pairKey(i)) === 1) {
+        i.pub = cands[0]!.pub;
+        i.fp = cands[0]!.fp;
+        i.fpSrc = 'pair';
+      }
+    }
+
+    let m = this.runMatch();
+
+    // Sign-tests: private keys whose public value is unknown (or only paired) and that
+    // matching could not place for sure. One signature each, verified first against the public
+    // keys with its label and id and the records it might be, then against the other public
+    // keys of its family that no private key has claimed.
+    const needTest = infos.filter((i) => {
+      if (i.cls !== CLS.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
+      const p = m.byObj.get(i.obj);
+      return !p || p.ambiguous || (p.weak && this.journal.records.get(p.h)?.fp !== undefined);
+    });
+    if (needTest.length) {
+      const openRecs = new Map<string, Rec[]>();
+      for (const r of this.liveRecords()) {
+        const p = m.byHandle.get(r.h);
+        if (r.cls !== CLS.PRIVATE_KEY || !r.pm || !r.fp || (p && !p.ambiguous && !p.weak)) continue;
+        push(openRecs, r.fam, r);
+      }
+      const claimed = new Set<string>();
+      for (const i of infos) if (i.cls === CLS.PRIVATE_KEY && certain(i) && i.fp) claimed.add(i.fp);
+      for (const i of needTest) {
+        const check = await signChallenge(this.session, i);
+        this.signTests++;
+        if (!check) continue;
+        i.tested = true;
+        const tried = new Set<string>();
+        let found: { pub: string; fp: string } | undefined;
+        const attempt = (pub: string | undefined, fp: string | undefined) => {
+          if (found || !pub || !fp || tried.has(fp) || i.excluded.has(fp)) return;
+          tried.add(fp);
+          if (check(pub)) found = { pub, fp };
+        };
+        for (const p of pubs.get(pairKey(i)) ?? []) attempt(p.pub, p.fp);
+        for (const r of openRecs.get(i.fam) ?? []) attempt(r.pm, r.fp);
+        for (const p of pubsByFam.get(i.fam) ?? []) if (!claimed.has(p.fp!)) attempt(p.pub, p.fp);
+        if (found) {
+          i.pub = found.pub;
+          i.fp = found.fp;
+          i.fpSrc = 'sig';
+          claimed.add(found.fp);
+        } else {
+          for (const fp of tried) i.excluded.add(fp);
+          i.fp = undefined;
+          i.pub = undefined;
+          i.fpSrc = undefined;
+        }
+      }
+      this.facts++;
+      m = this.runMatch();
+    }
+    this.result = m;
+    this.resultKey = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
+    return m;
+  }
+
+  // ---- journal side ---------------------------------------------------------------------
+
+  /**
+   * `ours`: made by this process (register). Only then is an object with CKA_TOKEN=false taken
+   * for a session object that dies with this process; any other object this process can see
+   * is on the token for everyone (SoftHSM even shows CKA_TOKEN=false on the remains of a
+   * generation killed half way).
+   */
+  private addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number): Entry {
+    return {
+      t: 'add',
+      h,
+      cls: i.cls,
+      fam: i.fam,
+      tok: i.tok,
+      sid: ours && !i.tok ? SESSION_INSTANCE : undefined,
+      hint: i.hint,
+      label: i.label,
+      id: i.id.toString('hex'),
+      fp: i.fp,
+      pm: i.cls === CLS.PRIVATE_KEY ? i.pub : undefined,
+      partner,
+      owner: meta.owner,
+      shared: [...meta.shared],
+      mValue: meta.mValue,
+      ts: Date.now(),
+    };
+  }
+
+  /** Records no object matched that may be tombstoned now (see HandleStoreOptions.fullView). */
+  private tombstonable(m: MatchResult): number[] {
+    if (!this.opts.fullView?.() || this.scanTrouble) return [];
+    const before = Date.now() - (this.opts.tombstoneAfterMs ?? 10_000);
+    return m.unmatched.filter((h) => {
+      const r = this.journal.records.get(h)!;
+      return h < this.nextAtScan && r.ts < before && r.sid === undefined && !this.notGone.has(h);
+    });
+  }
+
+  /**
+   * Of the tombstone candidates, those that a second, narrower look confirms gone: no object
+   * with the record's class, label and id exists at all (SoftHSM can miss an object in a scan
+   * while another process rewrites the token; a key is never declared deleted on one look).
+   */
+  private async confirmGone(handles: number[]): Promise<number[]> {
+    const gone: number[] = [];
+    for (const h of handles) {
+      const r = this.journal.records.get(h)!;
+      if (r.label === undefined || r.id === undefined) continue;
+      const found = await this.session.find([
+        { type: A.CLASS, value: r.cls },
+        { type: A.LABEL, value: r.label },
+        { type: A.ID, value: Buffer.from(r.id, 'hex') },
+      ]);
+      if (found.length === 0) gone.push(h);
+      else this.notGone.add(h);
+    }
+    return gone;
+  }
+
+  /** Give handles to keys first seen; tombstone keys gone. Under the lock. */
+  private async commit(): Promise<void> {
+    // An object that looks half made may be one another process is generating right now:
+    // look again a little later before giving it a handle of its own.
+    const half = this.result!.newObjects.some((o) => halfMade(this.infos.get(o)!));
+    if (half) {
+      await sleep(100);
+      await this.scan();
+      await this.compute();
+    }
+    await this.locked(async () => {
+      await this.journal.refresh();
+      let m = await this.compute(); // another process may have just recorded them
+      const entries: Entry[] = [];
+      let h = this.journal.next;
+      for (const obj of m.newObjects) entries.push(this.addEntry(h++, this.infos.get(obj)!, ZERO_META, false));
+      for (const d of await this.confirmGone(this.tombstonable(m))) entries.push({ t: 'del', h: d, ts: Date.now() });
+      await this.journal.append(entries);
+      m = await this.compute();
+    });
+  }
+
+  // ---- the interface --------------------------------------------------------------------
+
+  /**
+   * Could a live record already name this object? (Another process may have seen the key
+   * between its generation and this register(), and given it a handle.) Only records with the
+   * same key material, or weak records of its family and label/id, could.
+   */
+  private couldBeRecorded(i: ObjInfo): boolean {
+    for (const r of this.liveRecords()) {
+      if (r.cls !== i.cls) continue;
+      if (i.fp && r.fp === i.fp) return true;
+      if ((!r.fp || !i.fp) && r.fam === i.fam && r.hint === i.hint) return true;
+    }
+    return false;
+  }
+
+  register(created: CreatedObject[]): Promise<number[]> {
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.refresh();
+        const want = new Set<number>();
+        for (const c of created) {
+          want.add(c.object);
+          if (c.partner !== undefined) want.add(c.partner);
+        }
+        for (const obj of want) {
+          if (!(await this.readSettled(obj))) throw new Error(`kmu11: object ${obj} to register is not on the token`);
+        }
+        // The public value of a generated private key is its partner's.
+        for (const c of created) {
+          const i = this.infos.get(c.object)!;
+          const p = c.partner !== undefined ? this.infos.get(c.partner) : undefined;
+          if (i.cls === CLS.PRIVATE_KEY && p?.cls === CLS.PUBLIC_KEY && p.pub && p.fam === i.fam && i.fpSrc !== 'attr') {
+            i.pub = p.pub;
+            i.fp = fpFor(i, p.pub);
+            i.fpSrc = 'gen';
+            i.tested = true;
+            this.facts++;
+          }
+        }
+        // Usually nothing can name the new objects yet, and no scan is needed; otherwise match
+        // them against the whole token first and adopt what is there.
+        let m: MatchResult | undefined;
+        if (created.some((c) => this.couldBeRecorded(this.infos.get(c.object)!))) {
+          await this.scan();
+          for (const obj of want) if (!this.current.includes(obj)) this.current.push(obj);
+          m = await this.compute();
+        }
+        const entries: Entry[] = [];
+        const handles: number[] = [];
+        let next = this.journal.next;
+        const byObj = new Map<number, number>();
+        for (const c of created) {
+          const p = m?.byObj.get(c.object);
+          const h = p && !p.ambiguous ? p.h : next++;
+          handles.push(h);
+          byObj.set(c.object, h);
+        }
+        for (let k = 0; k < created.length; k++) {
+          const c = created[k]!;
+          const h = handles[k]!;
+          const i = this.infos.get(c.object)!;
+          const partner = c.partner !== undefined ? (byObj.get(c.partner) ?? m?.byObj.get(c.partner)?.h) : undefined;
+          const existing = this.journal.records.get(h);
+          if (!existing) {
+            entries.push(this.addEntry(h, i, c.meta, true, partner));
+          } else {
+            // Another process saw the key between its generation and now, and gave it this
+            // handle (owner 0): adopt it, with the creator's metadata.
+            entries.push({ t: 'meta', h, owner: c.meta.owner, shared: [...c.meta.shared], mValue: c.meta.mValue });
+            if (!existing.fp && i.fp && certain(i)) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CLS.PRIVATE_KEY ? i.pub : undefined });
+          }
+        }
+        await this.journal.append(entries);
+        if (m) await this.compute();
+        created.forEach((c, k) => this.resolved.set(handles[k]!, c.object));
+        return handles;
+      }),
+    );
+  }
+
+  /**
+   * resolve() without a scan of the whole token: the objects with the record's class, token
+   * flag, label and id, one of which has the record's key material for sure (fingerprint, or a
+   * sign-test against the recorded public value), when no other live record has that key
+   * material. Undefined when that does not settle it.
+   */
+  private async resolveFast(r: Rec): Promise<number | undefined> {
+    if (r.label === undefined || r.id === undefined || !r.fp) return undefined;
+    for (const o of this.liveRecords()) if (o !== r && o.cls === r.cls && o.fp === r.fp) return undefined;
+    const found = await this.session.find([
+      { type: A.CLASS, value: r.cls },
+      { type: A.TOKEN, value: r.tok },
+      { type: A.LABEL, value: r.label },
+      { type: A.ID, value: Buffer.from(r.id, 'hex') },
+    ]);
+    let hit: number | undefined;
+    for (const obj of found) {
+      const i = await this.read(obj);
+      if (!i || i.fam !== r.fam) continue;
+      if (this.retired.get(obj)?.sig === i.sig) continue;
+      if (!certain(i) && !i.tested && i.canSign && r.pm && !i.excluded.has(r.fp)) {
+        const res = await signTest(this.session, i, [r.pm]);
+        this.signTests++;
+        if (res) {
+          i.pub = res;
+          i.fp = fpFor(i, res);
+          i.fpSrc = 'sig';
+          i.tested = true;
+        } else if (res === null) {
+          // Not this key; the test against every candidate is still to come in a full match.
+          i.excluded.add(r.fp);
+          if (i.fp === r.fp) Object.assign(i, { fp: undefined, pub: undefined, fpSrc: undefined });
+        }
+        this.facts++;
+      }
+      if (i.fp === r.fp && certain(i)) {
+        if (hit !== undefined) return undefined;
+        hit = obj;
+      }
+    }
+    return hit;
+  }
+
+  resolve(handle: number): Promise<number> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      const rec = this.journal.records.get(handle);
+      if (rec && !rec.dead && (rec.sid === undefined || rec.sid === SESSION_INSTANCE)) {
+        const obj = await this.resolveFast(rec);
+        if (obj !== undefined) {
+          this.resolved.set(handle, obj);
+          return obj;
+        }
+      }
+      for (let attempt = 0; ; attempt++) {
+        await this.sync();
+        const r = this.journal.records.get(handle);
+        if (!r) throw invalidHandle(handle, 'unknown');
+        if (r.dead) throw invalidHandle(handle, 'deleted');
+        if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+        const p = this.result!.byHandle.get(handle);
+        if (!p && this.scanTrouble && attempt < 3) {
+          await sleep(20 * (attempt + 1));
+          continue;
+        }
+        if (!p) throw invalidHandle(handle, 'key not on the token (deleted)');
+        if (p.ambiguous) throw invalidHandle(handle, 'ambiguous: several keys on the token fit this handle');
+        const i = this.infos.get(p.obj)!;
+        // A private key placed by pairing alone is confirmed before anything acts on it.
+        if (i.fpSrc === 'pair' && i.canSign && !i.tested && attempt < 3) {
+          const res = await signTest(this.session, i, [i.pub!]);
+          this.signTests++;
+          if (res !== undefined) i.tested = true;
+          if (res === null) {
+            i.excluded.add(i.fp!);
+            i.fp = undefined;
+            i.pub = undefined;
+            i.fpSrc = undefined;
+            this.facts++;
+            continue;
+          }
+          if (res) i.fpSrc = 'sig';
+          this.facts++;
+        }
+        this.resolved.set(handle, p.obj);
+        return p.obj;
+      }
+    });
+  }
+
+  list(objects: number[]): Promise<number[]> {
+    return this.run(async () => {
+      let m: MatchResult;
+      for (let attempt = 0; ; attempt++) {
+        await this.sync();
+        const cur = new Set(this.current);
+        let added = false;
+        let lost: number | undefined;
+        for (const obj of objects) {
+          if (this.retired.has(obj) || cur.has(obj)) continue;
+          if (!(await this.read(obj))) {
+            lost = obj;
+            break;
+          }
+          this.current.push(obj);
+          cur.add(obj);
+          added = true;
+        }
+        if (lost !== undefined) {
+          // Gone since the caller's C_FindObjects, or renumbered while another process
+          // changed the token: look again, then give up.
+          if (attempt < 2) {
+            await sleep(20 * (attempt + 1));
+            continue;
+          }
+          throw new Error(`kmu11: object ${lost} is no longer on the token`);
+        }
+        m = added ? await this.compute() : this.result!;
+        break;
+      }
+      if (m.newObjects.length || this.tombstonable(m).length) {
+        await this.commit();
+        m = this.result!;
+      }
+      return objects.map((obj) => {
+        const h = this.retired.get(obj)?.h ?? m.byObj.get(obj)?.h;
+        if (h === undefined) throw new Error(`kmu11: no handle for object ${obj}`);
+        return h;
+      });
+    });
+  }
+
+  meta(handle: number): Promise<KeyMeta> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      const r = this.journal.records.get(handle);
+      if (!r || r.dead) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+      return { owner: r.meta.owner, shared: [...r.meta.shared], mValue: r.meta.mValue };
+    });
+  }
+
+  /** Change owner / shared users / m_value (sharing, quorum). */
+  setMeta(handle: number, meta: KeyMeta): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.refresh();
+        const r = this.journal.records.get(handle);
+        if (!r || r.dead) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+        await this.journal.append([{ t: 'meta', h: handle, owner: meta.owner, shared: [...meta.shared], mValue: meta.mValue }]);
+      }),
+    );
+  }
+
+  replace(handle: number, newObject: number): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.refresh();
+        const r = this.journal.records.get(handle);
+        if (!r || r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE)) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+        let old = this.resolved.get(handle);
+        if (old === undefined) {
+          await this.scan();
+          old = (await this.compute()).byHandle.get(handle)?.obj;
+        }
+        const i = await this.readSettled(newObject);
+        if (!i) throw new Error(`kmu11: object ${newObject} is not on the token`);
+        if (i.cls === CLS.PRIVATE_KEY && i.fpSrc !== 'attr' && r.fp && r.cls === i.cls && r.fam === i.fam) {
+          // A copy holds the same key: its public value is the original's.
+          i.fp = r.fp;
+          i.pub = r.pm;
+          i.fpSrc = 'record';
+        }
+        await this.journal.append([
+          {
+            t: 'rep',
+            h: handle,
+            cls: i.cls,
+            fam: i.fam,
+            tok: i.tok,
+            sid: i.tok ? undefined : SESSION_INSTANCE, // a copy this process just made
+            hint: i.hint,
+            label: i.label,
+            id: i.id.toString('hex'),
+            fp: i.fp ?? r.fp,
+            pm: i.cls === CLS.PRIVATE_KEY ? (i.pub ?? r.pm) : undefined,
+            ts: Date.now(),
+          },
+        ]);
+        if (old !== undefined && old !== newObject) {
+          this.retired.set(old, { h: handle, sig: this.infos.get(old)?.sig ?? (await this.read(old))?.sig ?? '' });
+          this.current = this.current.filter((o) => o !== old);
+        }
+        this.resolved.set(handle, newObject);
+        if (!this.current.includes(newObject)) this.current.push(newObject);
+        this.facts++;
+        await this.compute();
+      }),
+    );
+  }
+
+  remove(handle: number): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.refresh();
+        const r = this.journal.records.get(handle);
+        if (!r) throw invalidHandle(handle, 'unknown');
+        const obj = this.resolved.get(handle) ?? this.result?.byHandle.get(handle)?.obj;
+        this.resolved.delete(handle);
+        if (!r.dead) await this.journal.append([{ t: 'del', h: handle, ts: Date.now() }]);
+        if (obj !== undefined) {
+          this.current = this.current.filter((o) => o !== obj);
+          this.infos.delete(obj);
+        }
+        for (const [o, x] of this.retired) if (x.h === handle) this.retired.delete(o);
+      }),
+    );
+  }
+
+  /** Every handle not tombstoned (token keys, and this process's session keys). */
+  handles(): Promise<number[]> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      return this.liveRecords().map((r) => r.h).sort((a, b) => a - b);
+    });
+  }
+
+  /** What `handle` names for this process now. */
+  async state(handle: number): Promise<HandleState> {
+    return (await this.states([handle])).get(handle)!;
+  }
+
+  /** state() of many handles (default: every handle ever recorded), after one scan. */
+  states(handles?: number[]): Promise<Map<number, HandleState>> {
+    return this.run(async () => {
+      await this.sync();
+      const out = new Map<number, HandleState>();
+      for (const handle of handles ?? [...this.journal.records.keys()]) {
+        const r = this.journal.records.get(handle);
+        const p = this.result!.byHandle.get(handle);
+        out.set(
+          handle,
+          !r ? 'unknown'
+          : r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE) ? 'deleted'
+          : !p ? 'missing'
+          : p.ambiguous ? 'ambiguous'
+          : 'live',
+        );
+      }
+      return out;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.run(async () => {
+      this.closed = true;
+      await this.journal.close();
+    });
+  }
+}
+
+/** Open (creating if needed) the handle store in `dir` for the token `session` is on. */
+export async function openHandleStore(dir: string, session: Session, opts: HandleStoreOptions = {}): Promise<FileHandleStore> {
+  return new FileHandleStore(dir, session, opts).open();
+}
