@@ -697,9 +697,6 @@ export const CKS = table({
   RW_SO_FUNCTIONS: 4,
 });
 
-/** CK_UNAVAILABLE_INFORMATION as the module writes it into a CK_ULONG (2^64-1); not a safe JS number. */
-export const CK_UNAVAILABLE_INFORMATION = 0xffffffffffffffffn;
-
 function reverse(entries: Readonly<Record<string, number>>): ReadonlyMap<number, string> {
   const map = new Map<number, string>();
   for (const [name, value] of Object.entries(entries)) {
