@@ -62,9 +62,8 @@ export class KmuSession {
   private async storeDir(backend: Backend): Promise<string> {
     const info = await backend.info();
     if (info.home) return info.home;
-    const home = resolveConfig(this.options).home;
     const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
-    return join(home, 'handles', tag.slice(0, 16));
+    return join(backend.home ?? resolveConfig(this.options).home, 'handles', tag.slice(0, 16));
   }
 
   /**
