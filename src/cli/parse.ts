@@ -71,10 +71,12 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
     const spec = command.flags.find((f) => f.flag === word);
     if (!spec) {
       if (stopAtCommand && findCommand(word)) break;
-      // In singlecmd a bare word where a flag belongs starts the next command.
-      if (stopAtCommand && !word.startsWith('-')) lookup(word);
       if (word.startsWith('-')) throw new UsageError(`${command.name} has no flag ${word} (see ${command.name} -h)`);
-      throw new UsageError(`${command.name}: unexpected '${word}' (flags start with -; see ${command.name} -h)`);
+      throw new UsageError(
+        stopAtCommand
+          ? `${command.name}: unexpected '${word}': not a flag of ${command.name} nor a command (type help for the list)`
+          : `${command.name}: unexpected '${word}' (flags start with -; see ${command.name} -h)`,
+      );
     }
     if (seen.has(spec.flag)) throw new UsageError(`${command.name}: ${spec.flag} is given twice`);
     seen.add(spec.flag);
