@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOGIN, kmu11, makeHome } from './helpers/cli.js';
 import { embeddedToken, pkcs11Tool, pykcs11, type TokenRef } from './helpers/oracle.js';
-import { CURVES } from '../src/kmu/curves.js';
+import { CURVES, derToOid } from '../src/kmu/curves.js';
 
 let h: ReturnType<typeof makeHome>;
 let token: TokenRef;
@@ -114,7 +114,7 @@ print(json.dumps(rows))
         const der = Buffer.from(pub.EC_PARAMS!, 'hex');
         expect(der[0]).toBe(0x06);
         expect(priv.EC_PARAMS).toBe(pub.EC_PARAMS);
-        expect(decodeOid(der)).toBe(m.curveOid);
+        expect(derToOid(der)).toBe(m.curveOid);
       } else {
         expect(Buffer.from(pub.PRIME!, 'hex').length * 8).toBe(2048);
       }
@@ -167,18 +167,3 @@ print(json.dumps(rows))
     }
   });
 });
-
-function decodeOid(der: Buffer): string {
-  const arcs: number[] = [];
-  let v = 0;
-  for (const b of der.subarray(2)) {
-    v = v * 128 + (b & 0x7f);
-    if (!(b & 0x80)) {
-      arcs.push(v);
-      v = 0;
-    }
-  }
-  const first = arcs.shift()!;
-  const a0 = Math.min(2, Math.floor(first / 40));
-  return [a0, first - a0 * 40, ...arcs].join('.');
-}
