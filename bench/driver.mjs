@@ -26,6 +26,8 @@ function stallProbe() {
 }
 
 const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
+const perPair = (x, pairs, d) => (pairs > 0 ? round(x / pairs, d) : null);
+const switches = (r) => r.voluntaryContextSwitches + r.involuntaryContextSwitches;
 
 /** `concurrency` chains, each on its own session, until stop() resolves. */
 function start(binding, concurrency) {
@@ -50,9 +52,11 @@ async function cell(binding, concurrency, probed = false) {
   const probe = probed ? stallProbe() : null;
   const c0 = run.done;
   const t0 = performance.now();
+  const r0 = process.resourceUsage();
   await sleep(opts.measureMs);
   const c1 = run.done;
   const t1 = performance.now();
+  const r1 = process.resourceUsage();
   const stall = probe?.();
   await run.stop();
   const seconds = (t1 - t0) / 1000;
@@ -61,6 +65,9 @@ async function cell(binding, concurrency, probed = false) {
     pairs: c1 - c0,
     seconds: round(seconds, 4),
     pairs_per_s: round((c1 - c0) / seconds, 1),
+    // Process CPU (all threads) per pair: overhead that wall-clock hides on an idle core.
+    cpu_us_per_pair: perPair(r1.userCPUTime + r1.systemCPUTime - r0.userCPUTime - r0.systemCPUTime, c1 - c0, 1),
+    switches_per_pair: perPair(switches(r1) - switches(r0), c1 - c0, 2),
     ...stall,
   };
 }

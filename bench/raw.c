@@ -3,11 +3,14 @@
  * module's C_GetFunctionList, with no binding in between.
  *
  *   raw <module.so> <token label> <user pin> <warmup ms> <measure ms> <threads>...
+ *   raw <module.so> <token label> <user pin> --rss <warmup pairs> <pairs> <threads>
  *
  * C_Initialize(CKF_OS_LOCKING_OK) once; then for each thread count: that many
  * threads, each with its own RW session, loop C_GenerateKeyPair + 2x
  * C_DestroyObject. Counting starts after the warm-up and stops after the
  * measured window, so thread start-up and drain are not in the figure.
+ * --rss instead makes an exact number of pairs and reports the growth of the
+ * resident set: the module's own growth, the baseline for the bindings'.
  * Prints one JSON object on stdout.
  *
  * The PKCS#11 declarations below are written from the v2.40 specification
@@ -19,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef unsigned long ck_ulong;
 typedef ck_ulong ck_rv;
@@ -88,6 +93,8 @@ enum {
 static ck_functions *p11;
 static const char *pin;
 static atomic_int stop;
+static atomic_long budget; /* pairs left to start; only when counted */
+static int counted;
 
 static void check(ck_rv rv, const char *what) {
   if (rv != CKR_OK_) {
@@ -100,6 +107,14 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Process CPU time (user + system, all threads) in seconds, and context switches. */
+static double cpu_s(long *switches) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  *switches = ru.ru_nvcsw + ru.ru_nivcsw;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void sleep_ms(long ms) {
@@ -135,6 +150,7 @@ static void *work(void *arg) {
       {CKA_LABEL_, LABEL, sizeof LABEL - 1},
   };
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    if (counted && atomic_fetch_sub(&budget, 1) <= 0) break;
     ck_handle hpub, hpriv;
     check(p11->generate_key_pair(w->session, &mech, pub, sizeof pub / sizeof *pub, priv,
                                  sizeof priv / sizeof *priv, &hpub, &hpriv),
@@ -174,9 +190,95 @@ static ck_ulong find_slot(const char *label) {
   exit(1);
 }
 
+static worker *open_workers(ck_ulong slot, int n) {
+  worker *ws = calloc(n, sizeof *ws);
+  for (int i = 0; i < n; i++) {
+    check(p11->open_session(slot, CKF_SERIAL_SESSION_ | CKF_RW_SESSION_, NULL, NULL, &ws[i].session),
+          "C_OpenSession");
+    ck_rv rv = p11->login(ws[i].session, CKU_USER_, (const unsigned char *)pin, strlen(pin));
+    if (rv != CKR_USER_ALREADY_LOGGED_IN_) check(rv, "C_Login");
+  }
+  return ws;
+}
+
+static void start(worker *ws, int n) {
+  atomic_store(&stop, 0);
+  for (int i = 0; i < n; i++) pthread_create(&ws[i].thread, NULL, work, &ws[i]);
+}
+
+static void join(worker *ws, int n) {
+  for (int i = 0; i < n; i++) pthread_join(ws[i].thread, NULL);
+}
+
+/* Exactly `count` pairs over n threads. */
+static void make_pairs(worker *ws, int n, long count) {
+  counted = 1;
+  atomic_store(&budget, count);
+  start(ws, n);
+  join(ws, n);
+  counted = 0;
+}
+
+static double rss_mib(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+    fprintf(stderr, "raw: cannot read /proc/self/statm\n");
+    exit(1);
+  }
+  fclose(f);
+  return resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+static void timed(ck_ulong slot, long warmup_ms, long measure_ms, char **threads, int count) {
+  printf("{\"impl\":\"raw_c\",\"results\":[");
+  for (int a = 0; a < count; a++) {
+    int n = atoi(threads[a]);
+    worker *ws = open_workers(slot, n);
+    start(ws, n);
+    sleep_ms(warmup_ms);
+    long s0, s1;
+    unsigned long c0 = total(ws, n);
+    double t0 = now_s(), u0 = cpu_s(&s0);
+    sleep_ms(measure_ms);
+    unsigned long c1 = total(ws, n);
+    double t1 = now_s(), u1 = cpu_s(&s1);
+    atomic_store(&stop, 1);
+    join(ws, n);
+    /* Every pair was destroyed, so closing leaves nothing behind. */
+    for (int i = 0; i < n; i++) check(p11->close_session(ws[i].session), "C_CloseSession");
+    unsigned long pairs = c1 - c0;
+    printf("%s{\"concurrency\":%d,\"pairs\":%lu,\"seconds\":%.4f,\"pairs_per_s\":%.1f,"
+           "\"cpu_us_per_pair\":%.1f,\"switches_per_pair\":%.2f}",
+           a ? "," : "", n, pairs, t1 - t0, pairs / (t1 - t0),
+           pairs ? (u1 - u0) * 1e6 / pairs : 0.0, pairs ? (double)(s1 - s0) / pairs : 0.0);
+    fflush(stdout);
+    free(ws);
+  }
+  printf("]}\n");
+}
+
+static void rss_run(ck_ulong slot, long warmup, long count, int n) {
+  worker *ws = open_workers(slot, n);
+  make_pairs(ws, n, warmup);
+  double before = rss_mib(), t0 = now_s();
+  make_pairs(ws, n, count);
+  double t1 = now_s(), after = rss_mib();
+  for (int i = 0; i < n; i++) check(p11->close_session(ws[i].session), "C_CloseSession");
+  free(ws);
+  printf("{\"impl\":\"raw_c\",\"results\":[],\"rss\":{\"generations\":%ld,\"warmup\":%ld,"
+         "\"concurrency\":%d,\"pairs_per_s\":%.1f,\"rss_before_mib\":%.2f,\"rss_after_mib\":%.2f,"
+         "\"rss_growth_mib\":%.3f}}\n",
+         count, warmup, n, count / (t1 - t0), before, after, after - before);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 7) {
-    fprintf(stderr, "usage: %s module.so label pin warmup_ms measure_ms threads...\n", argv[0]);
+  int rss = argc == 8 && strcmp(argv[4], "--rss") == 0;
+  if (argc < 7 || (strcmp(argv[4], "--rss") == 0 && !rss)) {
+    fprintf(stderr,
+            "usage: %s module.so label pin warmup_ms measure_ms threads...\n"
+            "       %s module.so label pin --rss warmup_pairs pairs threads\n",
+            argv[0], argv[0]);
     return 2;
   }
   void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -194,38 +296,12 @@ int main(int argc, char **argv) {
   args.flags = CKF_OS_LOCKING_OK_;
   check(p11->initialize(&args), "C_Initialize");
   pin = argv[3];
-  long warmup_ms = atol(argv[4]), measure_ms = atol(argv[5]);
   ck_ulong slot = find_slot(argv[2]);
-
-  printf("{\"impl\":\"raw_c\",\"results\":[");
-  for (int a = 6; a < argc; a++) {
-    int n = atoi(argv[a]);
-    worker *ws = calloc(n, sizeof *ws);
-    for (int i = 0; i < n; i++) {
-      check(p11->open_session(slot, CKF_SERIAL_SESSION_ | CKF_RW_SESSION_, NULL, NULL,
-                              &ws[i].session),
-            "C_OpenSession");
-      ck_rv rv = p11->login(ws[i].session, CKU_USER_, (const unsigned char *)pin, strlen(pin));
-      if (rv != CKR_USER_ALREADY_LOGGED_IN_) check(rv, "C_Login");
-    }
-    atomic_store(&stop, 0);
-    for (int i = 0; i < n; i++) pthread_create(&ws[i].thread, NULL, work, &ws[i]);
-    sleep_ms(warmup_ms);
-    unsigned long c0 = total(ws, n);
-    double t0 = now_s();
-    sleep_ms(measure_ms);
-    unsigned long c1 = total(ws, n);
-    double t1 = now_s();
-    atomic_store(&stop, 1);
-    for (int i = 0; i < n; i++) pthread_join(ws[i].thread, NULL);
-    /* Closing the sessions destroys nothing left over: every pair was destroyed. */
-    for (int i = 0; i < n; i++) check(p11->close_session(ws[i].session), "C_CloseSession");
-    printf("%s{\"concurrency\":%d,\"pairs\":%lu,\"seconds\":%.4f,\"pairs_per_s\":%.1f}",
-           a > 6 ? "," : "", n, c1 - c0, t1 - t0, (c1 - c0) / (t1 - t0));
-    fflush(stdout);
-    free(ws);
+  if (rss) {
+    rss_run(slot, atol(argv[5]), atol(argv[6]), atoi(argv[7]));
+  } else {
+    timed(slot, atol(argv[4]), atol(argv[5]), argv + 6, argc - 6);
   }
-  printf("]}\n");
   check(p11->finalize(NULL), "C_Finalize");
   return 0;
 }

@@ -1,7 +1,12 @@
-// kmu11's own addon through its TypeScript API (built to dist/ by tsc).
+// kmu11's own addon through its TypeScript API (built to dist/ by tsc; run.mjs
+// points KMU11_BENCH_API at its snapshot of dist/p11).
+import { pathToFileURL } from 'node:url';
+
 import { CKR_USER_ALREADY_LOGGED_IN, mechanism, privateTemplate, publicTemplate } from '../template.mjs';
 
-const api = new URL('../../dist/p11/index.js', import.meta.url);
+const api = process.env.KMU11_BENCH_API
+  ? pathToFileURL(process.env.KMU11_BENCH_API)
+  : new URL('../../dist/p11/index.js', import.meta.url);
 
 export async function open({ module, label, pin, sessions: count }) {
   const { Module } = await import(api.href);
