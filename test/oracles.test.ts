@@ -143,14 +143,21 @@ print(json.dumps(rows))
     writeFileSync(digest, createHash('sha256').update('kmu11 says hello').digest());
     // The public key as kmu11's exportPubKey writes it (every curve), and for P-256 also as
     // pkcs11-tool reads it from the token.
-    const handles = JSON.parse(kmu11(['--json', 'singlecmd', ...LOGIN, 'findKey', '-c', '2'], { env: h.env }).stdout.trim().split('\n')[1]!).result.handles;
-    const exported = new Map<string, string>();
-    for (const handle of handles) {
-      const pem = join(dir, `${handle}.pem`);
-      const r = kmu11(['--json', 'singlecmd', ...LOGIN, 'getAttribute', '-o', String(handle), '-a', '258', 'exportPubKey', '-k', String(handle), '-out', pem], { env: h.env });
+    const ecs = made.filter((x) => x.kind === 'EC');
+    const json = (words: string[]) => {
+      const r = kmu11(['--json', 'singlecmd', ...LOGIN, ...words], { env: h.env });
       expect(r.status, r.stderr).toBe(0);
-      exported.set(JSON.parse(r.stdout.trim().split('\n')[1]!).result.attributes[0].value, pem);
-    }
+      return r.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l).result);
+    };
+    const found = json(ecs.flatMap((m) => ['findKey', '-c', '2', '-id', m.id]));
+    const exported = new Map<string, string>();
+    const words: string[] = [];
+    ecs.forEach((m, i) => {
+      expect(found[i].handles, m.id).toHaveLength(1);
+      exported.set(m.id, join(dir, `${m.id}.pem`));
+      words.push('exportPubKey', '-k', String(found[i].handles[0]), '-out', exported.get(m.id)!);
+    });
+    json(words);
     for (const m of made.filter((x) => x.kind === 'EC')) {
       const hexId = Buffer.from(m.id).toString('hex');
       const sig = join(dir, `${m.id}.sig`);
