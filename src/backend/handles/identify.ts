@@ -306,19 +306,20 @@ export function fpFor(info: ObjInfo, pub: string): string | undefined {
   return undefined;
 }
 
-const CKR_OBJECT_HANDLE_INVALID = 0x82;
+const CKR_ATTRIBUTE_VALUE_INVALID = 0x13;
 
 /**
- * Read and describe one object. Throws when the object is gone (CKR_OBJECT_HANDLE_INVALID);
- * an object the module lists but cannot read at all (SoftHSM: an empty object file left by a
- * kill -9 right after it was created) is described as 'unreadable'.
+ * Read and describe one object. Throws what the module says (CKR_OBJECT_HANDLE_INVALID: gone),
+ * except that an object the module lists but whose every attribute it refuses with
+ * CKR_ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
+ * creation leaves) is described as 'unreadable'.
  */
 export async function readInfo(session: Session, obj: number): Promise<ObjInfo> {
   const attrs = new Map<number, AttributeValue>();
   try {
     for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
   } catch (e) {
-    if ((e as { code?: unknown }).code === CKR_OBJECT_HANDLE_INVALID) throw e;
+    if ((e as { code?: unknown }).code !== CKR_ATTRIBUTE_VALUE_INVALID) throw e;
     return describe(obj, new Map());
   }
   const more = moreToRead(num(attrs.get(A.CLASS)) ?? -1, num(attrs.get(A.KEY_TYPE)) ?? -1, bool(attrs.get(A.SIGN)) === true);
@@ -326,7 +327,7 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
     try {
       for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);
     } catch (e) {
-      if ((e as { code?: unknown }).code === CKR_OBJECT_HANDLE_INVALID) throw e;
+      if ((e as { code?: unknown }).code !== CKR_ATTRIBUTE_VALUE_INVALID) throw e;
     }
   }
   return describe(obj, attrs);

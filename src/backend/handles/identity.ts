@@ -82,5 +82,7 @@ export class IdentityHandleStore implements HandleStore {
     this.removed.add(handle);
   }
 
+  async updated(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

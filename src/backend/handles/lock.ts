@@ -50,7 +50,10 @@ export class DirLock {
   constructor(
     private readonly dir: string,
     private readonly timeoutMs = 30_000,
-  ) {}
+    opts: { fileOnly?: boolean } = {},
+  ) {
+    this.socketBroken = opts.fileOnly === true;
+  }
 
   private async name(): Promise<string> {
     if (!this.socketName) {

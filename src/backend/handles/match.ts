@@ -118,16 +118,25 @@ export function match(objects: MObj[], records: MRec[]): MatchResult {
       continue;
     }
     // Ambiguous: every object that might be one of these keys stays tied to one of their
-    // handles (so none of them gets a second handle), but none can be resolved.
-    const used = new Set<MRec>();
-    for (const o of candidates) {
-      const r = rs.find((x) => !used.has(x) && fits(o, x));
-      if (!r) continue;
-      used.add(r);
-      pair(o, r, true, true);
-    }
-    // Objects of an ambiguous bucket that got no handle are new keys, but which of them is
-    // unknown: they get handles that are ambiguous too (see store.ts, allocation).
+    // handles (so none of them gets a second handle), but none can be resolved. The pairing
+    // is a maximum matching (augmenting paths; buckets are small), in a fixed order.
+    const owner = new Map<MRec, MObj>();
+    const tryAssign = (o: MObj, seen: Set<MRec>): boolean => {
+      for (const r of rs) {
+        if (seen.has(r) || !fits(o, r)) continue;
+        seen.add(r);
+        const cur = owner.get(r);
+        if (!cur || tryAssign(cur, seen)) {
+          owner.set(r, o);
+          return true;
+        }
+      }
+      return false;
+    };
+    for (const o of candidates) tryAssign(o, new Set());
+    for (const [r, o] of owner) pair(o, r, true, true);
+    // Objects of an ambiguous bucket left without a handle are new keys, but which of them
+    // is unknown: the handles they get are ambiguous too (the bucket stays ambiguous).
   }
 
   const newObjects = objects.filter((o) => !byObj.has(o.obj)).map((o) => o.obj);

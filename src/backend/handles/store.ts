@@ -16,9 +16,23 @@
 //    original dies with the process.
 //  - allocation for keys first seen, tombstones and meta changes happen under the lock
 //    (lock.ts), after rereading the journal, so two processes never give one key two handles.
+//    A process that lists while another is between generation and register() gives the new
+//    key a handle (owner 0); register() then finds that record and adopts it (its handle,
+//    the creator's metadata): still one handle.
+//
+// In each process:
+//  - list() and the slow path of resolve() scan: C_FindObjects over the token, one
+//    C_GetAttributeValue per object (read afresh by every operation: SoftHSM can renumber
+//    objects while other processes change the token), then match (match.ts). Sign-tests only
+//    for private keys that matching cannot place; what a test proved is kept while the
+//    object's attributes stay the same.
+//  - resolve() first tries without a scan: the objects with the record's class, token flag,
+//    label and id; one with the record's key material for sure (fingerprint, or a sign-test
+//    against the recorded public value), and no other record with that key material, is it.
+//  - register() needs no scan unless a record could already name the new objects.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { Session } from '../../p11/index.js';
+import type { Session, Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { A, CLS, fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
@@ -48,6 +62,8 @@ export interface HandleStore {
   replace(handle: number, newObject: number): Promise<void>;
   /** Record that the key was destroyed (call after a successful C_DestroyObject). */
   remove(handle: number): Promise<void>;
+  /** The key's CKA_LABEL or CKA_ID was changed through this session (after setAttribute). */
+  updated(handle: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -164,9 +180,13 @@ export class FileHandleStore implements HandleStore {
     let i: ObjInfo;
     try {
       i = await readInfo(this.session, obj);
-    } catch {
+    } catch (e) {
+      // Gone between C_FindObjects and here (CKR_OBJECT_HANDLE_INVALID), or SoftHSM failing
+      // for a moment while another process rewrites the token; anything else is an error.
+      const code = (e as { code?: unknown }).code;
+      if (code !== 0x82 && code !== 0x5 && code !== 0x6) throw e;
       this.infos.delete(obj);
-      return undefined; // gone between C_FindObjects and here
+      return undefined;
     }
     const old = this.infos.get(obj);
     if (old && old.sig === i.sig) {
@@ -180,6 +200,22 @@ export class FileHandleStore implements HandleStore {
     }
     this.infos.set(obj, i);
     return i;
+  }
+
+  /**
+   * C_FindObjects, looked at again when SoftHSM fails it for a moment (CKR_GENERAL_ERROR /
+   * CKR_FUNCTION_FAILED while another process rewrites the token's files).
+   */
+  private async find(template?: Template): Promise<number[]> {
+    for (let n = 0; ; n++) {
+      try {
+        return await this.session.find(template);
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (n >= 4 || (code !== 0x5 && code !== 0x6)) throw e;
+        await sleep(10 * (n + 1));
+      }
+    }
   }
 
   /** A fresh read, retried a little while the object looks half made (see identify.ts). */
@@ -197,7 +233,7 @@ export class FileHandleStore implements HandleStore {
   private async scan(): Promise<void> {
     this.scans++;
     this.nextAtScan = this.journal.next;
-    const found = await this.session.find();
+    const found = await this.find();
     const current: number[] = [];
     this.scanTrouble = false;
     for (const o of found) {
@@ -397,7 +433,7 @@ export class FileHandleStore implements HandleStore {
     for (const h of handles) {
       const r = this.journal.records.get(h)!;
       if (r.label === undefined || r.id === undefined) continue;
-      const found = await this.session.find([
+      const found = await this.find([
         { type: A.CLASS, value: r.cls },
         { type: A.LABEL, value: r.label },
         { type: A.ID, value: Buffer.from(r.id, 'hex') },
@@ -408,7 +444,19 @@ export class FileHandleStore implements HandleStore {
     return gone;
   }
 
-  /** Give handles to keys first seen; tombstone keys gone. Under the lock. */
+  /** Records whose key was placed for sure but whose label or id changed (another tool, setAttribute). */
+  private relabelled(m: MatchResult): Entry[] {
+    const out: Entry[] = [];
+    for (const p of m.byHandle.values()) {
+      if (p.ambiguous || p.weak) continue;
+      const r = this.journal.records.get(p.h)!;
+      const i = this.infos.get(p.obj)!;
+      if (certain(i) && r.hint !== i.hint) out.push({ t: 'hint', h: p.h, hint: i.hint, label: i.label, id: i.id.toString('hex') });
+    }
+    return out;
+  }
+
+  /** Give handles to keys first seen; tombstone keys gone; note new labels. Under the lock. */
   private async commit(): Promise<void> {
     // An object that looks half made may be one another process is generating right now:
     // look again a little later before giving it a handle of its own.
@@ -425,6 +473,7 @@ export class FileHandleStore implements HandleStore {
       let h = this.journal.next;
       for (const obj of m.newObjects) entries.push(this.addEntry(h++, this.infos.get(obj)!, ZERO_META, false));
       for (const d of await this.confirmGone(this.tombstonable(m))) entries.push({ t: 'del', h: d, ts: Date.now() });
+      entries.push(...this.relabelled(m));
       await this.journal.append(entries);
       m = await this.compute();
     });
@@ -520,7 +569,7 @@ export class FileHandleStore implements HandleStore {
   private async resolveFast(r: Rec): Promise<number | undefined> {
     if (r.label === undefined || r.id === undefined || !r.fp) return undefined;
     for (const o of this.liveRecords()) if (o !== r && o.cls === r.cls && o.fp === r.fp) return undefined;
-    const found = await this.session.find([
+    const found = await this.find([
       { type: A.CLASS, value: r.cls },
       { type: A.TOKEN, value: r.tok },
       { type: A.LABEL, value: r.label },
@@ -558,12 +607,13 @@ export class FileHandleStore implements HandleStore {
     return this.run(async () => {
       await this.journal.refresh();
       const rec = this.journal.records.get(handle);
-      if (rec && !rec.dead && (rec.sid === undefined || rec.sid === SESSION_INSTANCE)) {
-        const obj = await this.resolveFast(rec);
-        if (obj !== undefined) {
-          this.resolved.set(handle, obj);
-          return obj;
-        }
+      if (!rec) throw invalidHandle(handle, 'unknown');
+      if (rec.dead) throw invalidHandle(handle, 'deleted');
+      if (rec.sid !== undefined && rec.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+      const fast = await this.resolveFast(rec);
+      if (fast !== undefined) {
+        this.resolved.set(handle, fast);
+        return fast;
       }
       for (let attempt = 0; ; attempt++) {
         await this.sync();
@@ -631,7 +681,7 @@ export class FileHandleStore implements HandleStore {
         m = added ? await this.compute() : this.result!;
         break;
       }
-      if (m.newObjects.length || this.tombstonable(m).length) {
+      if (m.newObjects.length || this.tombstonable(m).length || this.relabelled(m).length) {
         await this.commit();
         m = this.result!;
       }
@@ -647,9 +697,29 @@ export class FileHandleStore implements HandleStore {
     return this.run(async () => {
       await this.journal.refresh();
       const r = this.journal.records.get(handle);
-      if (!r || r.dead) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+      if (!r || r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE)) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
       return { owner: r.meta.owner, shared: [...r.meta.shared], mValue: r.meta.mValue };
     });
+  }
+
+  /**
+   * The key's CKA_LABEL or CKA_ID was just changed through this session (setAttribute): record
+   * the new ones, so that later processes find it by them at once. (Without this call they
+   * still find it, by its key material, except a private key that nothing identifies but its
+   * label and id: see identify.ts.)
+   */
+  updated(handle: number): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.refresh();
+        const r = this.journal.records.get(handle);
+        const obj = this.resolved.get(handle);
+        if (!r || r.dead || obj === undefined) return;
+        const i = await this.read(obj);
+        if (!i || i.cls !== r.cls || i.fam !== r.fam || (i.fpSrc === 'attr' && r.fp !== undefined && i.fp !== r.fp)) return;
+        if (i.hint !== r.hint) await this.journal.append([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
+      }),
+    );
   }
 
   /** Change owner / shared users / m_value (sharing, quorum). */
