@@ -1,6 +1,7 @@
 // kmu's language on any PKCS#11 token: a SoftHSM token made by softhsm2-util, reached with
 // KMU11_MODULE / KMU11_TOKEN, logged in with the token's user PIN.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,5 +50,34 @@ describe('generic backend', () => {
     expect(info.backend).toBe('generic');
     expect(info.token.label).toBe('generic-test');
     expect(info.modulePath).toBe(t.module);
+  });
+});
+
+describe('a token that cannot make EC keys', () => {
+  it('refuses genECCKeyPair before generating (SoftHSM itself would still make it), and listECCCurveIds shows no curve', () => {
+    const t2 = makeToken('no-ec', { setProcessEnv: false });
+    // SoftHSM's own switch: this slot offers RSA and DSA only (2.6.1 takes a list to allow).
+    const allowed = 'CKM_RSA_PKCS_KEY_PAIR_GEN,CKM_RSA_PKCS,CKM_DSA_PARAMETER_GEN,CKM_DSA_KEY_PAIR_GEN,CKM_DSA';
+    writeFileSync(t2.conf, readFileSync(t2.conf, 'utf8').replace('slots.mechanisms = ALL', `slots.mechanisms = ${allowed}`));
+    const env2 = { ...env, SOFTHSM2_CONF: t2.conf, KMU11_MODULE: t2.module, KMU11_TOKEN: t2.label };
+    try {
+      const r = kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'x', '-p', t2.userPin, 'genECCKeyPair', '-i', '2', '-l', 'nope'], { env: env2 });
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).toMatch(/Cfm3GenerateKeyPair returned: 0x05 : HSM Error: Mechanism or curve not supported by this token/);
+      expect(r.stderr).toMatch(/^Error: this token cannot make keys on NID_X9_62_prime256v1 \(id 2\): it does not offer CKM_EC_KEY_PAIR_GEN; listECCCurveIds shows the curves it can$/m);
+      const j = kmu11(['--json', 'singlecmd', 'loginHSM', '-u', 'CU', '-s', 'x', '-p', t2.userPin, 'genECCKeyPair', '-i', '2', '-l', 'nope', 'listECCCurveIds'], { env: env2 });
+      const [, gen] = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(gen.code).toBe('0x05');
+      expect(gen.error.detail).toMatch(/does not offer CKM_EC_KEY_PAIR_GEN/);
+      const list = kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'x', '-p', t2.userPin, 'listECCCurveIds'], { env: env2 });
+      expect(list.stdout).toMatch(/This token supports no ECC curve/);
+      const objects = execFileSync('pkcs11-tool', ['--module', t2.module, '--token-label', t2.label, '--login', '--pin', t2.userPin, '-O'], {
+        env: { ...process.env, SOFTHSM2_CONF: t2.conf },
+        encoding: 'utf8',
+      });
+      expect(objects).not.toMatch(/Key Object/);
+    } finally {
+      t2.cleanup();
+    }
   });
 });

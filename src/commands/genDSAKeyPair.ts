@@ -11,6 +11,7 @@ import {
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
+import { requireMechanisms } from './lib/mechanisms.js';
 
 export interface GenDSAKeyPairOptions extends KeyPairOptions {
   modulusBits: number;
@@ -44,6 +45,7 @@ genDSAKeyPair -m <modulus length>
   validate: validateKeyPairOptions,
   async run(ctx, o) {
     await beforeGeneration(ctx, o);
+    await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);
     const { session } = ctx.backend;
     // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that
     // is destroyed whatever happens next.

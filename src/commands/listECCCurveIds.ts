@@ -3,6 +3,7 @@ import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
 import type { Backend } from '../backend/backend.js';
 import { ok, type Command } from './types.js';
 import { toKmuError } from './lib/context.js';
+import { mechanismsOf } from './lib/mechanisms.js';
 
 export interface ListECCCurveIdsData {
   supported: Array<{ id: number; nid: string }>;
@@ -35,8 +36,7 @@ export function supportedCurves(backend: Backend): Promise<Curve[]> {
   let p = probed.get(backend);
   if (!p) {
     p = (async () => {
-      const mechanisms = await backend.slot.getMechanisms();
-      if (!mechanisms.includes(CKM.EC_KEY_PAIR_GEN)) return [];
+      if (!(await mechanismsOf(backend)).includes(CKM.EC_KEY_PAIR_GEN)) return [];
       const ok: Curve[] = [];
       for (const c of CURVES) {
         if (c.cloudhsmForbidden && backend.kind === 'cloudhsm') continue;
