@@ -243,6 +243,15 @@ export class Journal {
     }
     await fh.datasync();
     await this.refresh();
+    // Each number claimed here must now be ours: first claim wins (see the top of the file).
+    // Only a lock that failed to exclude could make us lose one; never hand out such a number.
+    for (const e of entries) {
+      if (e.t !== 'add') continue;
+      const r = this.records.get(e.h);
+      if (!r || r.ts !== e.ts || r.fam !== e.fam || r.hint !== e.hint || r.cls !== e.cls) {
+        throw new Error(`kmu11: handle ${e.h} was claimed by another process at the same time (handle-store lock not effective?)`);
+      }
+    }
   }
 
   /** Live records, including session records whose process is gone. */
