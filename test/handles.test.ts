@@ -744,6 +744,26 @@ describe('handle store, in one process', () => {
     for (const x of [store, s2, s3, s4]) await x.close();
   });
 
+  it('secret keys: told apart by their check value when their value is not readable', async () => {
+    await destroyAll(unitSession);
+    const dir = join(work, 'unit-secret');
+    const gen = () =>
+      unitSession.generateKey({ mechanism: CKM.AES_KEY_GEN }, [
+        { type: CKA.TOKEN, value: true },
+        { type: CKA.LABEL, value: 'aes' },
+        { type: CKA.VALUE_LEN, value: 32 },
+        { type: CKA.SENSITIVE, value: true },
+        { type: CKA.ENCRYPT, value: true },
+      ]);
+    const keys = [await gen(), await gen(), await gen()];
+    const store = await openHandleStore(dir, unitSession);
+    const hs = await store.register(keys.map((object) => ({ object, meta: META })));
+    const s2 = await openHandleStore(dir, unitSession);
+    for (let k = 0; k < 3; k++) expect(await s2.resolve(hs[k]!)).toBe(keys[k]);
+    await s2.close();
+    await store.close();
+  });
+
   it('compaction drops tombstones, keeps live handles, and numbering goes on', async () => {
     await destroyAll(unitSession);
     const dir = join(work, 'unit-compact');

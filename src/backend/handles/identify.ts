@@ -1,7 +1,7 @@
 // Recognising a token object again without writing anything to it.
 //
-// Every object is read once per process, in one C_GetAttributeValue (READ below), and reduced
-// to:
+// Every object is read afresh by each store operation, in one C_GetAttributeValue (READ below;
+// a second one for keys other than EC), and reduced to:
 //  - fam: its family: class-independent key type plus domain (EC curve, DSA p/q/g, RSA size,
 //    secret key type/length/CKA_CHECK_VALUE). Immutable.
 //  - fp: a fingerprint of its key material, the same for both halves of a pair: EC params +
@@ -40,7 +40,6 @@ export const A = {
   VALUE_LEN: 0x161,
   EC_PARAMS: 0x180,
   EC_POINT: 0x181,
-  ALWAYS_AUTHENTICATE: 0x202,
 } as const;
 export const CLS = { DATA: 0, CERTIFICATE: 1, PUBLIC_KEY: 2, PRIVATE_KEY: 3, SECRET_KEY: 4 } as const;
 export const KT = { RSA: 0, DSA: 1, EC: 3 } as const;
