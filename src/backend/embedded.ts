@@ -269,7 +269,10 @@ async function openComplete(modulePath: string, paths: EmbeddedPaths, label: str
   for (const f of [paths.softhsmConf, paths.userPin, paths.users]) if (await missing(f)) return undefined;
   const module = await loadSoftHsm(modulePath, paths.softhsmConf);
   try {
-    const found = await findToken(module, label);
+    // The PIN and user files are written before the token: another process may be creating it
+    // right now, and SoftHSM then reads a half-written token (CKR_GENERAL_ERROR). Either way
+    // the locked path below waits for that process and looks again.
+    const found = await findToken(module, label).catch(() => undefined);
     if (!found || !(found.flags & CKF_USER_PIN_INITIALIZED)) {
       // Let the locked path load SoftHSM afresh: it rescans the token directory only on C_Initialize.
       releaseSoftHsm();
