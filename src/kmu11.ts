@@ -43,7 +43,10 @@ export class KmuSession {
       const handles: HandleStore =
         backend.kind === 'cloudhsm'
           ? new IdentityHandleStore(backend.session)
-          : await openHandleStore(await this.storeDir(backend), backend.session);
+          : await openHandleStore(await this.storeDir(backend), backend.session, {
+              // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
+              fullView: () => backend.user !== null,
+            });
       const options = this.options;
       return {
         backend,
