@@ -1,6 +1,6 @@
 // The interactive shell: prompt "Command: ", history (kept in $KMU11_HOME/history), tab
 // completion of command names and of each command's flags.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { COMMANDS, findCommand } from '../commands/index.js';
@@ -28,9 +28,11 @@ export function complete(line: string): [string[], string] {
 
 function historyFile(overrides: ConfigOverrides): string | undefined {
   try {
-    return join(resolveConfig(overrides).home, 'history');
+    const home = resolveConfig(overrides).home;
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    return join(home, 'history');
   } catch {
-    return undefined;
+    return undefined; // history is a convenience
   }
 }
 
