@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { CKO } from '../p11/index.js';
+import { CKO, toPem } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { toPem } from '../kmu/spki.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';

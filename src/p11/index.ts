@@ -18,3 +18,4 @@ export { Module, type ModuleInfo, type Version } from './module.js';
 export { Slot, type MechanismInfo, type SlotInfo, type TokenInfo } from './slot.js';
 export { Session } from './session/session.js';
 export { SessionPool } from './pool.js';
+export { dsaSpki, ecSpki, magnitude, rsaSpki, toPem, unwrapOctetString } from './spki.js';

@@ -16,8 +16,20 @@
 //  - hint: hash of CKA_LABEL and CKA_ID. Mutable (setAttribute, other tools), so only used
 //    to tell apart things that fp cannot.
 import { ECDH, createECDH, createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { AttributeValue, Session } from '../../p11/index.js';
-import { dsaSpki, ECDH_CURVES, ecSpki, magnitude, unwrapOctetString } from './der.js';
+import { dsaSpki, ecSpki, magnitude, unwrapOctetString, type AttributeValue, type Session } from '../../p11/index.js';
+
+/** Named curves node:crypto's ECDH knows, by the DER of their OID (CKA_EC_PARAMS). */
+export const ECDH_CURVES: Readonly<Record<string, string>> = {
+  '06082a8648ce3d030107': 'prime256v1',
+  '06052b81040022': 'secp384r1',
+  '06052b81040023': 'secp521r1',
+  '06052b81040021': 'secp224r1',
+  '06052b8104000a': 'secp256k1',
+  '06082a8648ce3d030101': 'prime192v1',
+  '06092b2403030208010107': 'brainpoolP256r1',
+  '06092b240303020801010b': 'brainpoolP384r1',
+  '06092b240303020801010d': 'brainpoolP512r1',
+};
 
 /** PKCS#11 numbers used here (standard values, so this file reads any module the same way). */
 export const A = {

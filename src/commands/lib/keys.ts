@@ -1,10 +1,22 @@
 // Reading a key as kmu shows it: its PKCS#11 attributes, its public key (for a private key,
 // found through its partner public key object), and the OBJ_ATTR values getAttribute prints.
 import { randomBytes } from 'node:crypto';
-import { CKA, CKK, CKM, CKO, type AttributeValue, type Session, type Template } from '../../p11/index.js';
-import { derToOid, curveByOid } from '../../kmu/curves.js';
+import {
+  CKA,
+  CKK,
+  CKM,
+  CKO,
+  dsaSpki,
+  ecSpki,
+  rsaSpki,
+  unwrapOctetString,
+  type AttributeValue,
+  type Session,
+  type Template,
+} from '../../p11/index.js';
+import { derToOid, curveByOid, oidToDer } from '../../kmu/curves.js';
+import { asymmetricKcv } from '../../kmu/kcv.js';
 import { OBJ_ATTRS, type ObjAttr, type ObjAttrValue } from '../../kmu/objAttr.js';
-import { asymmetricKcv, dsaSpki, ecSpki, rsaSpki, unwrapOctetString } from '../../kmu/spki.js';
 
 /** Everything readable that kmu's views need, in one C_GetAttributeValue. */
 const READ = [
@@ -50,9 +62,10 @@ export async function readKey(session: Session, object: number): Promise<KeyView
 export function publicSpki(pub: KeyView): Buffer | undefined {
   switch (pub.keyType) {
     case CKK.EC: {
+      // Named curves only: the OID read from CKA_EC_PARAMS, encoded afresh.
       const oid = pub.curveOid;
       const point = pub.buf(CKA.EC_POINT);
-      return oid && point ? ecSpki(oid, unwrapOctetString(point)) : undefined;
+      return oid && point ? ecSpki(oidToDer(oid), unwrapOctetString(point)) : undefined;
     }
     case CKK.DSA: {
       const [p, q, g, y] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE].map((t) => pub.buf(t));

@@ -1,0 +1,74 @@
+// Public keys as DER SubjectPublicKeyInfo, built from PKCS#11 attribute values: what
+// exportPubKey writes as PEM, what CloudHSM's KCV of a key pair hashes, and what node:crypto
+// verifies the handle store's sign-tests with. Just enough DER for that.
+
+function len(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v >>>= 8) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+function tlv(tag: number, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+}
+
+const seq = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
+const bitString = (b: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), b]));
+
+/** Strip leading zero bytes (PKCS#11 big integers, e.g. CKA_MODULUS, may come padded); keeps one byte of a zero. */
+export function magnitude(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+/** A DER INTEGER from an unsigned big-endian magnitude (as PKCS#11 stores big integers). */
+function integer(mag: Buffer): Buffer {
+  const m = magnitude(mag);
+  return tlv(0x02, m[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m);
+}
+
+/**
+ * CKA_EC_POINT is a DER OCTET STRING holding the point (PKCS#11 2.x, SoftHSM); some modules
+ * return the bare point. Returns the bare point when `der` is exactly one OCTET STRING, else `der`.
+ */
+export function unwrapOctetString(der: Buffer): Buffer {
+  if (der.length < 2 || der[0] !== 0x04) return der;
+  let n = der[1]!;
+  let off = 2;
+  if (n & 0x80) {
+    const k = n & 0x7f;
+    if (k === 0 || k > 3 || der.length < 2 + k) return der;
+    n = 0;
+    for (let i = 0; i < k; i++) n = n * 256 + der[2 + i]!;
+    off = 2 + k;
+  }
+  // An uncompressed point also starts with 04: only unwrap when the length fits exactly.
+  return off + n === der.length ? der.subarray(off) : der;
+}
+
+// AlgorithmIdentifier OIDs, DER-encoded.
+const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex'); // 1.2.840.10045.2.1
+const OID_DSA = Buffer.from('06072a8648ce380401', 'hex'); // 1.2.840.10040.4.1
+const OID_RSA = Buffer.from('06092a864886f70d010101', 'hex'); // 1.2.840.113549.1.1.1
+
+/** `ecParams`: the DER of CKA_EC_PARAMS (a named curve's OID); `point`: the bare point. */
+export function ecSpki(ecParams: Buffer, point: Buffer): Buffer {
+  return seq(seq(OID_EC_PUBLIC_KEY, ecParams), bitString(point));
+}
+
+/** CKA_PRIME, CKA_SUBPRIME, CKA_BASE and the public CKA_VALUE. */
+export function dsaSpki(p: Buffer, q: Buffer, g: Buffer, y: Buffer): Buffer {
+  return seq(seq(OID_DSA, seq(integer(p), integer(q), integer(g))), bitString(integer(y)));
+}
+
+/** CKA_MODULUS and CKA_PUBLIC_EXPONENT. */
+export function rsaSpki(modulus: Buffer, exponent: Buffer): Buffer {
+  return seq(seq(OID_RSA, Buffer.from([0x05, 0x00])), bitString(seq(integer(modulus), integer(exponent))));
+}
+
+export function toPem(spki: Buffer): string {
+  const b64 = spki.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
+}
