@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { KmuError, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 
 /**
@@ -13,10 +13,6 @@ import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } 
  * so it cannot be mistaken for one in getKeyInfo or findKey -u.
  */
 export const TOKEN_USER_ID = 0;
-
-/** Standard PKCS#11 token flags (CK_TOKEN_INFO.flags). */
-export const CKF_USER_PIN_INITIALIZED = 0x8;
-export const CKF_TOKEN_INITIALIZED = 0x400;
 
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
@@ -90,7 +86,7 @@ async function describeTokens(module: Module): Promise<{ slot: Slot; label: stri
  */
 export async function chooseToken(module: Module, label: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
   const tokens = await describeTokens(module);
-  const initialized = tokens.filter((t) => t.flags & CKF_TOKEN_INITIALIZED);
+  const initialized = tokens.filter((t) => t.flags & CKF.TOKEN_INITIALIZED);
   const labels = initialized
     .map((t) => t.label)
     .sort()

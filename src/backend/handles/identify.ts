@@ -16,7 +16,20 @@
 //  - hint: hash of CKA_LABEL and CKA_ID. Mutable (setAttribute, other tools), so only used
 //    to tell apart things that fp cannot.
 import { ECDH, createECDH, createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { dsaSpki, ecSpki, magnitude, unwrapOctetString, type AttributeValue, type Session } from '../../p11/index.js';
+import {
+  CKA,
+  CKK,
+  CKM,
+  CKO,
+  CKR,
+  dsaSpki,
+  ecSpki,
+  magnitude,
+  unwrapOctetString,
+  type AttributeValue,
+  type Mechanism,
+  type Session,
+} from '../../p11/index.js';
 
 /** Named curves node:crypto's ECDH knows, by the DER of their OID (CKA_EC_PARAMS). */
 export const ECDH_CURVES: Readonly<Record<string, string>> = {
@@ -31,49 +44,23 @@ export const ECDH_CURVES: Readonly<Record<string, string>> = {
   '06092b240303020801010d': 'brainpoolP512r1',
 };
 
-/** PKCS#11 numbers used here (standard values, so this file reads any module the same way). */
-export const A = {
-  CLASS: 0x0,
-  TOKEN: 0x1,
-  LABEL: 0x3,
-  APPLICATION: 0x10,
-  VALUE: 0x11,
-  OBJECT_ID: 0x12,
-  CERTIFICATE_TYPE: 0x80,
-  CHECK_VALUE: 0x90,
-  KEY_TYPE: 0x100,
-  ID: 0x102,
-  SIGN: 0x108,
-  MODULUS: 0x120,
-  PUBLIC_EXPONENT: 0x122,
-  PRIME: 0x130,
-  SUBPRIME: 0x131,
-  BASE: 0x132,
-  VALUE_LEN: 0x161,
-  EC_PARAMS: 0x180,
-  EC_POINT: 0x181,
-} as const;
-export const CLS = { DATA: 0, CERTIFICATE: 1, PUBLIC_KEY: 2, PRIVATE_KEY: 3, SECRET_KEY: 4 } as const;
-export const KT = { RSA: 0, DSA: 1, EC: 3 } as const;
-export const MECH = { DSA: 0x11, ECDSA: 0x1041 } as const;
-
 /**
  * What readInfo asks for first: everything an EC key needs. The addon finds out why an
  * attribute is unavailable with one more call per attribute when more than one is, so the
  * lists keep to attributes the object has: an EC public key lacks only CKA_SIGN here, an EC
  * private key only CKA_EC_POINT.
  */
-export const READ: number[] = [A.CLASS, A.KEY_TYPE, A.TOKEN, A.LABEL, A.ID, A.EC_PARAMS, A.EC_POINT, A.SIGN];
+export const READ: number[] = [CKA.CLASS, CKA.KEY_TYPE, CKA.TOKEN, CKA.LABEL, CKA.ID, CKA.EC_PARAMS, CKA.EC_POINT, CKA.SIGN];
 /** Then what other kinds of object need besides (CKA_VALUE of an EC private key only when it cannot sign: it may be readable). */
 export function moreToRead(cls: number, kt: number, sign: boolean): number[] {
-  const isKey = cls === CLS.PUBLIC_KEY || cls === CLS.PRIVATE_KEY || cls === CLS.SECRET_KEY;
-  if (cls === CLS.SECRET_KEY) return [A.VALUE_LEN, A.CHECK_VALUE, A.VALUE];
-  if (isKey && kt === KT.EC) return cls === CLS.PRIVATE_KEY && !sign ? [A.VALUE] : [];
-  if (isKey && kt === KT.DSA) return [A.PRIME, A.SUBPRIME, A.BASE, A.VALUE];
-  if (isKey && kt === KT.RSA) return [A.MODULUS, A.PUBLIC_EXPONENT];
-  if (isKey) return [A.VALUE];
-  if (cls === CLS.CERTIFICATE) return [A.CERTIFICATE_TYPE, A.VALUE];
-  if (cls === CLS.DATA) return [A.APPLICATION, A.OBJECT_ID, A.VALUE];
+  const isKey = cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY || cls === CKO.SECRET_KEY;
+  if (cls === CKO.SECRET_KEY) return [CKA.VALUE_LEN, CKA.CHECK_VALUE, CKA.VALUE];
+  if (isKey && kt === CKK.EC) return cls === CKO.PRIVATE_KEY && !sign ? [CKA.VALUE] : [];
+  if (isKey && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE];
+  if (isKey && kt === CKK.RSA) return [CKA.MODULUS, CKA.PUBLIC_EXPONENT];
+  if (isKey) return [CKA.VALUE];
+  if (cls === CKO.CERTIFICATE) return [CKA.CERTIFICATE_TYPE, CKA.VALUE];
+  if (cls === CKO.DATA) return [CKA.APPLICATION, CKA.OBJECT_ID, CKA.VALUE];
   return [];
 }
 
@@ -170,16 +157,16 @@ const dsaFp = (p: Buffer, q: Buffer, g: Buffer, y: Buffer) =>
 
 /** Reduce one object's attributes (as READ returns them) to what matching needs. */
 export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>): ObjInfo {
-  const cls = num(attrs.get(A.CLASS)) ?? -1;
-  const kt = num(attrs.get(A.KEY_TYPE)) ?? -1;
-  const labelV = attrs.get(A.LABEL);
+  const cls = num(attrs.get(CKA.CLASS)) ?? -1;
+  const kt = num(attrs.get(CKA.KEY_TYPE)) ?? -1;
+  const labelV = attrs.get(CKA.LABEL);
   const label = typeof labelV === 'string' ? labelV : (buf(labelV)?.toString('utf8') ?? '');
-  const id = buf(attrs.get(A.ID)) ?? Buffer.alloc(0);
+  const id = buf(attrs.get(CKA.ID)) ?? Buffer.alloc(0);
   const info: ObjInfo = {
     obj,
     cls,
     kt,
-    tok: bool(attrs.get(A.TOKEN)) ?? false,
+    tok: bool(attrs.get(CKA.TOKEN)) ?? false,
     label,
     id,
     hint: hintOf(label, id),
@@ -189,29 +176,29 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     tested: false,
     excluded: new Set(),
   };
-  if (!attrs.has(A.CLASS)) {
+  if (!attrs.has(CKA.CLASS)) {
     // Nothing readable: junk nobody can use or tell apart from other junk like it.
     info.fam = 'unreadable';
     info.fp = hash('unreadable');
     info.fpSrc = 'attr';
     return info;
   }
-  const value = buf(attrs.get(A.VALUE));
-  const isKey = cls === CLS.PUBLIC_KEY || cls === CLS.PRIVATE_KEY || cls === CLS.SECRET_KEY;
-  if (isKey && kt === KT.EC) {
-    const params = buf(attrs.get(A.EC_PARAMS));
+  const value = buf(attrs.get(CKA.VALUE));
+  const isKey = cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY || cls === CKO.SECRET_KEY;
+  if (isKey && kt === CKK.EC) {
+    const params = buf(attrs.get(CKA.EC_PARAMS));
     if (params && params.length > 0) {
       info.fam = `ec:${params.toString('hex')}`;
       info.ecParams = params;
-      if (cls === CLS.PUBLIC_KEY) {
-        const raw = buf(attrs.get(A.EC_POINT));
+      if (cls === CKO.PUBLIC_KEY) {
+        const raw = buf(attrs.get(CKA.EC_POINT));
         if (raw) {
           const point = canonicalPoint(params, raw);
           info.pub = point.toString('hex');
           info.fp = ecFp(params, point);
           info.fpSrc = 'attr';
         }
-      } else if (cls === CLS.PRIVATE_KEY && value && value.length > 0) {
+      } else if (cls === CKO.PRIVATE_KEY && value && value.length > 0) {
         const curve = ECDH_CURVES[params.toString('hex')];
         if (curve) {
           try {
@@ -227,23 +214,23 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
         }
       }
     }
-  } else if (isKey && kt === KT.DSA) {
-    const [p, q, g] = [A.PRIME, A.SUBPRIME, A.BASE].map((t) => buf(attrs.get(t)));
+  } else if (isKey && kt === CKK.DSA) {
+    const [p, q, g] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE].map((t) => buf(attrs.get(t)));
     if (p && q && g) {
       info.fam = `dsa:${hash('dsa-domain', magnitude(p), magnitude(q), magnitude(g))}`;
       info.dsa = { p, q, g };
       let y: Buffer | undefined;
-      if (cls === CLS.PUBLIC_KEY) y = value;
-      else if (cls === CLS.PRIVATE_KEY && value && value.length > 0) y = toBuf(modPow(big(g), big(value), big(p)));
+      if (cls === CKO.PUBLIC_KEY) y = value;
+      else if (cls === CKO.PRIVATE_KEY && value && value.length > 0) y = toBuf(modPow(big(g), big(value), big(p)));
       if (y) {
         info.pub = magnitude(y).toString('hex');
         info.fp = dsaFp(p, q, g, y);
         info.fpSrc = 'attr';
       }
     }
-  } else if (isKey && kt === KT.RSA) {
-    const n = buf(attrs.get(A.MODULUS));
-    const e = buf(attrs.get(A.PUBLIC_EXPONENT));
+  } else if (isKey && kt === CKK.RSA) {
+    const n = buf(attrs.get(CKA.MODULUS));
+    const e = buf(attrs.get(CKA.PUBLIC_EXPONENT));
     if (n) {
       info.fam = `rsa:${magnitude(n).length * 8}`;
       if (e) {
@@ -251,9 +238,9 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
         info.fpSrc = 'attr';
       }
     }
-  } else if (cls === CLS.SECRET_KEY) {
-    const len = num(attrs.get(A.VALUE_LEN)) ?? value?.length ?? -1;
-    const kcv = buf(attrs.get(A.CHECK_VALUE))?.toString('hex') ?? '';
+  } else if (cls === CKO.SECRET_KEY) {
+    const len = num(attrs.get(CKA.VALUE_LEN)) ?? value?.length ?? -1;
+    const kcv = buf(attrs.get(CKA.CHECK_VALUE))?.toString('hex') ?? '';
     info.fam = `sec:${kt}:${len}:${kcv}`;
     if (value && value.length > 0) {
       info.fp = hash('secret', String(kt), value);
@@ -261,19 +248,19 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     }
   } else if (isKey) {
     info.fam = `k:${kt}`;
-    if (cls === CLS.PUBLIC_KEY && value) {
+    if (cls === CKO.PUBLIC_KEY && value) {
       info.fp = hash('key', String(kt), value);
       info.fpSrc = 'attr';
     }
-  } else if (cls === CLS.CERTIFICATE) {
-    info.fam = `cert:${num(attrs.get(A.CERTIFICATE_TYPE)) ?? -1}`;
+  } else if (cls === CKO.CERTIFICATE) {
+    info.fam = `cert:${num(attrs.get(CKA.CERTIFICATE_TYPE)) ?? -1}`;
     if (value) {
       info.fp = hash('cert', value);
       info.fpSrc = 'attr';
     }
-  } else if (cls === CLS.DATA) {
-    const app = buf(attrs.get(A.APPLICATION)) ?? Buffer.alloc(0);
-    const oid = buf(attrs.get(A.OBJECT_ID)) ?? Buffer.alloc(0);
+  } else if (cls === CKO.DATA) {
+    const app = buf(attrs.get(CKA.APPLICATION)) ?? Buffer.alloc(0);
+    const oid = buf(attrs.get(CKA.OBJECT_ID)) ?? Buffer.alloc(0);
     info.fam = `data`;
     if (value) {
       info.fp = hash('data', app, oid, value);
@@ -293,17 +280,17 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     info.dsa = undefined;
   }
   info.canSign =
-    cls === CLS.PRIVATE_KEY &&
+    cls === CKO.PRIVATE_KEY &&
     (info.ecParams !== undefined || info.dsa !== undefined) &&
-    bool(attrs.get(A.SIGN)) === true;
+    bool(attrs.get(CKA.SIGN)) === true;
   return info;
 }
 
 function malformed(kt: number, attrs: ReadonlyMap<number, AttributeValue>): boolean {
   const empty = (t: number) => (buf(attrs.get(t))?.length ?? 0) === 0;
-  if (kt === KT.EC) return empty(A.EC_PARAMS);
-  if (kt === KT.DSA) return empty(A.PRIME) || empty(A.SUBPRIME) || empty(A.BASE);
-  if (kt === KT.RSA) return empty(A.MODULUS);
+  if (kt === CKK.EC) return empty(CKA.EC_PARAMS);
+  if (kt === CKK.DSA) return empty(CKA.PRIME) || empty(CKA.SUBPRIME) || empty(CKA.BASE);
+  if (kt === CKK.RSA) return empty(CKA.MODULUS);
   return kt < 0;
 }
 
@@ -317,12 +304,10 @@ export function fpFor(info: ObjInfo, pub: string): string | undefined {
   return undefined;
 }
 
-const CKR_ATTRIBUTE_VALUE_INVALID = 0x13;
-
 /**
  * Read and describe one object. Throws what the module says (CKR_OBJECT_HANDLE_INVALID: gone),
  * except that an object the module lists but whose every attribute it refuses with
- * CKR_ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
+ * CKR.ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
  * creation leaves) is described as 'unreadable'.
  */
 export async function readInfo(session: Session, obj: number): Promise<ObjInfo> {
@@ -330,15 +315,15 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
   try {
     for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
   } catch (e) {
-    if ((e as { code?: unknown }).code !== CKR_ATTRIBUTE_VALUE_INVALID) throw e;
+    if ((e as { code?: unknown }).code !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
     return describe(obj, new Map());
   }
-  const more = moreToRead(num(attrs.get(A.CLASS)) ?? -1, num(attrs.get(A.KEY_TYPE)) ?? -1, bool(attrs.get(A.SIGN)) === true);
+  const more = moreToRead(num(attrs.get(CKA.CLASS)) ?? -1, num(attrs.get(CKA.KEY_TYPE)) ?? -1, bool(attrs.get(CKA.SIGN)) === true);
   if (more.length) {
     try {
       for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);
     } catch (e) {
-      if ((e as { code?: unknown }).code !== CKR_ATTRIBUTE_VALUE_INVALID) throw e;
+      if ((e as { code?: unknown }).code !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
     }
   }
   return describe(obj, attrs);
@@ -350,10 +335,6 @@ function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
   if (info.dsa) return dsaSpki(info.dsa.p, info.dsa.q, info.dsa.g, v);
   return undefined;
 }
-
-/** The Session.sign mechanism argument for a bare mechanism number. */
-export type SignMechanism = Parameters<Session['sign']>[0];
-export let mechanismArg = (m: number): SignMechanism => ({ mechanism: m }) as unknown as SignMechanism;
 
 const keyCache = new Map<string, KeyObject | null>();
 function publicKeyFor(info: ObjInfo, pub: string): KeyObject | null {
@@ -381,16 +362,16 @@ export async function signChallenge(session: Session, info: ObjInfo): Promise<((
   if (!info.canSign) return undefined;
   const challenge = randomBytes(32);
   let alg = 'sha256';
-  let mech: number = MECH.ECDSA;
+  let mechanism: Mechanism = { mechanism: CKM.ECDSA };
   if (info.dsa) {
-    mech = MECH.DSA;
+    mechanism = { mechanism: CKM.DSA };
     const qLen = magnitude(info.dsa.q).length;
     alg = qLen <= 20 ? 'sha1' : qLen <= 28 ? 'sha224' : 'sha256';
   }
   const digest = createHash(alg).update(challenge).digest();
   let sig: Buffer;
   try {
-    sig = await session.sign(mechanismArg(mech), info.obj, digest);
+    sig = await session.sign(mechanism, info.obj, digest);
   } catch {
     return undefined;
   }
@@ -413,9 +394,4 @@ export async function signTest(session: Session, info: ObjInfo, candidates: Iter
   if (!check) return undefined;
   for (const c of candidates) if (check(c)) return c;
   return null;
-}
-
-/** For tests and unusual modules: how Session.sign wants its mechanism. */
-export function setMechanismArg(f: (m: number) => SignMechanism): void {
-  mechanismArg = f;
 }

@@ -1,10 +1,7 @@
 // Modules whose object handles already last (CloudHSM): the kmu handle is the object handle.
-import type { Session } from '../../p11/index.js';
+import { CKA, CKR, type Session } from '../../p11/index.js';
 import type { CreatedObject, HandleStore, KeyMeta } from './store.js';
 import { invalidHandle } from './store.js';
-
-const CKA_CLASS = 0x0;
-const CKR_OBJECT_HANDLE_INVALID = 0x82;
 
 export interface IdentityHandleStoreOptions {
   /** Owner / shared users / m_value of a key kmu11 did not make in this process (default: owner 0). */
@@ -42,12 +39,12 @@ export class IdentityHandleStore implements HandleStore {
     if (this.removed.has(handle)) throw invalidHandle(handle, 'deleted');
     const obj = this.aliases.get(handle) ?? handle;
     try {
-      const [r] = await this.session.getAttributes(obj, [CKA_CLASS]);
+      const [r] = await this.session.getAttributes(obj, [CKA.CLASS]);
       if (!r || !('value' in r)) throw invalidHandle(handle, 'unknown');
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       const ckr = (e as { ckr?: unknown }).ckr;
-      if (code === CKR_OBJECT_HANDLE_INVALID || ckr === 'CKR_OBJECT_HANDLE_INVALID') throw invalidHandle(handle, 'unknown');
+      if (code === CKR.OBJECT_HANDLE_INVALID || ckr === 'CKR_OBJECT_HANDLE_INVALID') throw invalidHandle(handle, 'unknown');
       throw e;
     }
     return obj;

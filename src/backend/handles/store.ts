@@ -32,10 +32,10 @@
 //  - register() needs no scan unless a record could already name the new objects.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { Session, Template } from '../../p11/index.js';
+import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import { A, CLS, fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
+import { fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
 import { Journal, type Entry, type KeyMeta, type Rec } from './journal.js';
 import { DirLock, startTime } from './lock.js';
 import { match, type MatchResult, type MObj, type MRec } from './match.js';
@@ -184,7 +184,7 @@ export class FileHandleStore implements HandleStore {
       // Gone between C_FindObjects and here (CKR_OBJECT_HANDLE_INVALID), or SoftHSM failing
       // for a moment while another process rewrites the token; anything else is an error.
       const code = (e as { code?: unknown }).code;
-      if (code !== 0x82 && code !== 0x5 && code !== 0x6) throw e;
+      if (code !== CKR.OBJECT_HANDLE_INVALID && code !== CKR.GENERAL_ERROR && code !== CKR.FUNCTION_FAILED) throw e;
       this.infos.delete(obj);
       return undefined;
     }
@@ -212,7 +212,7 @@ export class FileHandleStore implements HandleStore {
         return await this.session.find(template);
       } catch (e) {
         const code = (e as { code?: unknown }).code;
-        if (n >= 4 || (code !== 0x5 && code !== 0x6)) throw e;
+        if (n >= 4 || (code !== CKR.GENERAL_ERROR && code !== CKR.FUNCTION_FAILED)) throw e;
         await sleep(10 * (n + 1));
       }
     }
@@ -309,14 +309,14 @@ export class FileHandleStore implements HandleStore {
       else m.set(k, [v]);
     };
     for (const i of infos) {
-      if (i.cls === CLS.PUBLIC_KEY && i.pub && i.fp) {
+      if (i.cls === CKO.PUBLIC_KEY && i.pub && i.fp) {
         push(pubs, pairKey(i), i);
         push(pubsByFam, i.fam, i);
       }
-      if (i.cls === CLS.PRIVATE_KEY && (i.ecParams || i.dsa)) privs.set(pairKey(i), (privs.get(pairKey(i)) ?? 0) + 1);
+      if (i.cls === CKO.PRIVATE_KEY && (i.ecParams || i.dsa)) privs.set(pairKey(i), (privs.get(pairKey(i)) ?? 0) + 1);
     }
     for (const i of infos) {
-      if (i.cls !== CLS.PRIVATE_KEY || !(i.ecParams || i.dsa) || certain(i)) continue;
+      if (i.cls !== CKO.PRIVATE_KEY || !(i.ecParams || i.dsa) || certain(i)) continue;
       i.fp = undefined;
       i.pub = undefined;
       i.fpSrc = undefined;
@@ -336,7 +336,7 @@ export class FileHandleStore implements HandleStore {
     // keys with its label and id and the records it might be, then against the other public
     // keys of its family that no private key has claimed.
     const needTest = infos.filter((i) => {
-      if (i.cls !== CLS.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
+      if (i.cls !== CKO.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
       const p = m.byObj.get(i.obj);
       return !p || p.ambiguous || (p.weak && this.journal.records.get(p.h)?.fp !== undefined);
     });
@@ -344,11 +344,11 @@ export class FileHandleStore implements HandleStore {
       const openRecs = new Map<string, Rec[]>();
       for (const r of this.liveRecords()) {
         const p = m.byHandle.get(r.h);
-        if (r.cls !== CLS.PRIVATE_KEY || !r.pm || !r.fp || (p && !p.ambiguous && !p.weak)) continue;
+        if (r.cls !== CKO.PRIVATE_KEY || !r.pm || !r.fp || (p && !p.ambiguous && !p.weak)) continue;
         push(openRecs, r.fam, r);
       }
       const claimed = new Set<string>();
-      for (const i of infos) if (i.cls === CLS.PRIVATE_KEY && certain(i) && i.fp) claimed.add(i.fp);
+      for (const i of infos) if (i.cls === CKO.PRIVATE_KEY && certain(i) && i.fp) claimed.add(i.fp);
       for (const i of needTest) {
         const check = await signChallenge(this.session, i);
         this.signTests++;
@@ -404,7 +404,7 @@ export class FileHandleStore implements HandleStore {
       label: i.label,
       id: i.id.toString('hex'),
       fp: i.fp,
-      pm: i.cls === CLS.PRIVATE_KEY ? i.pub : undefined,
+      pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined,
       partner,
       owner: meta.owner,
       shared: [...meta.shared],
@@ -434,9 +434,9 @@ export class FileHandleStore implements HandleStore {
       const r = this.journal.records.get(h)!;
       if (r.label === undefined || r.id === undefined) continue;
       const found = await this.find([
-        { type: A.CLASS, value: r.cls },
-        { type: A.LABEL, value: r.label },
-        { type: A.ID, value: Buffer.from(r.id, 'hex') },
+        { type: CKA.CLASS, value: r.cls },
+        { type: CKA.LABEL, value: r.label },
+        { type: CKA.ID, value: Buffer.from(r.id, 'hex') },
       ]);
       if (found.length === 0) gone.push(h);
       else this.notGone.add(h);
@@ -511,7 +511,7 @@ export class FileHandleStore implements HandleStore {
         for (const c of created) {
           const i = this.infos.get(c.object)!;
           const p = c.partner !== undefined ? this.infos.get(c.partner) : undefined;
-          if (i.cls === CLS.PRIVATE_KEY && p?.cls === CLS.PUBLIC_KEY && p.pub && p.fam === i.fam && i.fpSrc !== 'attr') {
+          if (i.cls === CKO.PRIVATE_KEY && p?.cls === CKO.PUBLIC_KEY && p.pub && p.fam === i.fam && i.fpSrc !== 'attr') {
             i.pub = p.pub;
             i.fp = fpFor(i, p.pub);
             i.fpSrc = 'gen';
@@ -549,7 +549,7 @@ export class FileHandleStore implements HandleStore {
             // Another process saw the key between its generation and now, and gave it this
             // handle (owner 0): adopt it, with the creator's metadata.
             entries.push({ t: 'meta', h, owner: c.meta.owner, shared: [...c.meta.shared], mValue: c.meta.mValue });
-            if (!existing.fp && i.fp && certain(i)) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CLS.PRIVATE_KEY ? i.pub : undefined });
+            if (!existing.fp && i.fp && certain(i)) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
           }
         }
         await this.journal.append(entries);
@@ -570,10 +570,10 @@ export class FileHandleStore implements HandleStore {
     if (r.label === undefined || r.id === undefined || !r.fp) return undefined;
     for (const o of this.liveRecords()) if (o !== r && o.cls === r.cls && o.fp === r.fp) return undefined;
     const found = await this.find([
-      { type: A.CLASS, value: r.cls },
-      { type: A.TOKEN, value: r.tok },
-      { type: A.LABEL, value: r.label },
-      { type: A.ID, value: Buffer.from(r.id, 'hex') },
+      { type: CKA.CLASS, value: r.cls },
+      { type: CKA.TOKEN, value: r.tok },
+      { type: CKA.LABEL, value: r.label },
+      { type: CKA.ID, value: Buffer.from(r.id, 'hex') },
     ]);
     let hit: number | undefined;
     for (const obj of found) {
@@ -747,7 +747,7 @@ export class FileHandleStore implements HandleStore {
         }
         const i = await this.readSettled(newObject);
         if (!i) throw new Error(`kmu11: object ${newObject} is not on the token`);
-        if (i.cls === CLS.PRIVATE_KEY && i.fpSrc !== 'attr' && r.fp && r.cls === i.cls && r.fam === i.fam) {
+        if (i.cls === CKO.PRIVATE_KEY && i.fpSrc !== 'attr' && r.fp && r.cls === i.cls && r.fam === i.fam) {
           // A copy holds the same key: its public value is the original's.
           i.fp = r.fp;
           i.pub = r.pm;
@@ -765,7 +765,7 @@ export class FileHandleStore implements HandleStore {
             label: i.label,
             id: i.id.toString('hex'),
             fp: i.fp ?? r.fp,
-            pm: i.cls === CLS.PRIVATE_KEY ? (i.pub ?? r.pm) : undefined,
+            pm: i.cls === CKO.PRIVATE_KEY ? (i.pub ?? r.pm) : undefined,
             ts: Date.now(),
           },
         ]);
