@@ -8,7 +8,8 @@ import { dirname, join, basename } from 'node:path';
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
-function errno(e: unknown): string | undefined {
+/** The code of a Node.js system error ('ENOENT', 'EEXIST'…), if it is one. */
+export function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
@@ -51,7 +52,8 @@ export async function ensurePrivateDir(path: string, warnings: string[]): Promis
   if (w) warnings.push(w);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsync a directory, so that a rename or link in it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
   let fh: fs.FileHandle | undefined;
   try {
     fh = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
@@ -63,47 +65,53 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Write `data` to `path` atomically with mode 0600 (or `mode`). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = FILE_MODE): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+/**
+ * A new temporary file beside `path` holding `data` (fsynced unless `sync` is false); its path.
+ * If writing fails, the file is removed and the error thrown.
+ */
+async function writeTemp(path: string, data: string | Uint8Array, mode: number, sync = true): Promise<string> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } catch (e) {
     await fh.close();
     await fs.rm(tmp, { force: true });
     throw e;
   }
   await fh.close();
+  return tmp;
+}
+
+/** Write `data` to `path` atomically with mode 0600 (or `mode`). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = FILE_MODE): Promise<void> {
+  const tmp = await writeTemp(path, data, mode);
   try {
     await fs.rename(tmp, path);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  await fsyncDir(dirname(path));
 }
 
 /**
  * Create `path` with `data` only if it does not exist yet (atomically: the file appears
- * complete or not at all). Returns false when it already existed.
+ * complete or not at all). Returns false when it already existed. `durable: false` skips the
+ * fsyncs (a lock file need not survive a crash).
  */
-export async function createFileAtomic(path: string, data: string | Uint8Array, mode = FILE_MODE): Promise<boolean> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+export async function createFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = FILE_MODE,
+  { durable = true }: { durable?: boolean } = {},
+): Promise<boolean> {
+  const tmp = await writeTemp(path, data, mode, durable);
   try {
     // link() fails with EEXIST instead of replacing, unlike rename().
     await fs.link(tmp, path);
-    await fsyncDir(dir);
+    if (durable) await fsyncDir(dirname(path));
     return true;
   } catch (e) {
     if (errno(e) === 'EEXIST') return false;

@@ -5,9 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
 import { SetupError } from '../kmu/errors.js';
-import { FILE_MODE } from './fsutil.js';
+import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
 
 export interface LockOptions {
   /** Give up after this long (default 30 s). */
@@ -20,10 +19,6 @@ interface Holder {
   pid: number;
   host: string;
   time: number;
-}
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
 function parseHolder(text: string): Holder | undefined {
@@ -43,20 +38,6 @@ function alive(pid: number): boolean {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function tryCreate(lockPath: string, content: string): Promise<boolean> {
-  const tmp = join(dirname(lockPath), `.${basename(lockPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
-  await fs.writeFile(tmp, content, { mode: FILE_MODE, flag: 'wx' });
-  try {
-    await fs.link(tmp, lockPath);
-    return true;
-  } catch (e) {
-    if (errno(e) === 'EEXIST') return false;
-    throw e;
-  } finally {
-    await fs.rm(tmp, { force: true });
-  }
-}
 
 /**
  * Break an abandoned lock. Renaming first means that of two processes breaking the same lock
@@ -86,7 +67,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   const deadline = Date.now() + timeoutMs;
   let holder: Holder | undefined;
   for (;;) {
-    if (await tryCreate(lockPath, me)) break;
+    if (await createFileAtomic(lockPath, me, FILE_MODE, { durable: false })) break;
     let text = '';
     let mtime = Date.now();
     try {

@@ -20,9 +20,10 @@
 // Durability: an append is one write() of whole lines, then fdatasync, before the caller
 // prints anything. Compaction writes a new file, fsyncs it, renames it over handles.log and
 // fsyncs the directory; other processes notice the new inode and reread.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../fsutil.js';
 import { processAlive } from './lock.js';
 
 export interface KeyMeta {
@@ -87,18 +88,6 @@ export function sessionAlive(sid: string): boolean {
   const [pid, start] = sid.split('-');
   const n = Number(pid);
   return Number.isSafeInteger(n) && n > 0 && processAlive(n, start ?? '');
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: fs.FileHandle | undefined;
-  try {
-    fh = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    await fh.sync();
-  } catch {
-    /* some filesystems refuse; rename is still atomic */
-  } finally {
-    await fh?.close();
-  }
 }
 
 export class Journal {
@@ -276,16 +265,8 @@ export class Journal {
         partner: r.partner, owner: r.meta.owner, shared: r.meta.shared, mValue: r.meta.mValue, ts: r.ts,
       });
     }
-    const tmp = join(this.dir, `.handles.log.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      await fh.write(encode(keep));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, this.path);
-    await fsyncDir(this.dir);
+    // Through .handles.log.tmp-<pid>-<random> (see removeTempFiles), fsynced, then renamed.
+    await writeFileAtomic(this.path, encode(keep), 0o600);
     await this.refresh();
   }
 
