@@ -33,7 +33,7 @@ function buildRuntime(dir: string): string {
     }
   };
   for (const d of ['src/p11', 'src/kmu', 'src/backend/handles']) walk(join(ROOT, d));
-  for (const f of ['handles.ts', 'fsutil.ts']) files.push(join(ROOT, 'src/backend', f));
+  for (const f of ['handles.ts', 'fsutil.ts', 'proc.ts']) files.push(join(ROOT, 'src/backend', f));
   for (const f of files) {
     const out = join(rt, relative(ROOT, f)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(out), { recursive: true });

@@ -2,11 +2,17 @@
 // atomically (written to a temp file, then link()ed into place, which fails if the lock
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
+//
+// The handle store has its own lock (handles/lock.ts): an abstract Unix socket the kernel
+// frees when its holder dies, held for as long as an operation takes and never broken by age.
+// This one names its holder's host, so a home shared between hosts is still locked by a
+// holder elsewhere until the lock grows old, and its file is what users see when it blocks.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { SetupError } from '../kmu/errors.js';
 import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
+import { pidAlive } from './proc.js';
 
 export interface LockOptions {
   /** Give up after this long (default 30 s). */
@@ -26,15 +32,6 @@ function parseHolder(text: string): Holder | undefined {
   const n = Number(pid);
   if (!Number.isSafeInteger(n) || n <= 0 || !host) return undefined;
   return { pid: n, host, time: Number(time) || 0 };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -79,7 +76,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
     }
     holder = parseHolder(text);
     const old = Date.now() - mtime > staleMs;
-    const dead = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !alive(holder.pid);
+    const dead = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
     if (holder === undefined || dead || old) {
       await breakStale(lockPath, holder ?? { pid: 0, host: '', time: 0 });
       continue;

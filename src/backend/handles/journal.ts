@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
-import { processAlive } from './lock.js';
+import { processAlive } from '../proc.js';
 
 export interface KeyMeta {
   owner: number;

@@ -10,38 +10,15 @@
 // handle number is claimed by the first record that names it (journal.ts), so even two
 // writers that both believed they held the lock could not give one number to two keys.
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { errno } from '../fsutil.js';
+import { processAlive, startTime } from '../proc.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 
 export type Release = () => Promise<void>;
-
-/** Linux: /proc/<pid>/stat field 22 (start time in clock ticks); '' elsewhere or when gone. */
-export function startTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-/** Is the process `pid` that started at `start` (as startTime() gave) still running? */
-export function processAlive(pid: number, start: string): boolean {
-  if (process.platform === 'linux') {
-    const now = startTime(pid);
-    return now !== '' && (start === '' || now === start);
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
-}
 
 export class DirLock {
   private socketName?: string;

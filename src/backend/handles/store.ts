@@ -37,7 +37,8 @@ import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
 import { Journal, type Entry, type KeyMeta, type Rec } from './journal.js';
-import { DirLock, startTime } from './lock.js';
+import { startTime } from '../proc.js';
+import { DirLock } from './lock.js';
 import { match, type MatchResult, type MObj, type MRec } from './match.js';
 
 export type { KeyMeta } from './journal.js';
