@@ -14,8 +14,9 @@ export {
   type Template,
 } from './attributes.js';
 export type { Mechanism } from './mechanism.js';
-export { Module, type ModuleInfo, type Version } from './module.js';
-export { Slot, type MechanismInfo, type SlotInfo, type TokenInfo } from './slot.js';
+export type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo, Version } from './info.js';
+export { Module } from './module.js';
+export { Slot } from './slot.js';
 export { Session } from './session/session.js';
 export { SessionPool } from './pool.js';
 export { dsaSpki, ecSpki, magnitude, rsaSpki, toPem, unwrapOctetString } from './spki.js';

@@ -2,22 +2,10 @@
 // library info, slot enumeration, close.
 import { CKR } from './constants.js';
 import { Pkcs11Error } from './error.js';
+import type { ModuleInfo } from './info.js';
 import { addon, NATIVE, type NativeModule } from './native.js';
 import type { Session } from './session/session.js';
 import { Slot } from './slot.js';
-
-export interface Version {
-  major: number;
-  minor: number;
-}
-
-export interface ModuleInfo {
-  cryptokiVersion: Version;
-  manufacturerID: string;
-  flags: number;
-  libraryDescription: string;
-  libraryVersion: Version;
-}
 
 /** Sessions opened through a Module, closed by Module.close (not public API). */
 export const SESSIONS: unique symbol = Symbol('kmu11.p11.sessions');

@@ -6,14 +6,10 @@ import { createRequire } from 'node:module';
 
 import type { AttributeValue } from './attributes.js';
 import { Pkcs11Error } from './error.js';
+import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Mechanism } from './mechanism.js';
 
 export type NativeTemplate = ReadonlyArray<{ type: number; value: AttributeValue | null }>;
-
-export interface NativeVersion {
-  major: number;
-  minor: number;
-}
 
 export type NativeAttributeRead =
   | { type: number; value: Buffer }
@@ -25,43 +21,12 @@ export interface NativeModule {
   readonly isOpen: boolean;
   C_Initialize(): Promise<void>;
   C_Finalize(): Promise<void>;
-  C_GetInfo(): Promise<{
-    cryptokiVersion: NativeVersion;
-    manufacturerID: string;
-    flags: number;
-    libraryDescription: string;
-    libraryVersion: NativeVersion;
-  }>;
+  C_GetInfo(): Promise<ModuleInfo>;
   C_GetSlotList(tokenPresent: boolean): Promise<number[]>;
-  C_GetSlotInfo(slot: number): Promise<{
-    slotDescription: string;
-    manufacturerID: string;
-    flags: number;
-    hardwareVersion: NativeVersion;
-    firmwareVersion: NativeVersion;
-  }>;
-  C_GetTokenInfo(slot: number): Promise<{
-    label: string;
-    manufacturerID: string;
-    model: string;
-    serialNumber: string;
-    flags: number;
-    maxSessionCount: number;
-    sessionCount: number;
-    maxRwSessionCount: number;
-    rwSessionCount: number;
-    maxPinLen: number;
-    minPinLen: number;
-    totalPublicMemory: number;
-    freePublicMemory: number;
-    totalPrivateMemory: number;
-    freePrivateMemory: number;
-    hardwareVersion: NativeVersion;
-    firmwareVersion: NativeVersion;
-    utcTime: string;
-  }>;
+  C_GetSlotInfo(slot: number): Promise<SlotInfo>;
+  C_GetTokenInfo(slot: number): Promise<TokenInfo>;
   C_GetMechanismList(slot: number): Promise<number[]>;
-  C_GetMechanismInfo(slot: number, mechanism: number): Promise<{ minKeySize: number; maxKeySize: number; flags: number }>;
+  C_GetMechanismInfo(slot: number, mechanism: number): Promise<MechanismInfo>;
   C_InitToken(slot: number, soPin: string | Buffer, label: string): Promise<void>;
   C_InitPIN(session: number, pin: string | Buffer): Promise<void>;
   C_OpenSession(slot: number, flags: number): Promise<number>;

@@ -1,45 +1,10 @@
 // A slot and its token (rust-cryptoki's slot/token management).
 import { CKF } from './constants.js';
-import type { Module, Version } from './module.js';
+import type { MechanismInfo, SlotInfo, TokenInfo } from './info.js';
+import type { Module } from './module.js';
 import { NATIVE } from './native.js';
 import { SESSIONS } from './module.js';
 import { Session } from './session/session.js';
-
-export interface SlotInfo {
-  slotDescription: string;
-  manufacturerID: string;
-  flags: number;
-  hardwareVersion: Version;
-  firmwareVersion: Version;
-}
-
-/** Strings are trimmed of their blank padding; counters the token does not report are -1. */
-export interface TokenInfo {
-  label: string;
-  manufacturerID: string;
-  model: string;
-  serialNumber: string;
-  flags: number;
-  maxSessionCount: number;
-  sessionCount: number;
-  maxRwSessionCount: number;
-  rwSessionCount: number;
-  maxPinLen: number;
-  minPinLen: number;
-  totalPublicMemory: number;
-  freePublicMemory: number;
-  totalPrivateMemory: number;
-  freePrivateMemory: number;
-  hardwareVersion: Version;
-  firmwareVersion: Version;
-  utcTime: string;
-}
-
-export interface MechanismInfo {
-  minKeySize: number;
-  maxKeySize: number;
-  flags: number;
-}
 
 export class Slot {
   readonly module: Module;
