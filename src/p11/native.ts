@@ -70,3 +70,15 @@ addon.setErrorFactory((message, code, _ckr, fn) => new Pkcs11Error(code, fn, mes
 
 /** Where Module keeps its native handle (not part of the public API). */
 export const NATIVE: unique symbol = Symbol('kmu11.p11.native');
+
+/**
+ * What `call` returns, or a rejected promise if it throws instead (a TypeError for a bad
+ * argument, from the addon or from encoding a template): the p11 API fails one way.
+ */
+export function asPromise<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

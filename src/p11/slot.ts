@@ -2,7 +2,7 @@
 import { CKF } from './constants.js';
 import type { MechanismInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Module } from './module.js';
-import { NATIVE } from './native.js';
+import { asPromise, NATIVE } from './native.js';
 import { SESSIONS } from './module.js';
 import { Session } from './session/session.js';
 
@@ -16,44 +16,24 @@ export class Slot {
   }
 
   getInfo(): Promise<SlotInfo> {
-    try {
-      return this.module[NATIVE].C_GetSlotInfo(this.id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => this.module[NATIVE].C_GetSlotInfo(this.id));
   }
 
   getTokenInfo(): Promise<TokenInfo> {
-    try {
-      return this.module[NATIVE].C_GetTokenInfo(this.id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => this.module[NATIVE].C_GetTokenInfo(this.id));
   }
 
   getMechanisms(): Promise<number[]> {
-    try {
-      return this.module[NATIVE].C_GetMechanismList(this.id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => this.module[NATIVE].C_GetMechanismList(this.id));
   }
 
   getMechanismInfo(mechanism: number): Promise<MechanismInfo> {
-    try {
-      return this.module[NATIVE].C_GetMechanismInfo(this.id, mechanism);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => this.module[NATIVE].C_GetMechanismInfo(this.id, mechanism));
   }
 
   /** C_InitToken: label is padded with blanks to 32 bytes (at most 32 bytes of UTF-8). */
   initToken(soPin: string, label: string): Promise<void> {
-    try {
-      return this.module[NATIVE].C_InitToken(this.id, soPin, label);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => this.module[NATIVE].C_InitToken(this.id, soPin, label));
   }
 
   /** Opens a serial session, read-write unless `rw: false`. */

@@ -6,7 +6,7 @@ import type { AttributeRead, Template } from '../attributes.js';
 import { CKU } from '../constants.js';
 import type { Mechanism } from '../mechanism.js';
 import { SESSIONS } from '../module.js';
-import { NATIVE, type NativeModule } from '../native.js';
+import { asPromise, NATIVE, type NativeModule } from '../native.js';
 import type { Slot } from '../slot.js';
 import * as keys from './keys.js';
 import * as management from './management.js';
@@ -28,27 +28,15 @@ export class Session {
 
   // ------------------------------------------------------------ management
   login(pin: string, userType: number = CKU.USER): Promise<void> {
-    try {
-      return management.login(this.#native, this.handle, pin, userType);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => management.login(this.#native, this.handle, pin, userType));
   }
 
   logout(): Promise<void> {
-    try {
-      return management.logout(this.#native, this.handle);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => management.logout(this.#native, this.handle));
   }
 
   initPin(pin: string): Promise<void> {
-    try {
-      return management.initPin(this.#native, this.handle, pin);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => management.initPin(this.#native, this.handle, pin));
   }
 
   /** Idempotent. */
@@ -65,106 +53,58 @@ export class Session {
     publicTemplate: Template,
     privateTemplate: Template,
   ): Promise<{ publicKey: number; privateKey: number }> {
-    try {
-      return keys.generateKeyPair(this.#native, this.handle, mechanism, publicTemplate, privateTemplate);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => keys.generateKeyPair(this.#native, this.handle, mechanism, publicTemplate, privateTemplate));
   }
 
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
-    try {
-      return keys.generateKey(this.#native, this.handle, mechanism, template);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => keys.generateKey(this.#native, this.handle, mechanism, template));
   }
 
   wrapKey(mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer> {
-    try {
-      return keys.wrapKey(this.#native, this.handle, mechanism, wrappingKey, key);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => keys.wrapKey(this.#native, this.handle, mechanism, wrappingKey, key));
   }
 
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
-    try {
-      return objects.find(this.#native, this.handle, template);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.find(this.#native, this.handle, template));
   }
 
   /** Values decoded by the attribute table; unreadable attributes say why. */
   getAttributes(object: number, types: number[]): Promise<AttributeRead[]> {
-    try {
-      return objects.getAttributes(this.#native, this.handle, object, types);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.getAttributes(this.#native, this.handle, object, types));
   }
 
   /** Values as the module's raw bytes. */
   getAttributeRaw(object: number, types: number[]): Promise<AttributeRead[]> {
-    try {
-      return objects.getAttributeRaw(this.#native, this.handle, object, types);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.getAttributeRaw(this.#native, this.handle, object, types));
   }
 
   setAttributes(object: number, template: Template): Promise<void> {
-    try {
-      return objects.setAttributes(this.#native, this.handle, object, template);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.setAttributes(this.#native, this.handle, object, template));
   }
 
   copyObject(object: number, template: Template): Promise<number> {
-    try {
-      return objects.copyObject(this.#native, this.handle, object, template);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.copyObject(this.#native, this.handle, object, template));
   }
 
   /** One handle, or an array destroyed in one pool job (all attempted, first failure reported). */
   destroyObject(object: number | number[]): Promise<void> {
-    try {
-      return objects.destroyObject(this.#native, this.handle, object);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => objects.destroyObject(this.#native, this.handle, object));
   }
 
   // --------------------------------------------------------------- signing
   sign(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
-    try {
-      return signing.sign(this.#native, this.handle, mechanism, key, data);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => signing.sign(this.#native, this.handle, mechanism, key, data));
   }
 
   /** false on CKR_SIGNATURE_INVALID / CKR_SIGNATURE_LEN_RANGE; other failures reject. */
   verify(mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<boolean> {
-    try {
-      return signing.verify(this.#native, this.handle, mechanism, key, data, signature);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => signing.verify(this.#native, this.handle, mechanism, key, data, signature));
   }
 
   // ---------------------------------------------------------------- random
   generateRandom(length: number): Promise<Buffer> {
-    try {
-      return random.generateRandom(this.#native, this.handle, length);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return asPromise(() => random.generateRandom(this.#native, this.handle, length));
   }
 }
