@@ -1,6 +1,6 @@
 // Configuration precedence and config-file errors, and the generic backend against a real
 // SoftHSM token made by softhsm2-util (see helpers/softhsm.ts).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,46 +9,8 @@ import { KmuError, SetupError } from '../src/kmu/errors.js';
 import { RC } from '../src/kmu/returnCodes.js';
 import type { Backend } from '../src/backend/backend.js';
 import { CLOUDHSM_MODULE, openBackend, resolveConfig } from '../src/backend/index.js';
+import { cleanEnv, runChild } from './helpers/child.js';
 import { makeToken, softhsmModule, type TestToken } from './helpers/softhsm.js';
-
-const REPO = resolve(import.meta.dirname, '..');
-const ENTRY = join(REPO, 'src/backend/index.ts');
-
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KMU11_') && k !== 'SOFTHSM2_CONF') env[k] = v;
-  return { ...env, ...extra };
-}
-
-/** Run `body` (with `kmu` = src/backend/index.ts and `input`) in a fresh Node process. */
-function runChild(body: string, input: unknown, env: NodeJS.ProcessEnv): Promise<any> {
-  const script = `
-    import { runnerImport } from 'vite';
-    const { module: kmu } = await runnerImport(${JSON.stringify(ENTRY)}, { root: ${JSON.stringify(REPO)}, configFile: false, logLevel: 'silent' });
-    const input = JSON.parse(process.env.KMU11_TEST_INPUT);
-    const run = async () => { ${body} };
-    try { console.log('RESULT ' + JSON.stringify(await run())); }
-    catch (e) { console.log('RESULT ' + JSON.stringify({ error: { name: e.name, message: e.message, code: e.code } })); }
-    process.exit(0);
-  `;
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: REPO,
-      env: { ...env, KMU11_TEST_INPUT: JSON.stringify(input) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', rej);
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) rej(new Error(`child exited ${code}: ${out}\n${err}`));
-      else res(JSON.parse(line.slice(7)));
-    });
-  });
-}
 
 function caught(fn: () => unknown): unknown {
   try {

@@ -2,7 +2,7 @@
 // creation (once, even with two processes racing), PIN files usable by pkcs11-tool, and
 // CloudHSM's login rules. SoftHSM reads SOFTHSM2_CONF once per process, so every home other
 // than this file's main one is opened in a child process.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,50 +13,10 @@ import type { Backend } from '../src/backend/backend.js';
 import { changePassword, embeddedPaths, listUsers, openBackend, resetPassword } from '../src/backend/index.js';
 import { withLock } from '../src/backend/lock.js';
 import { CKA, CKM, type Session } from '../src/p11/index.js';
+import { cleanEnv, runChild } from './helpers/child.js';
 import { softhsmModule } from './helpers/softhsm.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const ENTRY = join(REPO, 'src/backend/index.ts');
-
-/** process.env without any KMU11_* or SOFTHSM2_CONF, plus `extra`. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KMU11_') && k !== 'SOFTHSM2_CONF') env[k] = v;
-  return { ...env, ...extra };
-}
-
-/**
- * Run `body` (an async function body with `kmu` = src/backend/index.ts and `input`) in a fresh
- * Node process; resolves to the JSON value the body returns.
- */
-function runChild(body: string, input: unknown, env: NodeJS.ProcessEnv = cleanEnv()): Promise<any> {
-  const script = `
-    import { runnerImport } from 'vite';
-    const { module: kmu } = await runnerImport(${JSON.stringify(ENTRY)}, { root: ${JSON.stringify(REPO)}, configFile: false, logLevel: 'silent' });
-    const input = JSON.parse(process.env.KMU11_TEST_INPUT);
-    const run = async () => { ${body} };
-    try { console.log('RESULT ' + JSON.stringify(await run())); }
-    catch (e) { console.log('RESULT ' + JSON.stringify({ error: { name: e.name, message: e.message, code: e.code } })); }
-    process.exit(0);
-  `;
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: REPO,
-      env: { ...env, KMU11_TEST_INPUT: JSON.stringify(input) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', rej);
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) rej(new Error(`child exited ${code}: ${out}\n${err}`));
-      else res(JSON.parse(line.slice(7)));
-    });
-  });
-}
 
 /** Whether the token lets this session make a private object, i.e. the PKCS#11 user is logged in. */
 async function tokenLoggedIn(session: Session): Promise<boolean> {
