@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SetupError } from '../kmu/errors.js';
 import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
 import { pidAlive } from './proc.js';
@@ -33,8 +34,6 @@ function parseHolder(text: string): Holder | undefined {
   if (!Number.isSafeInteger(n) || n <= 0 || !host) return undefined;
   return { pid: n, host, time: Number(time) || 0 };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Break an abandoned lock. Renaming first means that of two processes breaking the same lock

@@ -32,6 +32,7 @@
 //  - register() needs no scan unless a record could already name the new objects.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -89,8 +90,6 @@ export interface HandleStoreOptions {
 }
 
 const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** This process: its session objects (CKA_TOKEN=false) die with it. */
 export const SESSION_INSTANCE = `${process.pid}-${startTime(process.pid)}-${randomBytes(4).toString('hex')}`;
 
@@ -604,13 +603,19 @@ export class FileHandleStore implements HandleStore {
     return hit;
   }
 
+  /** The journal's record of `handle`, or KmuError 0xa8 saying why it names no key now. */
+  private liveRecord(handle: number): Rec {
+    const r = this.journal.records.get(handle);
+    if (!r) throw invalidHandle(handle, 'unknown');
+    if (r.dead) throw invalidHandle(handle, 'deleted');
+    if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+    return r;
+  }
+
   resolve(handle: number): Promise<number> {
     return this.run(async () => {
       await this.journal.refresh();
-      const rec = this.journal.records.get(handle);
-      if (!rec) throw invalidHandle(handle, 'unknown');
-      if (rec.dead) throw invalidHandle(handle, 'deleted');
-      if (rec.sid !== undefined && rec.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+      const rec = this.liveRecord(handle);
       const fast = await this.resolveFast(rec);
       if (fast !== undefined) {
         this.resolved.set(handle, fast);
@@ -618,10 +623,7 @@ export class FileHandleStore implements HandleStore {
       }
       for (let attempt = 0; ; attempt++) {
         await this.sync();
-        const r = this.journal.records.get(handle);
-        if (!r) throw invalidHandle(handle, 'unknown');
-        if (r.dead) throw invalidHandle(handle, 'deleted');
-        if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+        this.liveRecord(handle);
         const p = this.result!.byHandle.get(handle);
         if (!p && this.scanTrouble && attempt < 3) {
           await sleep(20 * (attempt + 1));
