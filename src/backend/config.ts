@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { SetupError } from '../kmu/errors.js';
+import { oneLine, SetupError } from '../kmu/errors.js';
 import type { BackendKind } from './backend.js';
 
 export const CLOUDHSM_MODULE = '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so';
@@ -49,11 +49,6 @@ const FILE_BACKENDS = ['generic', 'cloudhsm'] as const;
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
-}
-
-/** Keep error messages to one line whatever the underlying error says. */
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /**

@@ -322,11 +322,16 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
   });
 }
 
-/** `kmu11 passwd`: a user changes their own password in <home>/users.json. */
-export async function changePassword(home: string, name: string, oldPassword: string, newPassword: string): Promise<void> {
+/** The home's paths, once kmu11 has made its user store there (a SetupError before). */
+async function existingUserStore(home: string): Promise<EmbeddedPaths> {
   const paths = embeddedPaths(home);
   if (await missing(paths.users)) throw new SetupError(`no user store at ${paths.users}; run kmu11 once to create it`);
-  await changeUserPassword(paths, name, oldPassword, newPassword);
+  return paths;
+}
+
+/** `kmu11 passwd`: a user changes their own password in <home>/users.json. */
+export async function changePassword(home: string, name: string, oldPassword: string, newPassword: string): Promise<void> {
+  await changeUserPassword(await existingUserStore(home), name, oldPassword, newPassword);
 }
 
 /** A CO (admin) sets a user's password and unlocks the account, as CloudHSM's changePswd by a CO. */
@@ -337,9 +342,7 @@ export async function resetPassword(
   name: string,
   newPassword: string,
 ): Promise<void> {
-  const paths = embeddedPaths(home);
-  if (await missing(paths.users)) throw new SetupError(`no user store at ${paths.users}; run kmu11 once to create it`);
-  await resetUserPassword(paths, officer, officerPassword, name, newPassword);
+  await resetUserPassword(await existingUserStore(home), officer, officerPassword, name, newPassword);
 }
 
 /** listUsers on the embedded token, without opening it. */

@@ -1,7 +1,7 @@
 // What the three backends share: loading a module, choosing a token, the one RW session
 // commands run on, PKCS#11 login/logout and its errors in kmu's words, info() and close().
 import { existsSync } from 'node:fs';
-import { KmuError, SetupError } from '../kmu/errors.js';
+import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
@@ -13,10 +13,6 @@ import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } 
  * so it cannot be mistaken for one in getKeyInfo or findKey -u.
  */
 export const TOKEN_USER_ID = 0;
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
-}
 
 /** kmu accepts only crypto-user logins; anything else (CO, AU, PCO, typos) is 0xdb. */
 export function checkUserType(type: string): 'CU' {

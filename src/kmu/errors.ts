@@ -39,3 +39,8 @@ export class SetupError extends Error {
     this.name = 'SetupError';
   }
 }
+
+/** Another error's message fit for a SetupError line: each line break and the blanks around it become one space, ends trimmed. */
+export function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
