@@ -26,6 +26,8 @@ export function magnitude(b: Buffer): Buffer {
 /** A DER INTEGER from an unsigned big-endian magnitude (as PKCS#11 stores big integers). */
 function integer(mag: Buffer): Buffer {
   const m = magnitude(mag);
+  // Zero is one 00 byte; a high bit would read as negative without a leading 00.
+  if (m.length === 0) return tlv(0x02, Buffer.from([0]));
   return tlv(0x02, m[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m);
 }
 
