@@ -5,6 +5,7 @@
 // costs a few per cent of throughput) and the RSS run (opts.rss), and prints
 // one JSON object on stdout. Run by bench/run.mjs; the token comes from
 // SOFTHSM2_CONF.
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -29,18 +30,29 @@ const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
 const perPair = (x, pairs, d) => (pairs > 0 ? round(x / pairs, d) : null);
 const switches = (r) => r.voluntaryContextSwitches + r.involuntaryContextSwitches;
 
-/** `concurrency` chains, each on its own session, until stop() resolves. */
-function start(binding, concurrency) {
-  const state = { done: 0, stopped: false };
+/** CPU time of the event-loop thread alone, µs (Linux schedstat; null elsewhere). */
+function mainThreadUs() {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return null;
+  }
+}
+
+/** `concurrency` chains, each on its own session, until stop() or `budget` pairs. */
+function start(binding, concurrency, budget = Infinity) {
+  const state = { issued: 0, done: 0, stopped: false };
   const chains = Array.from({ length: concurrency }, async (_, i) => {
-    while (!state.stopped) {
+    while (!state.stopped && state.issued < budget) {
+      state.issued++;
       await binding.pair(i);
       state.done++;
     }
   });
-  state.stop = async () => {
+  state.finished = Promise.all(chains);
+  state.stop = () => {
     state.stopped = true;
-    await Promise.all(chains);
+    return state.finished;
   };
   return state;
 }
@@ -53,10 +65,12 @@ async function cell(binding, concurrency, probed = false) {
   const c0 = run.done;
   const t0 = performance.now();
   const r0 = process.resourceUsage();
+  const m0 = mainThreadUs();
   await sleep(opts.measureMs);
   const c1 = run.done;
   const t1 = performance.now();
   const r1 = process.resourceUsage();
+  const m1 = mainThreadUs();
   const stall = probe?.();
   await run.stop();
   const seconds = (t1 - t0) / 1000;
@@ -68,21 +82,9 @@ async function cell(binding, concurrency, probed = false) {
     // Process CPU (all threads) per pair: overhead that wall-clock hides on an idle core.
     cpu_us_per_pair: perPair(r1.userCPUTime + r1.systemCPUTime - r0.userCPUTime - r0.systemCPUTime, c1 - c0, 1),
     switches_per_pair: perPair(switches(r1) - switches(r0), c1 - c0, 2),
+    main_thread_us_per_pair: m0 == null ? null : perPair(m1 - m0, c1 - c0, 1),
     ...stall,
   };
-}
-
-/** Exactly `count` pairs with `concurrency` chains. */
-async function generate(binding, concurrency, count) {
-  let issued = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, i) => {
-      while (issued < count) {
-        issued++;
-        await binding.pair(i);
-      }
-    }),
-  );
 }
 
 async function settledRss() {
@@ -97,11 +99,11 @@ async function settledRss() {
 }
 
 async function rssRun(binding, { warmup, count, concurrency }) {
-  await generate(binding, concurrency, warmup);
+  await start(binding, concurrency, warmup).finished;
   const before = await settledRss();
   const probe = stallProbe();
   const t0 = performance.now();
-  await generate(binding, concurrency, count);
+  await start(binding, concurrency, count).finished;
   const t1 = performance.now();
   const stall = probe();
   const after = await settledRss();
@@ -135,7 +137,13 @@ try {
     out.results.push(await cell(binding, c));
     process.stderr.write(`bench:   ${opts.impl} ${c} in flight: ${out.results.at(-1).pairs_per_s} pairs/s\n`);
   }
-  if (stallConcurrency.length) out.stall = [];
+  if (stallConcurrency.length) {
+    // Control: the same probe with nothing in flight shows the machine's own noise.
+    const probe = stallProbe();
+    await sleep(opts.measureMs);
+    out.stall_idle = probe();
+    out.stall = [];
+  }
   for (const c of stallConcurrency) {
     out.stall.push(await cell(binding, c, true));
     process.stderr.write(`bench:   ${opts.impl} ${c} in flight, probed: max stall ${out.stall.at(-1).max_stall_ms} ms\n`);

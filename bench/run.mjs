@@ -158,6 +158,7 @@ function summarise(o, runs, probed, unavailable, loadBefore) {
   // Best of the repetitions, per route and concurrency, with that cell's CPU cost.
   const best = {};
   const cpu = {};
+  const mainThread = {};
   const switches = {};
   for (const run of runs) {
     const b = (best[run.impl] ??= {});
@@ -166,12 +167,15 @@ function summarise(o, runs, probed, unavailable, loadBefore) {
       b[cell.concurrency] = cell.pairs_per_s;
       (cpu[run.impl] ??= {})[cell.concurrency] = cell.cpu_us_per_pair;
       (switches[run.impl] ??= {})[cell.concurrency] = cell.switches_per_pair;
+      if (cell.main_thread_us_per_pair != null) (mainThread[run.impl] ??= {})[cell.concurrency] = cell.main_thread_us_per_pair;
     }
   }
   const stall = {};
+  const stallIdle = {};
   const rss = {};
   for (const p of probed) {
     if (p.stall) stall[p.impl] = Object.fromEntries(p.stall.map((c) => [c.concurrency, c.max_stall_ms]));
+    if (p.stall_idle) stallIdle[p.impl] = p.stall_idle.max_stall_ms;
     rss[p.impl] = p.rss;
   }
   const bestOf = (impl) => (best[impl] ? Math.max(...Object.values(best[impl])) : null);
@@ -222,9 +226,11 @@ function summarise(o, runs, probed, unavailable, loadBefore) {
     pairs_per_s: best,
     cpu_us_per_pair: cpu,
     context_switches_per_pair: switches,
+    event_loop_thread_us_per_pair: mainThread,
     raw_c_best_concurrency: rawBestC,
     ...figures,
     stall_ms: stall,
+    stall_idle_ms: stallIdle,
     rss,
     targets,
     unavailable,
@@ -254,15 +260,21 @@ function table(s) {
       st.pkcs11js?.[c] != null ? `${fmt(st.pkcs11js[c], 2)} ms` : '—',
     ].map((v, i) => (i ? pad(v, 12) : v)).join(''));
   }
+  if (Object.keys(s.stall_idle_ms).length) {
+    const idle = Object.entries(s.stall_idle_ms).map(([i, v]) => `${i} ${fmt(v, 2)} ms`).join(', ');
+    L.push(`stall with nothing in flight (the machine's own noise, same probe): ${idle}`);
+  }
   L.push('');
-  L.push('per pair, same cells (whole process)  CPU µs: raw C / pkcs11js / kmu11    context switches: raw C / pkcs11js / kmu11');
+  L.push('per pair, same cells: CPU µs (whole process: raw C / pkcs11js / kmu11), event-loop thread µs (pkcs11js / kmu11),');
+  L.push('                       context switches (raw C / pkcs11js / kmu11)');
+  const impls = ['raw_c', 'pkcs11js', 'kmu11'];
   for (const c of s.settings.concurrency) {
-    const impls = ['raw_c', 'pkcs11js', 'kmu11'];
     L.push([
       String(c).padEnd(9),
       ...impls.map((i) => fmt(s.cpu_us_per_pair[i]?.[c])),
+      ...impls.slice(1).map((i) => fmt(s.event_loop_thread_us_per_pair[i]?.[c])),
       ...impls.map((i) => fmt(s.context_switches_per_pair[i]?.[c], 2)),
-    ].map((v, i) => (i ? pad(v, i === 4 ? 16 : 12) : v)).join(''));
+    ].map((v, i) => (i ? pad(v, i === 4 || i === 6 ? 12 : 8) : v)).join(''));
   }
   L.push('');
   for (const [impl, x] of Object.entries(s.rss)) {
