@@ -17,23 +17,23 @@ stale() {
 
 addon=build/Release/kmu11_pkcs11.node
 api=dist/p11/index.js
-if [ -f binding.gyp ] && [ -n "$(ls -A native 2>/dev/null)" ]; then
-  if stale "$addon" native binding.gyp || stale "$api" src tsconfig.json; then
-    log "building kmu11 (npm run build)"
-    [ -f build/Makefile ] || npx --no-install node-gyp configure >&2 || true
-    # tsc emits even when some other file has type errors; what matters here
-    # is whether the addon and dist/p11 are now up to date.
-    npm run --silent build >&2 || log "npm run build failed"
-    if stale "$api" src/p11; then npm run --silent build:ts >&2 || true; fi
-    if stale "$addon" native binding.gyp; then
+if stale "$addon" native binding.gyp || stale "$api" src tsconfig.json; then
+  log "building kmu11 (npm run build)"
+  # node-gyp needs a configured build/ first (npm's install script does that).
+  [ -f build/Makefile ] || npm run --silent install >&2 || true
+  buildlog=$(mktemp)
+  if ! npm run --silent build >"$buildlog" 2>&1; then
+    # npm run build is `node-gyp build && tsc`; tsc still emits when some
+    # unrelated file has type errors, so only a node-gyp failure or a
+    # missing dist/p11 keeps kmu11 out of the run.
+    if grep -q 'gyp ERR!' "$buildlog"; then
       export KMU11_BENCH_SKIP="addon build failed (npm run build)"
-    elif stale "$api" src/p11; then
-      export KMU11_BENCH_SKIP="TypeScript build of src/p11 failed (npm run build:ts)"
+    elif [ ! -f "$api" ]; then
+      export KMU11_BENCH_SKIP="TypeScript build failed (npm run build)"
     fi
   fi
-elif [ -n "$(find src -name '*.ts' -print -quit)" ] && stale "$api" src tsconfig.json; then
-  log "no addon sources yet; compiling TypeScript only (npm run build:ts)"
-  npm run --silent build:ts >&2 || log "tsc reported errors"
+  cat "$buildlog" >&2
+  rm -f "$buildlog"
 fi
 
 mkdir -p .bench
