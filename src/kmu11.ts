@@ -6,10 +6,10 @@ import type { Backend } from './backend/backend.js';
 import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
 import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
-import { COMMANDS, findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
+import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, UsageError } from './kmu/errors.js';
-import { RC, returnCodeText } from './kmu/returnCodes.js';
-import { checkOptions } from './cli/parse.js';
+import { RC } from './kmu/returnCodes.js';
+import { checkOptions } from './commands/options.js';
 
 export interface KmuOptions extends ConfigOverrides {
   /** Answers loginHSM -hpswd; absent in scripts and the library. */
@@ -121,4 +121,3 @@ export function failure(command: Command<any, any> | undefined, e: KmuError | Us
   };
 }
 
-export { COMMANDS, returnCodeText };

@@ -2,6 +2,7 @@
 // shell and in batch, or several in a row after `singlecmd`.
 import { UsageError } from '../kmu/errors.js';
 import { findCommand, type Command } from '../commands/index.js';
+import { checkOptions } from '../commands/options.js';
 
 export interface ParsedCommand {
   command: Command<any, any>;
@@ -93,14 +94,6 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
   const parsed = { command, words: words.slice(start, i), help, options };
   if (!help) checkOptions(parsed.command, options);
   return [parsed, i];
-}
-
-/** Required flags and the command's cross-flag rules. */
-export function checkOptions(command: Command<any, any>, options: Record<string, unknown>): void {
-  for (const f of command.flags)
-    if (f.required && options[f.key] === undefined)
-      throw new UsageError(`${command.name}: ${f.flag} ${f.metavar ?? ''} is required`.replace(/ +is/, ' is'));
-  command.validate?.(options);
 }
 
 export function parseLine(line: string): ParsedCommand | null {
