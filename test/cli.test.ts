@@ -96,3 +96,31 @@ describe('offline commands', () => {
     }
   });
 });
+
+describe('kmu11 passwd', () => {
+  it('changes a password, and a CO unlocks a user locked after five wrong passwords', () => {
+    const h = makeHome();
+    try {
+      const login = (pw: string) => kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', pw], { env: h.env });
+      for (let i = 0; i < 5; i++) expect(login('wrong').stdout).toMatch(/returned: 0xa5/);
+      expect(login('password').stdout).toMatch(/returned: 0xa6 : HSM Error: User account is locked/);
+      const badCo = kmu11(['passwd', '--reset', 'crypto_user'], { env: h.env, input: 'not-it\nfresh-pass\nfresh-pass\n' });
+      expect(badCo.status).toBe(1);
+      expect(badCo.stderr).toMatch(/^Error: HSM Error: Invalid user name or password/);
+      const reset = kmu11(['passwd', '--reset', 'crypto_user'], { env: h.env, input: 'password\nfresh-pass\nfresh-pass\n' });
+      expect(reset.status, reset.stderr).toBe(0);
+      expect(reset.stdout).toBe('Password of crypto_user set by admin; crypto_user is unlocked\n');
+      expect(login('fresh-pass').stdout).toMatch(/returned: 0x00/);
+      const own = kmu11(['passwd', 'crypto_user'], { env: h.env, input: 'fresh-pass\nsecond-pass\nsecond-pass\n' });
+      expect(own.status, own.stderr).toBe(0);
+      const r = login('second-pass');
+      expect(r.stdout).toMatch(/returned: 0x00/);
+      expect(r.stderr).not.toMatch(/default password/);
+      const differ = kmu11(['passwd', 'crypto_user'], { env: h.env, input: 'second-pass\na-new-one\nanother-one\n' });
+      expect(differ.status).toBe(2);
+      expect(differ.stderr).toBe('kmu11: the new passwords differ\n');
+    } finally {
+      h.cleanup();
+    }
+  });
+});

@@ -2,8 +2,8 @@
 // tools) and `passwd` (change an embedded-token user's password).
 import { createInterface } from 'node:readline';
 import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
-import { changePassword } from '../backend/embedded.js';
-import { UsageError } from '../kmu/errors.js';
+import { changePassword, resetPassword } from '../backend/embedded.js';
+import { KmuError, UsageError } from '../kmu/errors.js';
 import type { BackendInfo } from '../backend/backend.js';
 import type { KmuSession } from '../kmu11.js';
 
@@ -51,13 +51,35 @@ async function readSecrets(count: number, questions: string[]): Promise<string[]
   return answers;
 }
 
+const PASSWD_USAGE =
+  'usage: kmu11 passwd <user>                      (reads the old password, then the new one twice)\n' +
+  '       kmu11 passwd --reset <user> [--co <name>]  (a CO, admin by default, sets a new password and unlocks the user;\n' +
+  "                                                reads the CO's password, then the new one twice)";
+
 export async function runPasswd(overrides: ConfigOverrides, args: string[]): Promise<number> {
-  if (args.length !== 1) throw new UsageError('usage: kmu11 passwd <user>   (reads the old password, then the new one twice)');
+  const reset = args[0] === '--reset';
+  const rest = reset ? args.slice(1) : args;
+  let officer = 'admin';
+  const coAt = rest.indexOf('--co');
+  if (reset && coAt >= 0) {
+    officer = rest[coAt + 1] ?? '';
+    rest.splice(coAt, 2);
+  }
+  if (rest.length !== 1 || rest[0]!.startsWith('-') || officer === '') throw new UsageError(PASSWD_USAGE);
+  const user = rest[0]!;
   const config = resolveConfig(overrides);
-  if (config.backend !== 'embedded') throw new UsageError('passwd changes the embedded token\'s users; other backends manage their own');
-  const [oldPassword, newPassword, again] = await readSecrets(3, ['Old password: ', 'New password: ', 'New password again: ']);
+  if (config.backend !== 'embedded') throw new UsageError("passwd changes the embedded token's users; other backends manage their own");
+  const first = reset ? `Password of CO ${officer}: ` : 'Old password: ';
+  const [given, newPassword, again] = await readSecrets(3, [first, 'New password: ', 'New password again: ']);
   if (newPassword !== again) throw new UsageError('the new passwords differ');
-  await changePassword(config.home, args[0]!, oldPassword!, newPassword!);
-  process.stdout.write(`Password of ${args[0]} changed\n`);
+  try {
+    if (reset) await resetPassword(config.home, officer, given!, user, newPassword!);
+    else await changePassword(config.home, user, given!, newPassword!);
+  } catch (e) {
+    if (!(e instanceof KmuError)) throw e;
+    process.stderr.write(`Error: ${e.message}${e.detail ? ` (${e.detail})` : ''}\n`);
+    return 1;
+  }
+  process.stdout.write(reset ? `Password of ${user} set by ${officer}; ${user} is unlocked\n` : `Password of ${user} changed\n`);
   return 0;
 }
