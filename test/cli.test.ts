@@ -1,12 +1,13 @@
 // The command-line syntax: word splitting, singlecmd's command boundaries, shell completion,
 // history, and --json's one object a command.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLine, parseSinglecmd, splitWords } from '../src/cli/parse.js';
 import { complete } from '../src/cli/shell.js';
-import { LOGIN, kmu11, makeHome } from './helpers/cli.js';
+import { CLI, LOGIN, kmu11, makeHome } from './helpers/cli.js';
 import { openShell } from './helpers/shell.js';
 
 describe('syntax', () => {
@@ -119,6 +120,34 @@ describe('kmu11 passwd', () => {
       const differ = kmu11(['passwd', 'crypto_user'], { env: h.env, input: 'second-pass\na-new-one\nanother-one\n' });
       expect(differ.status).toBe(2);
       expect(differ.stderr).toBe('kmu11: the new passwords differ\n');
+    } finally {
+      h.cleanup();
+    }
+  });
+});
+
+describe('one -id, two processes at the same moment', () => {
+  it('makes exactly one pair; the other gets 0x07 (5 rounds, EC and DSA)', async () => {
+    const h = makeHome();
+    try {
+      expect(kmu11(['singlecmd', ...LOGIN], { env: h.env }).status).toBe(0);
+      const run = (words: string[]) =>
+        new Promise<{ status: number | null; stdout: string }>((resolve) => {
+          const child = spawn(process.execPath, [CLI, 'singlecmd', ...LOGIN, ...words], { env: { ...process.env, ...h.env } });
+          let stdout = '';
+          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          child.on('close', (status) => resolve({ status, stdout }));
+        });
+      for (let round = 0; round < 5; round++) {
+        const words = round % 2
+          ? ['genDSAKeyPair', '-m', '2048', '-l', 'race', '-id', `race-${round}`]
+          : ['genECCKeyPair', '-i', '2', '-l', 'race', '-id', `race-${round}`];
+        const results = await Promise.all([run(words), run(words)]);
+        expect(results.map((r) => r.status).sort()).toEqual([0, 1]);
+        expect(results.find((r) => r.status === 1)!.stdout).toMatch(/returned: 0x07 : HSM Error: Key ID already exists/);
+        const found = JSON.parse(kmu11(['--json', 'singlecmd', ...LOGIN, 'findKey', '-id', `race-${round}`], { env: h.env }).stdout.trim().split('\n')[1]!);
+        expect(found.result.handles).toHaveLength(2);
+      }
     } finally {
       h.cleanup();
     }

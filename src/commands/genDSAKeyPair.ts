@@ -8,6 +8,7 @@ import {
   generatePair,
   pairTemplates,
   validateKeyPairOptions,
+  withUniqueId,
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
@@ -44,36 +45,37 @@ genDSAKeyPair -m <modulus length>
   flags: [{ flag: '-m', key: 'modulusBits', parse: modulus, required: true, metavar: '<modulus length>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    await beforeGeneration(ctx, o);
-    await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);
-    const { session } = ctx.backend;
-    // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that
-    // is destroyed whatever happens next.
-    let params: number;
-    try {
-      params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
-        { type: CKA.CLASS, value: CKO.DOMAIN_PARAMETERS },
-        { type: CKA.KEY_TYPE, value: CKK.DSA },
-        { type: CKA.TOKEN, value: false },
-        { type: CKA.PRIME_BITS, value: o.modulusBits },
-      ]);
-    } catch (e) {
-      throw toKmuError(e);
-    }
-    let pair: GeneratedPair;
-    try {
-      const read = await session.getAttributes(params, [CKA.PRIME, CKA.SUBPRIME, CKA.BASE]);
-      const domain = read.map((r) => {
-        if (!('value' in r)) throw new Error(`DSA domain parameter ${r.type} unavailable`);
-        return { type: r.type, value: r.value };
-      });
-      const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.DSA);
-      pair = await generatePair(ctx, o, { mechanism: CKM.DSA_KEY_PAIR_GEN }, [...publicTemplate, ...domain], privateTemplate);
-    } catch (e) {
-      throw toKmuError(e);
-    } finally {
-      await session.destroyObject(params).catch(() => undefined);
-    }
+    const pair = await withUniqueId(ctx, o, async () => {
+      await beforeGeneration(ctx, o);
+      await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);
+      const { session } = ctx.backend;
+      // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that
+      // is destroyed whatever happens next.
+      let params: number;
+      try {
+        params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
+          { type: CKA.CLASS, value: CKO.DOMAIN_PARAMETERS },
+          { type: CKA.KEY_TYPE, value: CKK.DSA },
+          { type: CKA.TOKEN, value: false },
+          { type: CKA.PRIME_BITS, value: o.modulusBits },
+        ]);
+      } catch (e) {
+        throw toKmuError(e);
+      }
+      try {
+        const read = await session.getAttributes(params, [CKA.PRIME, CKA.SUBPRIME, CKA.BASE]);
+        const domain = read.map((r) => {
+          if (!('value' in r)) throw new Error(`DSA domain parameter ${r.type} unavailable`);
+          return { type: r.type, value: r.value };
+        });
+        const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.DSA);
+        return await generatePair(ctx, o, { mechanism: CKM.DSA_KEY_PAIR_GEN }, [...publicTemplate, ...domain], privateTemplate);
+      } catch (e) {
+        throw toKmuError(e);
+      } finally {
+        await session.destroyObject(params).catch(() => undefined);
+      }
+    });
     return ok(genDSAKeyPair, { ...pair, modulusBits: o.modulusBits });
   },
 };

@@ -10,6 +10,7 @@ import {
   generatePair,
   pairTemplates,
   validateKeyPairOptions,
+  withUniqueId,
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
@@ -41,22 +42,24 @@ genECCKeyPair -i <EC curve id>
   flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    await beforeGeneration(ctx, o);
-    if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
-      throw new KmuError(RC.POLICY_VIOLATION, { detail: `${o.curve.nid} is not allowed by the HSM's FIPS policy` });
-    const what = `this token cannot make keys on ${o.curve.nid} (id ${o.curve.id})`;
-    const hint = 'listECCCurveIds shows the curves it can';
-    await requireMechanisms(ctx.backend, what, [CKM.EC_KEY_PAIR_GEN], hint);
-    const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.EC);
-    const ecParams: Template = [{ type: CKA.EC_PARAMS, value: oidToDer(o.curve.oid) }];
-    const pair = await generatePair(ctx, o, { mechanism: CKM.EC_KEY_PAIR_GEN }, [...publicTemplate, ...ecParams], privateTemplate).catch(
-      (e: unknown) => {
-        // A curve this token cannot make: say which, and where to see the ones it can.
-        if (e instanceof KmuError && e.code === RC.MECHANISM_NOT_SUPPORTED)
-          throw new KmuError(e.code, { ckr: e.ckr, cause: e, detail: `${what}: ${e.ckr ?? e.detail}; ${hint}` });
-        throw e;
-      },
-    );
+    const pair = await withUniqueId(ctx, o, async () => {
+      await beforeGeneration(ctx, o);
+      if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
+        throw new KmuError(RC.POLICY_VIOLATION, { detail: `${o.curve.nid} is not allowed by the HSM's FIPS policy` });
+      const what = `this token cannot make keys on ${o.curve.nid} (id ${o.curve.id})`;
+      const hint = 'listECCCurveIds shows the curves it can';
+      await requireMechanisms(ctx.backend, what, [CKM.EC_KEY_PAIR_GEN], hint);
+      const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.EC);
+      const ecParams: Template = [{ type: CKA.EC_PARAMS, value: oidToDer(o.curve.oid) }];
+      return generatePair(ctx, o, { mechanism: CKM.EC_KEY_PAIR_GEN }, [...publicTemplate, ...ecParams], privateTemplate).catch(
+        (e: unknown) => {
+          // A curve this token cannot make: say which, and where to see the ones it can.
+          if (e instanceof KmuError && e.code === RC.MECHANISM_NOT_SUPPORTED)
+            throw new KmuError(e.code, { ckr: e.ckr, cause: e, detail: `${what}: ${e.ckr ?? e.detail}; ${hint}` });
+          throw e;
+        },
+      );
+    });
     return ok(genECCKeyPair, { ...pair, curve: { id: o.curve.id, nid: o.curve.nid, oid: o.curve.oid } });
   },
 };

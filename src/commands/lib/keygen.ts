@@ -1,6 +1,8 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
-import { CKA, CKO, ckaName, type Attribute, type Mechanism, type Template } from '../../p11/index.js';
+import { join } from 'node:path';
+import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
+import { withLock } from '../../backend/lock.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
@@ -171,6 +173,12 @@ export async function generatePair(
   }
 }
 
-export function attr(type: number, value: Attribute['value']): Attribute {
-  return { type, value };
+/**
+ * With -id, checking the ID is free and making the pair are one step for kmu11 processes
+ * sharing a home: a lock beside the token keeps two of them from both passing the check.
+ */
+export async function withUniqueId<T>(ctx: CommandContext, o: KeyPairOptions, fn: () => Promise<T>): Promise<T> {
+  const home = ctx.backend.home;
+  if (o.id === undefined || home === undefined) return fn();
+  return withLock(join(home, 'keygen.lock'), fn);
 }
