@@ -55,19 +55,16 @@ getAttribute -o <key handle>
   async run(ctx, o) {
     requireLogin(ctx);
     const { session } = ctx.backend;
+    const all = o.attribute === OBJ_ATTR_ALL;
     let values: Array<[ObjAttr, ObjAttrValue]>;
     try {
       const object = await ctx.handles.resolve(o.handle);
-      values = await objAttrValues(session, await readKey(session, object));
+      values = await objAttrValues(session, await readKey(session, object), all ? undefined : o.attribute);
     } catch (e) {
       throw toKmuError(e);
     }
-    const all = o.attribute === OBJ_ATTR_ALL;
-    if (!all) {
-      values = values.filter(([a]) => a.id === o.attribute);
-      if (values.length === 0)
-        throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} has no ${objAttr(o.attribute)!.name}` });
-    }
+    if (!all && values.length === 0)
+      throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} has no ${objAttr(o.attribute)!.name}` });
     const attributes = values.map(([a, val]) => ({ name: a.name, id: a.id, value: formatObjAttrValue(a, val, !all) }));
     const body = attributes.map((a) => `${a.name}\n${a.value}\n`).join('');
     const text = all ? `\n${body}` : body;

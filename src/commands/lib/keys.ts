@@ -16,7 +16,7 @@ import {
 } from '../../p11/index.js';
 import { derToOid, curveByOid, oidToDer } from '../../kmu/curves.js';
 import { asymmetricKcv } from '../../kmu/kcv.js';
-import { OBJ_ATTRS, type ObjAttr, type ObjAttrValue } from '../../kmu/objAttr.js';
+import { OBJ, OBJ_ATTRS, type ObjAttr, type ObjAttrValue } from '../../kmu/objAttr.js';
 
 /** Everything readable that kmu's views need, in one C_GetAttributeValue. */
 const READ = [
@@ -166,12 +166,16 @@ async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undef
   return point ? unwrapOctetString(point) : undefined;
 }
 
+const DUMP_ORDER = [...OBJ_ATTRS].sort((a, b) => a.dumpOrder - b.dumpOrder);
+
 /**
- * Every OBJ_ATTR the key has, in getAttribute's dump order, with kmu's derived values: public
+ * Every OBJ_ATTR the key has (or just `only`), in getAttribute's dump order, with kmu's derived values: public
  * keys are never sensitive and always extractable; EC keys show their point as MODULUS and the
  * curve size as MODULUS_BITS; VALUE_LEN is the key size in bytes; KCV as kcvOf.
  */
-export async function objAttrValues(session: Session, key: KeyView): Promise<Array<[ObjAttr, ObjAttrValue]>> {
+export async function objAttrValues(session: Session, key: KeyView, only?: number): Promise<Array<[ObjAttr, ObjAttrValue]>> {
+  // The public point and the KCV may need the partner key found (and a signature): only when asked.
+  const wants = (id: number) => only === undefined || only === id;
   const derived = new Map<number, ObjAttrValue>();
   // kmu shows every usage flag on every key: one a key class cannot have (ENCRYPT on a private
   // key, SIGN on a public one) is false.
@@ -182,7 +186,7 @@ export async function objAttrValues(session: Session, key: KeyView): Promise<Arr
   }
   if (key.keyType === CKK.EC) {
     const curve = curveByOid(key.curveOid ?? '');
-    const point = await ecPointOf(session, key);
+    const point = wants(OBJ.MODULUS!) ? await ecPointOf(session, key) : undefined;
     if (point) derived.set(CKA.MODULUS, point);
     if (curve) {
       derived.set(CKA.MODULUS_BITS, curve.bits);
@@ -195,9 +199,10 @@ export async function objAttrValues(session: Session, key: KeyView): Promise<Arr
     const n = key.buf(CKA.MODULUS);
     if (n) derived.set(CKA.VALUE_LEN, n.length);
   }
-  const kcv = await kcvOf(session, key);
+  const kcv = wants(OBJ.KCV!) ? await kcvOf(session, key) : undefined;
   const out: Array<[ObjAttr, ObjAttrValue]> = [];
-  for (const attr of [...OBJ_ATTRS].sort((a, b) => a.dumpOrder - b.dumpOrder)) {
+  for (const attr of DUMP_ORDER) {
+    if (!wants(attr.id)) continue;
     const value = attr.name === 'OBJ_ATTR_KCV' ? kcv : (key.get(attr.id) ?? derived.get(attr.id));
     if (value !== undefined) out.push([attr, value as ObjAttrValue]);
   }
