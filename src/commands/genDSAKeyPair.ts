@@ -4,11 +4,10 @@ import { ok, type Command } from './types.js';
 import { toKmuError } from './lib/context.js';
 import {
   KEY_PAIR_FLAGS,
-  beforeGeneration,
   generatePair,
+  generating,
   pairTemplates,
   validateKeyPairOptions,
-  withUniqueId,
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
@@ -45,8 +44,7 @@ genDSAKeyPair -m <modulus length>
   flags: [{ flag: '-m', key: 'modulusBits', parse: modulus, required: true, metavar: '<modulus length>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    const pair = await withUniqueId(ctx, o, async () => {
-      await beforeGeneration(ctx, o);
+    const pair = await generating(ctx, o, async () => {
       await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);
       const { session } = ctx.backend;
       // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that

@@ -6,11 +6,10 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import {
   KEY_PAIR_FLAGS,
-  beforeGeneration,
   generatePair,
+  generating,
   pairTemplates,
   validateKeyPairOptions,
-  withUniqueId,
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
@@ -42,8 +41,7 @@ genECCKeyPair -i <EC curve id>
   flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    const pair = await withUniqueId(ctx, o, async () => {
-      await beforeGeneration(ctx, o);
+    const pair = await generating(ctx, o, async () => {
       if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
         throw new KmuError(RC.POLICY_VIOLATION, { detail: `${o.curve.nid} is not allowed by the HSM's FIPS policy` });
       const what = `this token cannot make keys on ${o.curve.nid} (id ${o.curve.id})`;

@@ -127,16 +127,6 @@ export interface GeneratedPair {
 }
 
 /**
- * The checks every pair generation makes before touching the token, in kmu's order: login,
- * cluster flags, ID uniqueness. `prepare` may add to the templates (DSA domain parameters).
- */
-export async function beforeGeneration(ctx: CommandContext, o: KeyPairOptions): Promise<void> {
-  requireLogin(ctx);
-  checkClusterFlags(ctx, o);
-  if (o.id !== undefined) await checkIdFree(ctx, Buffer.from(o.id, 'utf8'));
-}
-
-/**
  * C_GenerateKeyPair, then handles from the store. If anything after generation fails, both
  * halves are destroyed again: a failed command leaves no object behind.
  */
@@ -174,11 +164,19 @@ export async function generatePair(
 }
 
 /**
- * With -id, checking the ID is free and making the pair are one step for kmu11 processes
- * sharing a home: a lock beside the token keeps two of them from both passing the check.
+ * Runs a pair generation after the checks it needs, in kmu's order: login, cluster flags, ID
+ * uniqueness. With -id, the check and `generate` are one step for kmu11 processes sharing a
+ * home: a lock beside the token keeps two of them from both passing the check.
  */
-export async function withUniqueId<T>(ctx: CommandContext, o: KeyPairOptions, fn: () => Promise<T>): Promise<T> {
+export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, generate: () => Promise<T>): Promise<T> {
+  requireLogin(ctx);
+  checkClusterFlags(ctx, o);
+  const id = o.id;
+  if (id === undefined) return generate();
+  const checked = async () => {
+    await checkIdFree(ctx, Buffer.from(id, 'utf8'));
+    return generate();
+  };
   const home = ctx.backend.home;
-  if (o.id === undefined || home === undefined) return fn();
-  return withLock(join(home, 'keygen.lock'), fn);
+  return home === undefined ? checked() : withLock(join(home, 'keygen.lock'), checked);
 }
