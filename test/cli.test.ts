@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLine, parseSinglecmd, splitWords } from '../src/cli/parse.js';
 import { complete } from '../src/cli/shell.js';
+import { withLock } from '../src/backend/lock.js';
 import { CLI, LOGIN, kmu11, makeHome } from './helpers/cli.js';
 import { openShell } from './helpers/shell.js';
 
@@ -126,6 +127,31 @@ describe('kmu11 passwd', () => {
   });
 });
 
+describe('C_Login on the embedded token', () => {
+  // SoftHSM 2.6 rewrites token.object on every C_Login; two processes doing it at once leave
+  // one of them with a broken view of the token (later calls fail with CKR_GENERAL_ERROR while
+  // the login itself succeeded). kmu11 logs in under token.lock beside the token.
+  it('waits for token.lock, so two kmu11 processes never log in at the same moment', async () => {
+    const h = makeHome();
+    try {
+      expect(kmu11(['info'], { env: h.env }).status).toBe(0);
+      let exited = false;
+      const child = spawn(process.execPath, [CLI, 'singlecmd', ...LOGIN], { env: { ...process.env, ...h.env } });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const done = new Promise<number | null>((resolve) => child.on('close', (status) => ((exited = true), resolve(status))));
+      await withLock(join(h.home, 'token.lock'), async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(exited).toBe(false);
+      });
+      expect(await done).toBe(0);
+      expect(stdout).toMatch(/LoginHSM returned: 0x00/);
+    } finally {
+      h.cleanup();
+    }
+  });
+});
+
 describe('one -id, two processes at the same moment', () => {
   it('makes exactly one pair; the other gets 0x07 (5 rounds, EC and DSA)', async () => {
     const h = makeHome();
@@ -136,6 +162,7 @@ describe('one -id, two processes at the same moment', () => {
           const child = spawn(process.execPath, [CLI, 'singlecmd', ...LOGIN, ...words], { env: { ...process.env, ...h.env } });
           let stdout = '';
           child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
           child.on('close', (status) => resolve({ status, stdout }));
         });
       for (let round = 0; round < 5; round++) {

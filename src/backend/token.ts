@@ -1,7 +1,6 @@
 // What the three backends share: loading a module, choosing a token, the one RW session
 // commands run on, PKCS#11 login/logout and its errors in kmu's words, info() and close().
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
@@ -113,7 +112,6 @@ export async function chooseToken(module: Module, label: string | undefined, pre
 // sharing a module in one process count their logins here so that one logging out does not
 // log the others out.
 const tokenLogins = new Map<string, number>();
-const LOGIN_ATTEMPTS = 5;
 
 export interface TokenBackendParts {
   module: Module;
@@ -161,6 +159,15 @@ export abstract class TokenBackend implements Backend {
     return w;
   }
 
+  /**
+   * Runs a call that makes the module rewrite the token's own state (C_Login does, on SoftHSM:
+   * it stores the token flags). Backends that can keep their processes from doing that at the
+   * same moment do so here.
+   */
+  protected serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
   /** Backend-specific additions to info() (the embedded backend's paths). */
   protected extraInfo(): Partial<BackendInfo> {
     return {};
@@ -206,20 +213,10 @@ export abstract class TokenBackend implements Backend {
       this.tokenLoggedIn = true;
       return;
     }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.session.login(pin, CKU.USER);
-        break;
-      } catch (e) {
-        if (shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN)) break;
-        // SoftHSM answers CKR_GENERAL_ERROR for a moment while another process rewrites the
-        // token's files (seen with two kmu11 processes on a fresh home): try again, briefly.
-        if (isCkr(e, CKR.GENERAL_ERROR) && attempt < LOGIN_ATTEMPTS) {
-          await sleep(50 * attempt);
-          continue;
-        }
-        throw loginError(e);
-      }
+    try {
+      await this.serializeTokenWrite(() => this.session.login(pin, CKU.USER));
+    } catch (e) {
+      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw loginError(e);
     }
     tokenLogins.set(key, (tokenLogins.get(key) ?? 0) + 1);
     this.tokenLoggedIn = true;
