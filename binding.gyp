@@ -9,6 +9,7 @@
         "native/calls_key.cc",
         "native/calls_object.cc",
         "native/calls_session.cc",
+        "native/dispatcher.cc",
         "native/errors.cc",
         "native/job.cc",
         "native/library.cc",

@@ -1,22 +1,27 @@
 // Per-environment state (safe with worker_threads): the error factory, the
-// Module constructor and property keys created once instead of per call.
+// Module constructor, property keys created once instead of per call, and the
+// Dispatcher that runs the environment's jobs.
 #ifndef KMU11_ADDON_DATA_H
 #define KMU11_ADDON_DATA_H
 
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
+
+#include "dispatcher.h"
 
 namespace kmu11 {
 
 // Strings used on every call; Node-API 9 cannot reference primitives directly,
 // so they live in one referenced array.
-enum class Key : uint32_t { Type, Value, Mechanism, Parameter, Unavailable, PublicKey, PrivateKey, ResourceName, Count };
+enum class Key : uint32_t { Type, Value, Mechanism, Parameter, Unavailable, PublicKey, PrivateKey, Count };
 
 struct AddonData {
   Napi::FunctionReference errorFactory;
   Napi::FunctionReference moduleConstructor;
   Napi::ObjectReference keys;
+  std::unique_ptr<Dispatcher> dispatcher;
 
   napi_value Get(napi_env env, Key key) const {
     napi_value array = nullptr, value = nullptr;

@@ -48,7 +48,7 @@ Napi::Value ModuleWrap::Sign(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<SignJob>(lib_, session, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // --------------------------------------------- C_VerifyInit + C_Verify
@@ -83,7 +83,7 @@ Napi::Value ModuleWrap::Verify(const Napi::CallbackInfo& info) {
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
   ToBytes(env, Arg(info, 4), "signature", job->signature, false);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ------------------------------------------------------- C_GenerateRandom
@@ -111,7 +111,7 @@ Napi::Value ModuleWrap::GenerateRandom(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
   CK_ULONG length = ToUlong(env, Arg(info, 1), "length");
   if (length > (1UL << 30)) throw Napi::RangeError::New(env, "length must be at most 1 GiB");
-  return Job::Queue(info.Env(), std::make_unique<GenerateRandomJob>(lib_, session, length));
+  return Job::Queue(info.Env(), std::make_unique<GenerateRandomJob>(lib_, session, length), session);
 }
 
 }  // namespace kmu11

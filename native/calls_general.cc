@@ -2,6 +2,8 @@
 #include <cstring>
 #include <vector>
 
+#include "addon_data.h"
+#include "dispatcher.h"
 #include "errors.h"
 #include "job.h"
 #include "marshal.h"
@@ -111,7 +113,8 @@ Napi::Value ModuleWrap::Initialize(const Napi::CallbackInfo& info) {
 // -------------------------------------------------------------- C_Finalize
 class FinalizeJob : public Job {
  public:
-  FinalizeJob(ModuleWrap* wrap, std::shared_ptr<Library> lib) : Job(std::move(lib), "C_Finalize"), wrap_(wrap) {
+  FinalizeJob(ModuleWrap* wrap, std::shared_ptr<Library> lib)
+      : Job(std::move(lib), "C_Finalize"), wrap_(wrap), owner_(lib_.get()) {
     self_ = Napi::Persistent(wrap->Value());
   }
 
@@ -121,10 +124,14 @@ class FinalizeJob : public Job {
     lib_.reset();  // the last reference dlcloses, here rather than on the main thread
   }
   CK_RV Run(CK_FUNCTION_LIST*) override { return CKR_OK; }
-  void Done(napi_env) override { wrap_->state_ = ModuleWrap::State::Closed; }
+  void Done(napi_env env) override {
+    wrap_->state_ = ModuleWrap::State::Closed;
+    AddonData::Get(env)->dispatcher->ForgetOwner(owner_);
+  }
 
  private:
   ModuleWrap* wrap_;
+  const void* owner_;
   Napi::ObjectReference self_;
 };
 

@@ -33,7 +33,7 @@ Napi::Value ModuleWrap::GenerateKey(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<GenerateKeyJob>(lib_, session);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->attributes.Parse(env, Arg(info, 2), "template");
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ------------------------------------------------------ C_GenerateKeyPair
@@ -74,7 +74,7 @@ Napi::Value ModuleWrap::GenerateKeyPair(const Napi::CallbackInfo& info) {
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->publicTemplate.Parse(env, Arg(info, 2), "publicTemplate");
   job->privateTemplate.Parse(env, Arg(info, 3), "privateTemplate");
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // -------------------------------------------------------------- C_WrapKey
@@ -114,7 +114,7 @@ Napi::Value ModuleWrap::WrapKey(const Napi::CallbackInfo& info) {
   CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 3), "key");
   auto job = std::make_unique<WrapKeyJob>(lib_, session, wrapping, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 }  // namespace kmu11

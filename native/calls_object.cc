@@ -45,7 +45,7 @@ Napi::Value ModuleWrap::FindObjects(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
   auto job = std::make_unique<FindObjectsJob>(lib_, session);
   job->filter.Parse(env, Arg(info, 1), "template", true);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ---------------------------------------------------- C_GetAttributeValue
@@ -167,7 +167,7 @@ Napi::Value ModuleWrap::GetAttributeValue(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
   CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
   std::vector<CK_ATTRIBUTE_TYPE> types = ToUlongArray(env, Arg(info, 2), "types");
-  return Job::Queue(info.Env(), std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types)));
+  return Job::Queue(info.Env(), std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types)), session);
 }
 
 // ---------------------------------------------------- C_SetAttributeValue
@@ -193,7 +193,7 @@ Napi::Value ModuleWrap::SetAttributeValue(const Napi::CallbackInfo& info) {
   CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
   auto job = std::make_unique<SetAttributeValueJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template");
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ----------------------------------------------------------- C_CopyObject
@@ -221,11 +221,11 @@ Napi::Value ModuleWrap::CopyObject(const Napi::CallbackInfo& info) {
   CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
   auto job = std::make_unique<CopyObjectJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template", true);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // -------------------------------------------------------- C_DestroyObject
-// One handle or many in one pool job; every handle is attempted, the first
+// One handle or many in one job; every handle is attempted, the first
 // failure is reported.
 class DestroyObjectJob : public Job {
  public:
@@ -259,7 +259,7 @@ Napi::Value ModuleWrap::DestroyObject(const Napi::CallbackInfo& info) {
   } else {
     objects.push_back(ToUlong(env, target, "object"));
   }
-  return Job::Queue(info.Env(), std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects)));
+  return Job::Queue(info.Env(), std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects)), session);
 }
 
 }  // namespace kmu11

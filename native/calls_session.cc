@@ -1,6 +1,8 @@
 // Sessions and login.
 #include <vector>
 
+#include "addon_data.h"
+#include "dispatcher.h"
 #include "job.h"
 #include "marshal.h"
 #include "module_wrap.h"
@@ -45,19 +47,34 @@ class SessionOnlyJob : public Job {
   CK_SESSION_HANDLE session_;
 };
 
+// Its lane preference goes with the session: a later session may get the handle.
+class CloseSessionJob : public SessionOnlyJob {
+ public:
+  CloseSessionJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session)
+      : SessionOnlyJob(
+            std::move(lib), "C_CloseSession",
+            [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_CloseSession(s); }, session),
+        owner_(lib_.get()),
+        closed_(session) {}
+
+ protected:
+  void Done(napi_env env) override { AddonData::Get(env)->dispatcher->ForgetSession(owner_, closed_); }
+
+ private:
+  const void* owner_;
+  CK_SESSION_HANDLE closed_;
+};
+
 Napi::Value ModuleWrap::CloseSession(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
-  return Job::Queue(info.Env(), std::make_unique<SessionOnlyJob>(
-                                    lib_, "C_CloseSession",
-                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_CloseSession(s); },
-                                    session));
+  return Job::Queue(info.Env(), std::make_unique<CloseSessionJob>(lib_, session), session);
 }
 
 Napi::Value ModuleWrap::Logout(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
   return Job::Queue(info.Env(), std::make_unique<SessionOnlyJob>(
                                     lib_, "C_Logout",
-                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session));
+                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session), session);
 }
 
 // -------------------------------------------------------------- C_Login
@@ -83,7 +100,7 @@ Napi::Value ModuleWrap::Login(const Napi::CallbackInfo& info) {
   CK_USER_TYPE user = ToUlong(env, Arg(info, 1), "userType");
   auto job = std::make_unique<LoginJob>(lib_, session, user);
   ToBytes(env, Arg(info, 2), "pin", job->pin, true);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ------------------------------------------------------------- C_InitPIN
@@ -107,7 +124,7 @@ Napi::Value ModuleWrap::InitPIN(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
   auto job = std::make_unique<InitPinJob>(lib_, session);
   ToBytes(env, Arg(info, 1), "pin", job->pin, true);
-  return Job::Queue(info.Env(), std::move(job));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 }  // namespace kmu11

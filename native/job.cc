@@ -1,11 +1,13 @@
 #include "job.h"
 
+#include <stdexcept>
+
 #include "addon_data.h"
 #include "errors.h"
 
 namespace kmu11 {
 
-Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job) {
+Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDLE session) {
   napi_value promise;
   if (napi_create_promise(env, &job->deferred_, &promise) != napi_ok) {
     throw Napi::Error::New(env, "cannot create a Promise");
@@ -15,26 +17,14 @@ Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job) {
     napi_reject_deferred(env, job->deferred_, MakeCkError(env, CKR_CRYPTOKI_NOT_INITIALIZED, job->fn_));
     return Napi::Value(env, promise);
   }
-  napi_value resourceName = AddonData::Get(env)->Get(env, Key::ResourceName);
-  Job* raw = job.get();
-  if (napi_create_async_work(env, nullptr, resourceName, OnExecute, OnComplete, raw, &raw->work_) != napi_ok ||
-      napi_queue_async_work(env, raw->work_) != napi_ok) {
-    if (raw->work_) napi_delete_async_work(env, raw->work_);
-    napi_reject_deferred(env, raw->deferred_, Napi::Error::New(env, "cannot queue work").Value());
-    return Napi::Value(env, promise);
+  const void* owner = job->lib_.get();
+  try {
+    AddonData::Get(env)->dispatcher->Submit(job.get(), owner, session);
+    job.release();  // settled and deleted by the Dispatcher
+  } catch (const std::runtime_error& e) {
+    napi_reject_deferred(env, job->deferred_, Napi::Error::New(env, e.what()).Value());
   }
-  job.release();  // owned by the async work until OnComplete
   return Napi::Value(env, promise);
-}
-
-void Job::OnExecute(napi_env, void* data) { static_cast<Job*>(data)->Execute(); }
-
-void Job::OnComplete(napi_env env, napi_status status, void* data) {
-  auto* job = static_cast<Job*>(data);
-  napi_delete_async_work(env, job->work_);
-  job->work_ = nullptr;
-  if (status == napi_cancelled) job->error_ = std::string(job->fn_) + " cancelled";
-  Settle(env, job);
 }
 
 void Job::Execute() {

@@ -1,12 +1,13 @@
-// One PKCS#11 call (or a short fixed sequence) run on the libuv thread pool
-// (napi_async_work) and settled as a Promise. Arguments are parsed into the
-// job's own members on the loop thread before Queue(); the job frees them when
-// it is settled.
+// One PKCS#11 call (or a short fixed sequence) run off the event loop by the
+// Dispatcher and settled as a Promise. Arguments are parsed into the job's own
+// members on the loop thread before Queue(); the job frees them when it is
+// settled.
 #ifndef KMU11_JOB_H
 #define KMU11_JOB_H
 
 #include <napi.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -22,11 +23,12 @@ class Job {
   Job& operator=(const Job&) = delete;
   virtual ~Job() = default;
 
-  // Takes ownership of the job and returns its Promise.
-  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job);
+  // Takes ownership of the job and returns its Promise. Jobs given the same
+  // `session` of the same library run one at a time, in the order queued.
+  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDLE session = CK_INVALID_HANDLE);
 
  protected:
-  // Pool thread. The default enters the library (so C_Finalize waits for us)
+  // Lane thread. The default enters the library (so C_Finalize waits for us)
   // and calls Run; jobs that manage the library itself override this.
   virtual void Execute();
   virtual CK_RV Run(CK_FUNCTION_LIST* f) = 0;
@@ -42,13 +44,17 @@ class Job {
   std::string error_;        // a failure that is not a CK_RV (e.g. dlopen)
 
  private:
-  static void OnExecute(napi_env env, void* data);
-  static void OnComplete(napi_env env, napi_status status, void* data);
+  friend class Dispatcher;
+  static void Execute(Job* job) { job->Execute(); }
   // Loop thread: resolves or rejects the job's Promise and deletes the job.
   static void Settle(napi_env env, Job* job);
 
   napi_deferred deferred_ = nullptr;
-  napi_async_work work_ = nullptr;
+  // The Dispatcher's bookkeeping.
+  size_t lane_ = 0;
+  bool bound_ = false;
+  const void* owner_ = nullptr;
+  CK_SESSION_HANDLE session_key_ = CK_INVALID_HANDLE;
 };
 
 }  // namespace kmu11

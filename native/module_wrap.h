@@ -1,6 +1,6 @@
 // The JS class `Module`: one handle on a PKCS#11 library. Methods are named
 // after the PKCS#11 functions they call (composites: findObjects, sign, verify)
-// and each returns a Promise settled from the libuv thread pool.
+// and each returns a Promise, run off the event loop by the Dispatcher.
 #ifndef KMU11_MODULE_WRAP_H
 #define KMU11_MODULE_WRAP_H
 

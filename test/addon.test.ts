@@ -525,6 +525,65 @@ describe('concurrency', () => {
   });
 });
 
+describe('where calls run', () => {
+  const addonPath = require.resolve('../build/Release/kmu11_pkcs11.node');
+
+  it('runs the calls of one session one at a time, in the order they were made', async () => {
+    const s = await mod.C_OpenSession(slot, CKF_RW_SERIAL);
+    const { pub, priv } = ecTemplates({ token: false, label: 'ordered' });
+    const pair = await mod.C_GenerateKeyPair(s, { mechanism: CKM.EC_KEY_PAIR_GEN }, pub, priv);
+    // Nothing awaited in between: a find started while another find is active on the same
+    // session would get CKR_OPERATION_ACTIVE, and a read racing the destroy could still succeed.
+    const finds = Array.from({ length: 8 }, () => mod.findObjects(s, [{ type: CKA.LABEL, value: 'ordered' }]));
+    const destroyed = mod.C_DestroyObject(s, pair.publicKey);
+    const readAfter = mod.C_GetAttributeValue(s, pair.publicKey, [CKA.LABEL]).catch((e: { ckr: string }) => e);
+    for (const found of await Promise.all(finds)) expect([...found].sort()).toEqual([pair.publicKey, pair.privateKey].sort());
+    await destroyed;
+    expect(await readAfter).toMatchObject({ ckr: 'CKR_OBJECT_HANDLE_INVALID', fn: 'C_GetAttributeValue' });
+    await mod.C_DestroyObject(s, pair.privateKey);
+    await mod.C_CloseSession(s);
+  });
+
+  it('keeps a process alive while a call is in flight, and not after', () => {
+    const script = `
+      const addon = require(${JSON.stringify(addonPath)});
+      const m = new addon.Module(${JSON.stringify(token.module)});
+      m.C_Initialize().then(() => m.C_GetSlotList(true)).then((slots) => console.log('slots', slots.length));
+      // no C_Finalize, no timers: the process ends once the calls are done`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: token.env, encoding: 'utf8', timeout: 20_000 });
+    expect(out).toMatch(/^slots [1-9]/);
+  });
+
+  it('survives a worker thread that is terminated with calls in flight', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const addon = require(${JSON.stringify(addonPath)});
+      const m = new addon.Module(${JSON.stringify(token.module)});
+      (async () => {
+        await m.C_Initialize();
+        const slots = await m.C_GetSlotList(true);
+        let slot;
+        for (const s of slots) if ((await m.C_GetTokenInfo(s)).label === ${JSON.stringify(token.label)}) slot = s;
+        const s = await m.C_OpenSession(slot, 6);
+        for (let i = 0; i < 4; i++) {
+          m.C_GenerateKey(s, { mechanism: 0x2000 }, [{ type: 0x1, value: false }, { type: 0x133, value: 2048 }]).catch(() => {});
+        }
+        parentPort.postMessage('busy');
+      })();`;
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(code, { eval: true, env: token.env });
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+      });
+      expect(await worker.terminate()).toBe(1);
+    }
+    // This thread's module is unaffected.
+    expect((await mod.C_GenerateRandom(session, 8)).length).toBe(8);
+  });
+});
+
 describe('memory', () => {
   it('frees templates and results (no growth over many calls with a 256 KiB attribute)', async () => {
     const big = Buffer.alloc(256 * 1024, 0xab);

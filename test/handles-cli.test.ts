@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, LOGIN, kmu11, makeHome } from './helpers/cli.js';
-import { embeddedToken, objectCount, pkcs11Tool, type TokenRef } from './helpers/oracle.js';
+import { embeddedToken, keyCount, pkcs11Tool, type TokenRef } from './helpers/oracle.js';
 
 let h: ReturnType<typeof makeHome>;
 let token: TokenRef;
@@ -91,7 +91,7 @@ describe('handles across processes', () => {
     // findKey lists every key on the token once: kmu11's 195 live ones and the tools' 20.
     const all = json(['findKey'])[0]!.result.handles as number[];
     expect(new Set(all).size).toBe(all.length);
-    expect(all.length).toBe(objectCount(token));
+    expect(all.length).toBe(keyCount(token));
     expect(all.length).toBe(200 - 5 + foreign);
     for (const k of deleted) expect(all).not.toContain(k);
   });
@@ -111,7 +111,7 @@ describe('kill -9 in the middle of a batch of 500 generations', () => {
       await new Promise((r) => child.on('close', r));
       const all = json(['findKey'])[0]!.result.handles as number[];
       expect(new Set(all).size, `trial ${trial}`).toBe(all.length);
-      expect(all.length, `trial ${trial}`).toBe(objectCount(token));
+      expect(all.length, `trial ${trial}`).toBe(keyCount(token));
       // A handle is durable before it is printed: every one the killed batch printed is listed.
       for (const m of out.matchAll(/public key handle: (\d+)\s+private key handle: (\d+)/g))
         for (const k of [Number(m[1]), Number(m[2])]) expect(all, `trial ${trial}, handle ${k}`).toContain(k);

@@ -12,8 +12,8 @@ export const SESSIONS: unique symbol = Symbol('kmu11.p11.sessions');
 
 export class Module {
   /**
-   * dlopen + C_GetFunctionList + C_Initialize with CKF_OS_LOCKING_OK, on the
-   * thread pool. Loading the same library (same realpath) again shares the
+   * dlopen + C_GetFunctionList + C_Initialize with CKF_OS_LOCKING_OK, off the
+   * event loop. Loading the same library (same realpath) again shares the
    * loaded library and its initialization; C_Finalize runs when the last
    * Module on it closes.
    */

@@ -15,7 +15,7 @@ export type NativeAttributeRead =
   | { type: number; value: Buffer }
   | { type: number; unavailable: 'sensitive' | 'invalid' | 'unavailable' };
 
-/** One handle on a loaded PKCS#11 library; every method returns a Promise settled from the libuv pool. */
+/** One handle on a loaded PKCS#11 library; every method returns a Promise, the call made on one of the addon's threads. */
 export interface NativeModule {
   readonly path: string;
   readonly isOpen: boolean;

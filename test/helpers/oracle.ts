@@ -39,6 +39,16 @@ export function objectCount(t: TokenRef): number {
   return (out.match(/^(Public Key|Private Key|Secret Key|Certificate|Data) [Oo]bject/gm) ?? []).length;
 }
 
+/**
+ * Key objects only, as pkcs11-tool lists them. A process killed while SoftHSM is creating an
+ * object leaves an object file with no attributes, which pkcs11-tool shows as a "Data object"
+ * (CKA_CLASS unreadable, taken as 0): not a key, and not something findKey lists.
+ */
+export function keyCount(t: TokenRef): number {
+  const out = pkcs11Tool(t, ['--list-objects']);
+  return (out.match(/^(Public Key|Private Key|Secret Key) Object/gm) ?? []).length;
+}
+
 /** PyKCS11 (Debian's, for the system interpreter): runs a script with the token in scope. */
 export function pykcs11(t: TokenRef, body: string): string {
   const script = `
