@@ -1,11 +1,12 @@
 // kmu's language on any PKCS#11 token: a SoftHSM token made by softhsm2-util, reached with
 // KMU11_MODULE / KMU11_TOKEN, logged in with the token's user PIN.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kmu11, pairHandles } from './helpers/cli.js';
+import { withLock } from '../src/backend/lock.js';
+import { CLI, kmu11, pairHandles } from './helpers/cli.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 import { objectsWithId } from './helpers/oracle.js';
 
@@ -43,6 +44,17 @@ describe('generic backend', () => {
     expect(JSON.parse(later.stdout.trim().split('\n')[1]!).result.attributes[0].value).toBe('generic key');
     const find = kmu11(['singlecmd', ...login(), 'findKey', '-id', 'g1'], { env });
     expect(find.stdout).toContain(`${Math.min(pub, priv)}, ${Math.max(pub, priv)}`);
+  });
+
+  it('logs in to a SoftHSM module one kmu11 process at a time (token.lock in the home)', async () => {
+    const child = spawn(process.execPath, [CLI, 'singlecmd', ...login()], { env: { ...process.env, ...env } });
+    let exited = false;
+    const done = new Promise<number | null>((resolve) => child.on('close', (status) => ((exited = true), resolve(status))));
+    await withLock(join(home, 'token.lock'), async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(exited).toBe(false);
+    });
+    expect(await done).toBe(0);
   });
 
   it('names the token in kmu11 info', () => {

@@ -7,9 +7,7 @@
 //   user.pin        the token's user PIN (random; C_Login after a kmu user's password checks out)
 //   users.json      kmu users: CO admin (id 1), CU crypto_user (id 2), scrypt-hashed passwords
 //   lock            held briefly while the home is set up or users.json changes
-//   token.lock      held around C_Login: SoftHSM 2.6 rewrites tokens/<uuid>/token.object on
-//                   every login, and a process whose rewrite overlaps another's loses its view
-//                   of the token (every later call, CKR_GENERAL_ERROR) without C_Login failing
+//   token.lock      held around C_Login (token.ts: SoftHSM rewrites the token's file on login)
 //
 // A complete home opens without the lock. Otherwise setup is a sequence of idempotent steps,
 // each file written atomically, all under the lock (SoftHSM loaded inside it, so it sees a
@@ -53,7 +51,6 @@ export interface EmbeddedPaths {
   userPin: string;
   users: string;
   lock: string;
-  tokenLock: string;
 }
 
 export function embeddedPaths(home: string): EmbeddedPaths {
@@ -65,7 +62,6 @@ export function embeddedPaths(home: string): EmbeddedPaths {
     userPin: join(home, 'user.pin'),
     users: join(home, 'users.json'),
     lock: join(home, 'lock'),
-    tokenLock: join(home, 'token.lock'),
   };
 }
 
@@ -225,10 +221,6 @@ class EmbeddedBackend extends TokenBackend {
 
   listUsers(): Promise<UserListEntry[]> {
     return listUserEntries(this.paths.users);
-  }
-
-  protected override serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(this.paths.tokenLock, fn);
   }
 
   protected override extraInfo(): Partial<BackendInfo> {

@@ -1,10 +1,12 @@
 // What the three backends share: loading a module, choosing a token, the one RW session
 // commands run on, PKCS#11 login/logout and its errors in kmu's words, info() and close().
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
+import { withLock } from './lock.js';
 
 /**
  * The user id reported for a login on the generic and cloudhsm backends. PKCS#11 has one
@@ -160,12 +162,17 @@ export abstract class TokenBackend implements Backend {
   }
 
   /**
-   * Runs a call that makes the module rewrite the token's own state (C_Login does, on SoftHSM:
-   * it stores the token flags). Backends that can keep their processes from doing that at the
-   * same moment do so here.
+   * Runs a call that makes the module rewrite the token's own state. SoftHSM 2.6 rewrites
+   * token.object on every C_Login (it stores the token flags), and a process whose rewrite
+   * overlaps another's loses its view of the token: every later call fails with
+   * CKR_GENERAL_ERROR although C_Login itself succeeded. kmu11 processes sharing a home take
+   * turns, under <home>/token.lock; other modules need no lock.
    */
-  protected serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
-    return fn();
+  private async serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.home === undefined) return fn();
+    const { manufacturerID } = await this.module.getInfo();
+    if (!/^SoftHSM/i.test(manufacturerID.trim())) return fn();
+    return withLock(join(this.home, 'token.lock'), fn);
   }
 
   /** Backend-specific additions to info() (the embedded backend's paths). */
