@@ -167,7 +167,8 @@ Napi::Value ModuleWrap::GetAttributeValue(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
   CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
   std::vector<CK_ATTRIBUTE_TYPE> types = ToUlongArray(env, Arg(info, 2), "types");
-  return Job::Queue(info.Env(), std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types)), session);
+  auto job = std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // ---------------------------------------------------- C_SetAttributeValue
@@ -259,7 +260,8 @@ Napi::Value ModuleWrap::DestroyObject(const Napi::CallbackInfo& info) {
   } else {
     objects.push_back(ToUlong(env, target, "object"));
   }
-  return Job::Queue(info.Env(), std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects)), session);
+  auto job = std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects));
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 }  // namespace kmu11

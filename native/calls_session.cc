@@ -72,9 +72,9 @@ Napi::Value ModuleWrap::CloseSession(const Napi::CallbackInfo& info) {
 
 Napi::Value ModuleWrap::Logout(const Napi::CallbackInfo& info) {
   CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
-  return Job::Queue(info.Env(), std::make_unique<SessionOnlyJob>(
-                                    lib_, "C_Logout",
-                                    [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session), session);
+  auto job = std::make_unique<SessionOnlyJob>(
+      lib_, "C_Logout", [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session);
+  return Job::Queue(info.Env(), std::move(job), session);
 }
 
 // -------------------------------------------------------------- C_Login

@@ -6,6 +6,7 @@ import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
+import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
 
 /**
@@ -166,12 +167,18 @@ export abstract class TokenBackend implements Backend {
    * token.object on every C_Login (it stores the token flags), and a process whose rewrite
    * overlaps another's loses its view of the token: every later call fails with
    * CKR_GENERAL_ERROR although C_Login itself succeeded. kmu11 processes sharing a home take
-   * turns, under <home>/token.lock; other modules need no lock.
+   * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
+   * modules need no lock. A home that cannot be made leaves nowhere to meet: log in unlocked.
    */
   private async serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
     if (this.home === undefined) return fn();
     const { manufacturerID } = await this.module.getInfo();
     if (!/^SoftHSM/i.test(manufacturerID.trim())) return fn();
+    try {
+      await ensurePrivateDir(this.home, this.warnings);
+    } catch {
+      return fn();
+    }
     return withLock(join(this.home, 'token.lock'), fn);
   }
 
