@@ -146,6 +146,30 @@ describe('separate singlecmd runs act on exactly the printed handles', () => {
   });
 });
 
+describe('a private key whose public half is gone', () => {
+  // CloudHSM's private keys carry their public value; on SoftHSM kmu11 shows the one it recorded
+  // when it made the pair, so deleting the public object (kmu11 or another tool) changes nothing.
+  it.each([
+    ['EC', ['genECCKeyPair', '-i', '2'], 'orphan-ec'],
+    ['DSA', ['genDSAKeyPair', '-m', '2048'], 'orphan-dsa'],
+  ])('%s: getAttribute shows the same KCV (and EC point), findKey -kcv still finds it', (_n, gen, id) => {
+    const { pub, priv } = pairHandles(run(...gen, '-l', 'orphan', '-id', id).stdout);
+    const attrs = (handle: number) => {
+      const out = run('getAttribute', '-o', String(handle), '-a', '512').stdout;
+      return Object.fromEntries([...out.matchAll(/^(OBJ_ATTR_\w+)\n(.*)$/gm)].map((m) => [m[1], m[2]]));
+    };
+    const before = attrs(priv);
+    expect(before.OBJ_ATTR_KCV).toMatch(/^0x[0-9a-f]{6}$/);
+    if (id === 'orphan-ec') expect(before.OBJ_ATTR_MODULUS).toMatch(/^04[0-9a-f]{128}$/);
+    pkcs11Tool(token, ['--delete-object', '--type', 'pubkey', '--id', Buffer.from(id).toString('hex')]);
+    expect(objectsWithId(token, id)).toEqual(['Private Key Object']);
+    expect(run('getAttribute', '-o', String(pub), '-a', '512').stdout).toMatch(/returned: 0xa8/);
+    expect(attrs(priv)).toEqual(before);
+    const found = run('findKey', '-kcv', before.OBJ_ATTR_KCV!.slice(2));
+    expect(found.stdout).toMatch(new RegExp(`\n${priv}\n`));
+  });
+});
+
 describe('bad input for each key command', () => {
   const CASES: Array<[string, string[], RegExp, RegExp?]> = [
     ['getKeyInfo unknown handle', ['getKeyInfo', '-k', '987654'], /^Error: /, /Cfm3GetKey returned: 0xa8/],

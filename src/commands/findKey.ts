@@ -105,8 +105,10 @@ findKey [-c <key class>]
         const usable = (u: number) => isPublic || meta.owner === 0 || meta.owner === u || meta.shared.includes(u);
         if (!usable(user!.id)) continue;
         if (o.users && !o.users.every(usable)) continue;
-        if (o.kcv !== undefined && (await kcvOf(session, await readKey(session, objects[i]!)))?.toString('hex') !== o.kcv)
-          continue;
+        if (o.kcv !== undefined) {
+          const key = await readKey(session, objects[i]!, await ctx.handles.publicValue(handle));
+          if ((await kcvOf(session, key))?.toString('hex') !== o.kcv) continue;
+        }
         matched.push(handle);
       }
       matched.sort((a, b) => a - b);

@@ -59,7 +59,8 @@ getAttribute -o <key handle>
     let values: Array<[ObjAttr, ObjAttrValue]>;
     try {
       const object = await ctx.handles.resolve(o.handle);
-      values = await objAttrValues(session, await readKey(session, object), all ? undefined : o.attribute);
+      const key = await readKey(session, object, await ctx.handles.publicValue(o.handle));
+      values = await objAttrValues(session, key, all ? undefined : o.attribute);
     } catch (e) {
       throw toKmuError(e);
     }

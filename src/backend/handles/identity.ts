@@ -61,6 +61,12 @@ export class IdentityHandleStore implements HandleStore {
     return { owner: m.owner, shared: [...m.shared], mValue: m.mValue };
   }
 
+  /** Nothing is recorded: the module keeps both halves of a pair itself (CloudHSM). */
+  async publicValue(handle: number): Promise<Buffer | undefined> {
+    if (this.removed.has(handle)) throw invalidHandle(handle, 'deleted');
+    return undefined;
+  }
+
   async replace(handle: number, newObject: number): Promise<void> {
     const old = this.aliases.get(handle) ?? handle;
     const m = this.metas.get(old);

@@ -60,6 +60,12 @@ export interface HandleStore {
   list(objects: number[]): Promise<number[]>;
   /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
   meta(handle: number): Promise<KeyMeta>;
+  /**
+   * A private key's public value as recorded when its key material became known (kmu11 made
+   * the pair, or a sign-test proved it): the uncompressed EC point, or DSA's y. Undefined when
+   * nothing was recorded; throws like meta() for an unknown or deleted handle.
+   */
+  publicValue(handle: number): Promise<Buffer | undefined>;
   /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */
   replace(handle: number, newObject: number): Promise<void>;
   /** Record that the key was destroyed (call after a successful C_DestroyObject). */
@@ -699,9 +705,16 @@ export class FileHandleStore implements HandleStore {
   meta(handle: number): Promise<KeyMeta> {
     return this.run(async () => {
       await this.journal.refresh();
-      const r = this.journal.records.get(handle);
-      if (!r || r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE)) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+      const r = this.liveRecord(handle);
       return { owner: r.meta.owner, shared: [...r.meta.shared], mValue: r.meta.mValue };
+    });
+  }
+
+  publicValue(handle: number): Promise<Buffer | undefined> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      const r = this.liveRecord(handle);
+      return r.cls === CKO.PRIVATE_KEY && r.pm ? Buffer.from(r.pm, 'hex') : undefined;
     });
   }
 
@@ -741,8 +754,7 @@ export class FileHandleStore implements HandleStore {
     return this.run(() =>
       this.locked(async () => {
         await this.journal.refresh();
-        const r = this.journal.records.get(handle);
-        if (!r || r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE)) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
+        const r = this.liveRecord(handle);
         let old = this.resolved.get(handle);
         if (old === undefined) {
           await this.scan();

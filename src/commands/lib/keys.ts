@@ -1,5 +1,6 @@
 // Reading a key as kmu shows it: its PKCS#11 attributes, its public key (for a private key,
-// found through its partner public key object), and the OBJ_ATTR values getAttribute prints.
+// the public value the handle store recorded, else found through its partner public key
+// object), and the OBJ_ATTR values getAttribute prints.
 import { randomBytes } from 'node:crypto';
 import {
   CKA,
@@ -31,6 +32,8 @@ export class KeyView {
   constructor(
     readonly object: number,
     readonly attrs: ReadonlyMap<number, AttributeValue>,
+    /** A private key's public value (EC point, DSA y) known without its public half. */
+    readonly recordedPublic?: Buffer,
   ) {}
   get(type: number): AttributeValue | undefined {
     return this.attrs.get(type);
@@ -51,11 +54,12 @@ export class KeyView {
   }
 }
 
-export async function readKey(session: Session, object: number): Promise<KeyView> {
+/** `recordedPublic`: HandleStore.publicValue of the key's handle, when it has one. */
+export async function readKey(session: Session, object: number, recordedPublic?: Buffer): Promise<KeyView> {
   const reads = await session.getAttributes(object, READ);
   const attrs = new Map<number, AttributeValue>();
   for (const r of reads) if ('value' in r) attrs.set(r.type, r.value);
-  return new KeyView(object, attrs);
+  return new KeyView(object, attrs, recordedPublic);
 }
 
 /** SPKI of a public key object, from its own attributes. */
@@ -139,10 +143,25 @@ async function confirmBySignature(session: Session, priv: KeyView, candidates: n
   return undefined;
 }
 
-/** The public key of any key object: its own, or its partner's for a private key. */
+/** SPKI of a private key from its domain (curve, DSA p q g) and a public value known for it. */
+function recordedSpki(priv: KeyView, value: Buffer): Buffer | undefined {
+  if (priv.keyType === CKK.EC) {
+    const oid = priv.curveOid;
+    return oid ? ecSpki(oidToDer(oid), value) : undefined;
+  }
+  if (priv.keyType === CKK.DSA) {
+    const [p, q, g] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE].map((t) => priv.buf(t));
+    return p && q && g ? dsaSpki(p, q, g, value) : undefined;
+  }
+  return undefined;
+}
+
+/** The public key of any key object: its own; for a private key, the recorded one or its partner's. */
 export async function spkiOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
   if (key.cls === CKO.PUBLIC_KEY) return publicSpki(key);
   if (key.cls === CKO.PRIVATE_KEY) {
+    const recorded = key.recordedPublic && recordedSpki(key, key.recordedPublic);
+    if (recorded) return recorded;
     const pub = await partnerOf(session, key);
     return pub ? publicSpki(pub) : undefined;
   }
@@ -161,6 +180,7 @@ async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undef
   const own = key.buf(CKA.EC_POINT);
   if (own) return unwrapOctetString(own);
   if (key.cls !== CKO.PRIVATE_KEY) return undefined;
+  if (key.recordedPublic) return key.recordedPublic;
   const pub = await partnerOf(session, key);
   const point = pub?.buf(CKA.EC_POINT);
   return point ? unwrapOctetString(point) : undefined;
