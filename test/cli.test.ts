@@ -1,6 +1,5 @@
 // The command-line syntax: word splitting, singlecmd's command boundaries, shell completion,
 // history, and --json's one object a command.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseLine, parseSinglecmd, splitWords } from '../src/cli/parse.js';
 import { complete } from '../src/cli/shell.js';
 import { withLock } from '../src/backend/lock.js';
-import { CLI, LOGIN, kmu11, makeHome } from './helpers/cli.js';
+import { LOGIN, kmu11, makeHome, startKmu11 } from './helpers/cli.js';
 import { openShell } from './helpers/shell.js';
 
 describe('syntax', () => {
@@ -135,17 +134,14 @@ describe('C_Login on the embedded token', () => {
     const h = makeHome();
     try {
       expect(kmu11(['info'], { env: h.env }).status).toBe(0);
-      let exited = false;
-      const child = spawn(process.execPath, [CLI, 'singlecmd', ...LOGIN], { env: { ...process.env, ...h.env } });
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      const done = new Promise<number | null>((resolve) => child.on('close', (status) => ((exited = true), resolve(status))));
+      const login = startKmu11(['singlecmd', ...LOGIN], { env: h.env });
       await withLock(join(h.home, 'token.lock'), async () => {
         await new Promise((r) => setTimeout(r, 1500));
-        expect(exited).toBe(false);
+        expect(login.exited()).toBe(false);
       });
-      expect(await done).toBe(0);
-      expect(stdout).toMatch(/LoginHSM returned: 0x00/);
+      const r = await login.done;
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/LoginHSM returned: 0x00/);
     } finally {
       h.cleanup();
     }
@@ -157,21 +153,15 @@ describe('one -id, two processes at the same moment', () => {
     const h = makeHome();
     try {
       expect(kmu11(['singlecmd', ...LOGIN], { env: h.env }).status).toBe(0);
-      const run = (words: string[]) =>
-        new Promise<{ status: number | null; stdout: string }>((resolve) => {
-          const child = spawn(process.execPath, [CLI, 'singlecmd', ...LOGIN, ...words], { env: { ...process.env, ...h.env } });
-          let stdout = '';
-          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
-          child.on('close', (status) => resolve({ status, stdout }));
-        });
+      const run = (words: string[]) => startKmu11(['singlecmd', ...LOGIN, ...words], { env: h.env }).done;
       for (let round = 0; round < 5; round++) {
         const words = round % 2
           ? ['genDSAKeyPair', '-m', '2048', '-l', 'race', '-id', `race-${round}`]
           : ['genECCKeyPair', '-i', '2', '-l', 'race', '-id', `race-${round}`];
         const results = await Promise.all([run(words), run(words)]);
         expect(results.map((r) => r.status).sort()).toEqual([0, 1]);
-        expect(results.find((r) => r.status === 1)!.stdout).toMatch(/returned: 0x07 : HSM Error: Key ID already exists/);
+        const loser = results.find((r) => r.status === 1)!;
+        expect(loser.stdout, loser.stderr).toMatch(/returned: 0x07 : HSM Error: Key ID already exists/);
         const found = JSON.parse(kmu11(['--json', 'singlecmd', ...LOGIN, 'findKey', '-id', `race-${round}`], { env: h.env }).stdout.trim().split('\n')[1]!);
         expect(found.result.handles).toHaveLength(2);
       }

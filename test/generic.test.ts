@@ -1,12 +1,12 @@
 // kmu's language on any PKCS#11 token: a SoftHSM token made by softhsm2-util, reached with
 // KMU11_MODULE / KMU11_TOKEN, logged in with the token's user PIN.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withLock } from '../src/backend/lock.js';
-import { CLI, kmu11, pairHandles } from './helpers/cli.js';
+import { kmu11, pairHandles, startKmu11 } from './helpers/cli.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 import { objectsWithId } from './helpers/oracle.js';
 
@@ -47,14 +47,12 @@ describe('generic backend', () => {
   });
 
   it('logs in to a SoftHSM module one kmu11 process at a time (token.lock in the home)', async () => {
-    const child = spawn(process.execPath, [CLI, 'singlecmd', ...login()], { env: { ...process.env, ...env } });
-    let exited = false;
-    const done = new Promise<number | null>((resolve) => child.on('close', (status) => ((exited = true), resolve(status))));
+    const run = startKmu11(['singlecmd', ...login()], { env });
     await withLock(join(home, 'token.lock'), async () => {
       await new Promise((r) => setTimeout(r, 1500));
-      expect(exited).toBe(false);
+      expect(run.exited()).toBe(false);
     });
-    expect(await done).toBe(0);
+    expect((await run.done).status).toBe(0);
   });
 
   it('names the token in kmu11 info', () => {

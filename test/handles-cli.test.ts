@@ -1,9 +1,8 @@
 // Handles that hold across processes, through the CLI as operators use it: keys made by five
 // kmu11 processes, other keys made and deleted by pkcs11-tool in between, and batches of 500
 // generations killed with SIGKILL at random points.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, LOGIN, kmu11, makeHome } from './helpers/cli.js';
+import { LOGIN, kmu11, makeHome, startKmu11 } from './helpers/cli.js';
 import { embeddedToken, keyCount, pkcs11Tool, type TokenRef } from './helpers/oracle.js';
 
 let h: ReturnType<typeof makeHome>;
@@ -101,14 +100,12 @@ describe('kill -9 in the middle of a batch of 500 generations', () => {
   it('leaves one handle for every key and the next command working (10 trials)', async () => {
     const lines = [LOGIN.join(' '), ...Array.from({ length: 500 }, (_, i) => `genECCKeyPair -i 2 -l batch -id b${i}-${Math.random().toString(36).slice(2, 8)}`)];
     for (let trial = 0; trial < 10; trial++) {
-      const child = spawn(process.execPath, [CLI], { env: { ...process.env, ...h.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stdin.write(lines.join('\n') + '\n');
+      const batch = startKmu11([], { env: h.env });
+      batch.child.stdin!.write(lines.join('\n') + '\n');
       // Kill at a random moment: while opening, logging in, or in the middle of generating.
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 900));
-      child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      batch.child.kill('SIGKILL');
+      const out = (await batch.done).stdout;
       const all = json(['findKey'])[0]!.result.handles as number[];
       expect(new Set(all).size, `trial ${trial}`).toBe(all.length);
       expect(all.length, `trial ${trial}`).toBe(keyCount(token));

@@ -1,6 +1,6 @@
 // Runs the built CLI (dist/cli/main.js) as operators do: a child process with its own
 // KMU11_HOME (the embedded token) or KMU11_MODULE/KMU11_TOKEN (a generic token).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,32 @@ export function kmu11(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: s
     timeout: 120_000,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+export interface Started {
+  child: ChildProcess;
+  /** Settles once the process has exited and its output has been read. */
+  done: Promise<Run>;
+  /** Whether it has exited yet. */
+  exited(): boolean;
+}
+
+/** The CLI started without waiting for it: two at once, a kill, a lock held meanwhile. */
+export function startKmu11(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Started {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env } });
+  let stdout = '';
+  let stderr = '';
+  let exited = false;
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Run>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => {
+      exited = true;
+      resolve({ stdout, stderr, status });
+    });
+  });
+  return { child, done, exited: () => exited };
 }
 
 /** A fresh embedded home (created by kmu11 on first use). */
