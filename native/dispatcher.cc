@@ -20,6 +20,7 @@ struct Dispatcher::Shared {
 };
 
 struct Dispatcher::Lane {
+  size_t load = 0;  // jobs queued or running; the loop thread's bookkeeping, not locked
   std::mutex mutex;
   std::condition_variable ready;
   std::deque<Job*> queue;
@@ -82,17 +83,16 @@ void Dispatcher::Shutdown() {
 size_t Dispatcher::PickLane(const SessionKey* key) {
   if (key) {
     auto it = affinity_.find(*key);
-    if (it != affinity_.end() && (it->second.inFlight > 0 || laneLoad_[it->second.lane] == 0)) return it->second.lane;
+    if (it != affinity_.end() && (it->second.inFlight > 0 || lanes_[it->second.lane]->load == 0)) return it->second.lane;
   }
   for (size_t i = 0; i < lanes_.size(); ++i) {
-    if (laneLoad_[i] == 0) return i;
+    if (lanes_[i]->load == 0) return i;
   }
   if (lanes_.size() < kMaxLanes) {
     auto lane = std::make_shared<Lane>();
     try {
       std::thread(RunLane, shared_, lane).detach();
       lanes_.push_back(std::move(lane));
-      laneLoad_.push_back(0);
       return lanes_.size() - 1;
     } catch (const std::system_error& e) {
       // Out of threads: the lanes already running will do.
@@ -101,7 +101,7 @@ size_t Dispatcher::PickLane(const SessionKey* key) {
   }
   size_t best = 0;
   for (size_t i = 1; i < lanes_.size(); ++i) {
-    if (laneLoad_[i] < laneLoad_[best]) best = i;
+    if (lanes_[i]->load < lanes_[best]->load) best = i;
   }
   return best;
 }
@@ -119,7 +119,7 @@ void Dispatcher::Submit(Job* job, const void* owner, CK_SESSION_HANDLE session) 
   job->bound_ = bound;
   job->owner_ = owner;
   job->session_key_ = session;
-  ++laneLoad_[index];
+  ++lanes_[index]->load;
   if (inFlight_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(shared_->async));
 
   Lane& lane = *lanes_[index];
@@ -155,7 +155,7 @@ void Dispatcher::Drain() {
   }
   if (batch.empty()) return;
   for (Job* job : batch) {
-    --laneLoad_[job->lane_];
+    --lanes_[job->lane_]->load;
     if (job->bound_) {
       auto it = affinity_.find(SessionKey(job->owner_, job->session_key_));
       if (it != affinity_.end() && it->second.inFlight > 0) --it->second.inFlight;

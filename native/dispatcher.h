@@ -74,7 +74,6 @@ class Dispatcher {
   napi_env env_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::shared_ptr<Lane>> lanes_;
-  std::vector<size_t> laneLoad_;  // jobs queued or running per lane
   std::map<SessionKey, Affinity> affinity_;
   size_t inFlight_ = 0;
   napi_ref resource_ = nullptr;
