@@ -1,10 +1,11 @@
-// The examples of the key_mgmt_util reference pages, read from ../shared/reference, and the
+// The examples of the key_mgmt_util reference pages, read from test/fixtures/pages (copies of
+// AWS's pages, see its README), and the
 // comparison rules: lines compared trimmed, key handles masked, and a page's several cluster
 // nodes ("Node id 2 …, Node id 1 …, Node id 0 …") standing for our one-node token.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const REFERENCE = fileURLToPath(new URL('../../../shared/reference/', import.meta.url));
+export const REFERENCE = fileURLToPath(new URL('../fixtures/pages/', import.meta.url));
 
 export interface PageExample {
   /** The command as typed after "Command:". */
