@@ -43,8 +43,8 @@ class SignJob : public Job {
 
 Napi::Value ModuleWrap::Sign(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 2), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE key = ObjectArg(info, 2, "key");
   auto job = std::make_unique<SignJob>(lib_, session, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
@@ -77,8 +77,8 @@ class VerifyJob : public Job {
 
 Napi::Value ModuleWrap::Verify(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 2), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE key = ObjectArg(info, 2, "key");
   auto job = std::make_unique<VerifyJob>(lib_, session, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
@@ -108,7 +108,7 @@ class GenerateRandomJob : public Job {
 
 Napi::Value ModuleWrap::GenerateRandom(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   CK_ULONG length = ToUlong(env, Arg(info, 1), "length");
   if (length > (1UL << 30)) throw Napi::RangeError::New(env, "length must be at most 1 GiB");
   return Job::Queue(info.Env(), std::make_unique<GenerateRandomJob>(lib_, session, length), session);

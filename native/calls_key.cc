@@ -20,7 +20,7 @@ class GenerateKeyJob : public Job {
   CK_RV Run(CK_FUNCTION_LIST* f) override {
     return f->C_GenerateKey(session_, mechanism.get(), attributes.data(), attributes.size(), &key_);
   }
-  napi_value Result(napi_env env) override { return FromUlong(env, key_); }
+  napi_value Result(napi_env env) override { return FromHandle(env, key_, lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -29,7 +29,7 @@ class GenerateKeyJob : public Job {
 
 Napi::Value ModuleWrap::GenerateKey(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<GenerateKeyJob>(lib_, session);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->attributes.Parse(env, Arg(info, 2), "template");
@@ -56,8 +56,8 @@ class GenerateKeyPairJob : public Job {
     napi_value keyPrivate = data->Get(env, Key::PrivateKey);
     napi_value result;
     napi_create_object(env, &result);
-    napi_set_property(env, result, keyPublic, FromUlong(env, publicKey_));
-    napi_set_property(env, result, keyPrivate, FromUlong(env, privateKey_));
+    napi_set_property(env, result, keyPublic, FromHandle(env, publicKey_, lib_->handles.objects));
+    napi_set_property(env, result, keyPrivate, FromHandle(env, privateKey_, lib_->handles.objects));
     return result;
   }
 
@@ -69,7 +69,7 @@ class GenerateKeyPairJob : public Job {
 
 Napi::Value ModuleWrap::GenerateKeyPair(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<GenerateKeyPairJob>(lib_, session);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->publicTemplate.Parse(env, Arg(info, 2), "publicTemplate");
@@ -109,9 +109,9 @@ class WrapKeyJob : public Job {
 
 Napi::Value ModuleWrap::WrapKey(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE wrapping = ToUlong(env, Arg(info, 2), "wrappingKey");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 3), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE wrapping = ObjectArg(info, 2, "wrappingKey");
+  CK_OBJECT_HANDLE key = ObjectArg(info, 3, "key");
   auto job = std::make_unique<WrapKeyJob>(lib_, session, wrapping, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   return Job::Queue(info.Env(), std::move(job), session);

@@ -33,7 +33,7 @@ class FindObjectsJob : public Job {
     fn_ = "C_FindObjectsFinal";
     return finalRv;
   }
-  napi_value Result(napi_env env) override { return FromUlongArray(env, handles_.data(), handles_.size()); }
+  napi_value Result(napi_env env) override { return FromHandleArray(env, handles_.data(), handles_.size(), lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -42,7 +42,7 @@ class FindObjectsJob : public Job {
 
 Napi::Value ModuleWrap::FindObjects(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<FindObjectsJob>(lib_, session);
   job->filter.Parse(env, Arg(info, 1), "template", true);
   return Job::Queue(info.Env(), std::move(job), session);
@@ -164,8 +164,8 @@ class GetAttributeValueJob : public Job {
 
 Napi::Value ModuleWrap::GetAttributeValue(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   std::vector<CK_ATTRIBUTE_TYPE> types = ToUlongArray(env, Arg(info, 2), "types");
   auto job = std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types));
   return Job::Queue(info.Env(), std::move(job), session);
@@ -190,8 +190,8 @@ class SetAttributeValueJob : public Job {
 
 Napi::Value ModuleWrap::SetAttributeValue(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   auto job = std::make_unique<SetAttributeValueJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template");
   return Job::Queue(info.Env(), std::move(job), session);
@@ -208,7 +208,7 @@ class CopyObjectJob : public Job {
   CK_RV Run(CK_FUNCTION_LIST* f) override {
     return f->C_CopyObject(session_, object_, values.data(), values.size(), &copy_);
   }
-  napi_value Result(napi_env env) override { return FromUlong(env, copy_); }
+  napi_value Result(napi_env env) override { return FromHandle(env, copy_, lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -218,8 +218,8 @@ class CopyObjectJob : public Job {
 
 Napi::Value ModuleWrap::CopyObject(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   auto job = std::make_unique<CopyObjectJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template", true);
   return Job::Queue(info.Env(), std::move(job), session);
@@ -238,6 +238,7 @@ class DestroyObjectJob : public Job {
     CK_RV first = CKR_OK;
     for (CK_OBJECT_HANDLE object : objects_) {
       CK_RV rv = f->C_DestroyObject(session_, object);
+      if (rv == CKR_OK) lib_->handles.objects.Forget(object);
       if (first == CKR_OK) first = rv;
     }
     return first;
@@ -250,15 +251,16 @@ class DestroyObjectJob : public Job {
 
 Napi::Value ModuleWrap::DestroyObject(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   napi_value target = Arg(info, 1);
   bool isArray = false;
   napi_is_array(env, target, &isArray);
   std::vector<CK_OBJECT_HANDLE> objects;
   if (isArray) {
     objects = ToUlongArray(env, target, "object");
+    for (CK_OBJECT_HANDLE& o : objects) o = lib_ ? lib_->handles.objects.ToNative(o) : o;
   } else {
-    objects.push_back(ToUlong(env, target, "object"));
+    objects.push_back(ObjectArg(info, 1, "object"));
   }
   auto job = std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects));
   return Job::Queue(info.Env(), std::move(job), session);

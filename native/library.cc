@@ -123,6 +123,9 @@ CK_RV Library::DropInitRef() {
   if (--initRefs_ > 0) return CKR_OK;
   std::unique_lock<std::shared_mutex> gate(gate_);  // waits for calls in flight
   live_ = false;
+  handles.slots.Clear();
+  handles.sessions.Clear();
+  handles.objects.Clear();
   if (!ownsInit_) return CKR_OK;
   ownsInit_ = false;
   return functions_->C_Finalize(nullptr);

@@ -112,6 +112,19 @@ napi_value FromUlongArray(napi_env env, const CK_ULONG* values, size_t count) {
   return array;
 }
 
+napi_value FromHandle(napi_env env, CK_ULONG handle, HandleMap& map) {
+  CK_ULONG id = map.ToJs(handle);
+  if (id == 0 && handle != 0) throw Napi::RangeError::New(env, "module returned more large handles than can be named");
+  return FromUlong(env, id);
+}
+
+napi_value FromHandleArray(napi_env env, const CK_ULONG* handles, size_t count, HandleMap& map) {
+  napi_value array;
+  napi_create_array_with_length(env, count, &array);
+  for (size_t i = 0; i < count; ++i) napi_set_element(env, array, static_cast<uint32_t>(i), FromHandle(env, handles[i], map));
+  return array;
+}
+
 napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length) {
   napi_value buffer;
   void* copy = nullptr;

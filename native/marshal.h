@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "handles.h"
 #include "pkcs11.h"
 
 namespace kmu11 {
@@ -26,6 +27,9 @@ std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const char* w
 napi_value FromUlong(napi_env env, CK_ULONG value);
 napi_value FromUlongArray(napi_env env, const CK_ULONG* values, size_t count);
 napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length);
+// A module's handle → its JS id (handles.h).
+napi_value FromHandle(napi_env env, CK_ULONG handle, HandleMap& map);
+napi_value FromHandleArray(napi_env env, const CK_ULONG* handles, size_t count, HandleMap& map);
 
 // [{type, value: boolean|number|string|Buffer|null}] as one CK_ATTRIBUTE array
 // whose values live in one owned block.
