@@ -24,11 +24,13 @@ class SignJob : public Job {
     CK_ULONG length = 0;
     rv = f->C_Sign(session_, in, data.size(), nullptr, &length);  // length query keeps the operation active
     if (rv != CKR_OK) return rv;
+    if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
     for (int attempt = 0; attempt < 4; ++attempt) {
+      if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
       signature_.resize(length ? length : 1);
       rv = f->C_Sign(session_, in, data.size(), signature_.data(), &length);
       if (rv == CKR_BUFFER_TOO_SMALL) continue;
-      if (rv == CKR_OK) signature_.resize(length);
+      if (rv == CKR_OK && length < signature_.size()) signature_.resize(length);
       return rv;
     }
     return CKR_BUFFER_TOO_SMALL;

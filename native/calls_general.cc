@@ -16,9 +16,7 @@ namespace {
 // Fixed-size, blank-padded PKCS#11 text → trimmed JS string.
 napi_value Padded(napi_env env, const CK_BYTE* text, size_t size) {
   while (size > 0 && (text[size - 1] == ' ' || text[size - 1] == '\0')) --size;
-  napi_value s;
-  napi_create_string_utf8(env, reinterpret_cast<const char*>(text), size, &s);
-  return s;
+  return Napi::String::New(env, reinterpret_cast<const char*>(text), size);
 }
 
 napi_value Version(napi_env env, const CK_VERSION& v) {
@@ -43,12 +41,13 @@ CK_RV FetchList(std::vector<CK_ULONG>& out, Fetch fetch) {
     CK_ULONG count = 0;
     CK_RV rv = fetch(nullptr, &count);
     if (rv != CKR_OK) return rv;
+    if (count > kMaxListCount) return CKR_GENERAL_ERROR;
     out.resize(count);
     if (count == 0) return CKR_OK;
     rv = fetch(out.data(), &count);
     if (rv == CKR_BUFFER_TOO_SMALL) continue;
     if (rv != CKR_OK) return rv;
-    out.resize(count);
+    if (count < out.size()) out.resize(count);
     return CKR_OK;
   }
   return CKR_BUFFER_TOO_SMALL;

@@ -54,10 +54,9 @@ class GenerateKeyPairJob : public Job {
     AddonData* data = AddonData::Get(env);
     napi_value keyPublic = data->Get(env, Key::PublicKey);
     napi_value keyPrivate = data->Get(env, Key::PrivateKey);
-    napi_value result;
-    napi_create_object(env, &result);
-    napi_set_property(env, result, keyPublic, FromHandle(env, publicKey_, lib_->handles.objects));
-    napi_set_property(env, result, keyPrivate, FromHandle(env, privateKey_, lib_->handles.objects));
+    Napi::Object result = Napi::Object::New(env);
+    result.Set(keyPublic, FromHandle(env, publicKey_, lib_->handles.objects));
+    result.Set(keyPrivate, FromHandle(env, privateKey_, lib_->handles.objects));
     return result;
   }
 
@@ -90,10 +89,11 @@ class WrapKeyJob : public Job {
       CK_ULONG length = 0;
       CK_RV rv = f->C_WrapKey(session_, mechanism.get(), wrapping_, key_, nullptr, &length);
       if (rv != CKR_OK) return rv;
+      if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
       wrapped_.resize(length);
       rv = f->C_WrapKey(session_, mechanism.get(), wrapping_, key_, wrapped_.data(), &length);
       if (rv == CKR_BUFFER_TOO_SMALL) continue;
-      if (rv == CKR_OK) wrapped_.resize(length);
+      if (rv == CKR_OK && length < wrapped_.size()) wrapped_.resize(length);
       return rv;
     }
     return CKR_BUFFER_TOO_SMALL;
