@@ -1,4 +1,4 @@
-// Entry point: the `Module` class, setErrorFactory, ckrName.
+// Entry point: the `Module` class and setErrorFactory.
 #include <napi.h>
 
 #include <cstddef>
@@ -75,16 +75,10 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (info.Length() < 1 || !info[0].IsFunction()) {
-    throw Napi::TypeError::New(env, "factory must be a function (message, code, ckr, fn) => Error, or null");
+    throw Napi::TypeError::New(env, "factory must be a function (code, fn) => Error, or null");
   }
   data->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
-}
-
-Napi::Value CkrNameJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CK_ULONG rv = ToUlong(env, Arg(info, 0), "code");
-  return Napi::String::New(env, CkrName(rv));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -106,8 +100,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->moduleConstructor = Napi::Persistent(ctor);
   exports.Set("Module", ctor);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
-  exports.Set("ckrName", Napi::Function::New(env, CkrNameJs, "ckrName"));
-  exports.Set("sizeofUlong", Napi::Number::New(env, sizeof(CK_ULONG)));
   return exports;
 }
 

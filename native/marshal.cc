@@ -175,19 +175,10 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
 
   uint32_t count = ArrayLength(env, value, what);
   attributes_.resize(count);
-  // Offsets into storage_ until the block stops growing; SIZE_MAX = NULL value.
-  std::vector<size_t> offsets(count, SIZE_MAX);
-  storage_.reserve(static_cast<size_t>(count) * 16);
-
+  std::vector<size_t> offsets(count);  // into storage_, which may still move while it grows
   AddonData* data = AddonData::Get(env);
   napi_value keyType = data->Get(env, Key::Type);
   napi_value keyValue = data->Get(env, Key::Value);
-
-  auto reserve = [this](size_t bytes) {
-    size_t offset = (storage_.size() + 7) & ~static_cast<size_t>(7);  // CK_ULONG-aligned
-    storage_.resize(offset + bytes);
-    return offset;
-  };
   auto name = [what](uint32_t i, const char* field) {
     return std::string(what) + "[" + std::to_string(i) + "]" + field;
   };
@@ -195,60 +186,21 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
   for (uint32_t i = 0; i < count; ++i) {
     napi_value item = GetElement(env, value, i, name(i, ""));
     if (TypeOf(env, item, name(i, "")) != napi_object) ThrowType(env, name(i, "") + " must be an object {type, value}");
-
     CK_ATTRIBUTE& attr = attributes_[i];
     attr.type = ToUlong(env, GetProperty(env, item, keyType, name(i, ".type")), name(i, ".type"));
-
+    // Values arrive encoded (src/p11/attributes.ts knows each attribute's PKCS#11 type).
+    const CK_BYTE* bytes = nullptr;
+    size_t length = 0;
     napi_value v = GetProperty(env, item, keyValue, name(i, ".value"));
-    switch (TypeOf(env, v, name(i, ".value"))) {
-      case napi_boolean: {
-        bool b = ToBool(env, v, name(i, ".value"));
-        size_t off = reserve(sizeof(CK_BBOOL));
-        storage_[off] = b ? CK_TRUE : CK_FALSE;
-        offsets[i] = off;
-        attr.ulValueLen = sizeof(CK_BBOOL);
-        break;
-      }
-      case napi_number: {
-        CK_ULONG n = ToUlong(env, v, name(i, ".value"));
-        size_t off = reserve(sizeof(CK_ULONG));
-        std::memcpy(&storage_[off], &n, sizeof n);
-        offsets[i] = off;
-        attr.ulValueLen = sizeof(CK_ULONG);
-        break;
-      }
-      case napi_string: {
-        std::vector<CK_BYTE> text;
-        ToBytes(env, v, name(i, ".value"), text, true);
-        size_t off = reserve(text.size());
-        if (!text.empty()) std::memcpy(&storage_[off], text.data(), text.size());
-        offsets[i] = off;
-        attr.ulValueLen = text.size();
-        break;
-      }
-      case napi_null:
-        attr.pValue = nullptr;
-        attr.ulValueLen = 0;
-        break;
-      case napi_object: {
-        const CK_BYTE* bytes = nullptr;
-        size_t length = 0;
-        if (GetBytes(env, v, name(i, ".value"), &bytes, &length)) {
-          size_t off = reserve(length);
-          if (length) std::memcpy(&storage_[off], bytes, length);
-          offsets[i] = off;
-          attr.ulValueLen = length;
-          break;
-        }
-        [[fallthrough]];
-      }
-      default:
-        ThrowType(env, name(i, ".value") + " must be a boolean, number, string, Buffer or null");
+    if (TypeOf(env, v, name(i, ".value")) != napi_object || !GetBytes(env, v, name(i, ".value"), &bytes, &length)) {
+      ThrowType(env, name(i, ".value") + " must be a Buffer (the attribute's encoded value)");
     }
+    offsets[i] = (storage_.size() + 7) & ~static_cast<size_t>(7);  // CK_ULONG-aligned
+    storage_.resize(offsets[i] + length);
+    if (length) std::memcpy(&storage_[offsets[i]], bytes, length);
+    attr.ulValueLen = length;
   }
-  for (uint32_t i = 0; i < count; ++i) {
-    attributes_[i].pValue = offsets[i] == SIZE_MAX ? nullptr : storage_.data() + offsets[i];
-  }
+  for (uint32_t i = 0; i < count; ++i) attributes_[i].pValue = storage_.data() + offsets[i];
 }
 
 void Mechanism::Parse(napi_env env, napi_value value, const char* what) {

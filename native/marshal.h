@@ -45,8 +45,8 @@ napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length);
 napi_value FromHandle(napi_env env, CK_ULONG handle, HandleMap& map);
 napi_value FromHandleArray(napi_env env, const CK_ULONG* handles, size_t count, HandleMap& map);
 
-// [{type, value: boolean|number|string|Buffer|null}] as one CK_ATTRIBUTE array
-// whose values live in one owned block.
+// [{type, value: Buffer}] (values encoded by src/p11/attributes.ts) as one
+// CK_ATTRIBUTE array whose values live in one owned block.
 class Template {
  public:
   Template() = default;

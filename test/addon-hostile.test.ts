@@ -77,7 +77,7 @@ const gen = (pub: string, priv = '[]') =>
 
 describe('hostile values are TypeErrors naming the argument', () => {
   it('a template item whose getter throws', () => {
-    const o = inChild(gen(`[{ type: 0x180, value: P256 }, { get type() { throw new Error('boom'); }, value: true }]`));
+    const o = inChild(gen(`[{ type: 0x180, value: P256 }, { get type() { throw new Error('boom'); }, value: Buffer.from([1]) }]`));
     expectTypeError(o, /publicTemplate\[1\]\.type/);
   });
 
@@ -94,8 +94,8 @@ describe('hostile values are TypeErrors naming the argument', () => {
     expectTypeError(throwing, /publicTemplate\[1\]/);
     const returning = inChild(`
       const t = [{ type: 0x180, value: P256 }];
-      Object.defineProperty(t, 1, { get() { return { type: 0x10a, value: true }; }, enumerable: true });
-      const pair = await m.C_GenerateKeyPair(s, { mechanism: 0x1040 }, t, [{ type: 0x108, value: true }]);
+      Object.defineProperty(t, 1, { get() { return { type: 0x10a, value: Buffer.from([1]) }; }, enumerable: true });
+      const pair = await m.C_GenerateKeyPair(s, { mechanism: 0x1040 }, t, [{ type: 0x108, value: Buffer.from([1]) }]);
       return typeof pair.publicKey;`);
     expect(returning.status, returning.stderr).toBe(0);
     expect(returning.result).toEqual({ ok: 'number' });
@@ -147,7 +147,7 @@ describe('a module reporting absurd lengths', () => {
     expect(slots.signal, slots.stderr).toBeNull();
     expect(slots.stderr).toMatch(/SETUP .*C_GetSlotList/);
     const sign = inChild(
-      `const pair = await m.C_GenerateKeyPair(s, { mechanism: 0x1040 }, [{ type: 0x180, value: P256 }], [{ type: 0x108, value: true }]);
+      `const pair = await m.C_GenerateKeyPair(s, { mechanism: 0x1040 }, [{ type: 0x180, value: P256 }], [{ type: 0x108, value: Buffer.from([1]) }]);
        return await m.sign(s, { mechanism: 0x1041 }, pair.privateKey, Buffer.alloc(32));`,
       { module: faultModule(), fault: fault('C_Sign') },
     );

@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ATTRIBUTE_KINDS,
   CKA,
-  CKF,
+  CKF_INITIALIZE,
+  CKF_MECHANISM,
+  CKF_SESSION,
+  CKF_SLOT,
+  CKF_TOKEN,
   CKK,
   CKM,
   CKO,
@@ -21,11 +25,13 @@ import {
   ckrName,
   decodeAttribute,
   encodeAttribute,
+  encodeTemplate,
   type AttributeRead,
   type Session,
   type Slot,
   type Template,
 } from '../src/p11/index.js';
+import { NATIVE } from '../src/p11/native.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
 const require = createRequire(import.meta.url);
@@ -89,9 +95,13 @@ afterAll(async () => {
 describe('constants', () => {
   it('agree with pkcs11js for every name both define', () => {
     const pkcs11js = require('pkcs11js') as Record<string, unknown>;
-    const tables = { CKA, CKO, CKK, CKM, CKR, CKF, CKU, CKS } as Record<string, Record<string, number>>;
+    const tables: Array<[string, Record<string, number>]> = [
+      ['CKA', CKA], ['CKO', CKO], ['CKK', CKK], ['CKM', CKM], ['CKR', CKR], ['CKU', CKU], ['CKS', CKS],
+      // One CKF_ table per structure; pkcs11js has one flat CKF_ namespace.
+      ['CKF', CKF_SLOT], ['CKF', CKF_TOKEN], ['CKF', CKF_SESSION], ['CKF', CKF_MECHANISM], ['CKF', CKF_INITIALIZE],
+    ];
     let compared = 0;
-    for (const [prefix, table] of Object.entries(tables)) {
+    for (const [prefix, table] of tables) {
       for (const [name, v] of Object.entries(pkcs11js)) {
         if (!name.startsWith(`${prefix}_`) || typeof v !== 'number') continue;
         const ours = table[name.slice(prefix.length + 1)];
@@ -130,7 +140,7 @@ describe('attribute table and encoding', () => {
     }
   });
 
-  it('encodes by value type', () => {
+  it('encodes by the attribute table, refusing a value of the wrong kind for its attribute', () => {
     expect(encodeAttribute(CKA.TOKEN, true)).toEqual(Buffer.from([1]));
     expect(encodeAttribute(CKA.TOKEN, false)).toEqual(Buffer.from([0]));
     expect(encodeAttribute(CKA.CLASS, CKO.PRIVATE_KEY)).toEqual(Buffer.from([3, 0, 0, 0, 0, 0, 0, 0]));
@@ -143,6 +153,38 @@ describe('attribute table and encoding', () => {
     expect(() => encodeAttribute(CKA.CLASS, -1)).toThrow(TypeError);
     expect(() => encodeAttribute(CKA.CLASS, 1.5)).toThrow(TypeError);
     expect(() => encodeAttribute(CKA.CLASS, {} as unknown as number)).toThrow(TypeError);
+    // The value's JS type no longer decides its bytes: a number for CKA_LABEL is refused (it
+    // used to reach the token as 8 bytes), as is a string for a CK_BBOOL or a bad date.
+    expect(() => encodeAttribute(CKA.LABEL, 7)).toThrow('CKA_LABEL takes a string (UTF-8) or a Buffer, not a number');
+    expect(() => encodeAttribute(CKA.TOKEN, 'true')).toThrow('CKA_TOKEN takes a boolean (CK_BBOOL), not a string');
+    expect(() => encodeAttribute(CKA.VALUE_LEN, true)).toThrow(/CKA_VALUE_LEN takes a non-negative safe integer/);
+    expect(() => encodeAttribute(CKA.START_DATE, '2025-01-31')).toThrow(/CKA_START_DATE takes a 'YYYYMMDD'/);
+    expect(encodeAttribute(CKA.START_DATE, '20250131')).toEqual(Buffer.from('20250131'));
+    expect(encodeAttribute(CKA.ID, 'k1')).toEqual(Buffer.from('k1'));
+    // Vendor attributes the table does not know take raw bytes.
+    expect(encodeAttribute(0x80000001, Buffer.from([1]))).toEqual(Buffer.from([1]));
+    expect(() => encodeAttribute(0x80000001, true)).toThrow(TypeError);
+    expect(encodeTemplate([{ type: CKA.TOKEN, value: false }, { type: CKA.LABEL, value: 'x' }])).toEqual([
+      { type: CKA.TOKEN, value: Buffer.from([0]) },
+      { type: CKA.LABEL, value: Buffer.from('x') },
+    ]);
+    expect(() => encodeTemplate([{ type: CKA.LABEL, value: 1 }], 'publicTemplate')).toThrow('CKA_LABEL takes');
+  });
+
+  it('sends the table-encoded bytes to the token (read back raw through the addon)', async () => {
+    const h = await session.generateKey({ mechanism: CKM.AES_KEY_GEN }, [
+      { type: CKA.TOKEN, value: false },
+      { type: CKA.VALUE_LEN, value: 16 },
+      { type: CKA.LABEL, value: 'kind' },
+    ]);
+    const raw = await module[NATIVE].C_GetAttributeValue(session.handle, h, [CKA.LABEL, CKA.VALUE_LEN]);
+    expect(raw).toEqual([
+      { type: CKA.LABEL, value: Buffer.from('kind') },
+      { type: CKA.VALUE_LEN, value: Buffer.from([16, 0, 0, 0, 0, 0, 0, 0]) },
+    ]);
+    await expect(session.setAttributes(h, [{ type: CKA.LABEL, value: 5 }])).rejects.toThrow('CKA_LABEL takes');
+    expect(await session.getAttributes(h, [CKA.LABEL])).toEqual([{ type: CKA.LABEL, value: 'kind' }]);
+    await session.destroyObject(h);
   });
 
   it('decodes by the attribute table', () => {
@@ -172,15 +214,15 @@ describe('module, slots and tokens', () => {
     expect(module.path).toBe(token.module);
     expect(slot.module).toBe(module);
     const slotInfo = await slot.getInfo();
-    expect(slotInfo.flags & CKF.TOKEN_PRESENT).toBe(CKF.TOKEN_PRESENT);
+    expect(slotInfo.flags & CKF_SLOT.TOKEN_PRESENT).toBe(CKF_SLOT.TOKEN_PRESENT);
     const tokenInfo = await slot.getTokenInfo();
     expect(tokenInfo).toMatchObject({ label: 'p11-test', manufacturerID: 'SoftHSM project', model: 'SoftHSM v2' });
-    expect(tokenInfo.flags & CKF.USER_PIN_INITIALIZED).toBe(CKF.USER_PIN_INITIALIZED);
+    expect(tokenInfo.flags & CKF_TOKEN.USER_PIN_INITIALIZED).toBe(CKF_TOKEN.USER_PIN_INITIALIZED);
     expect(tokenInfo.serialNumber).toMatch(/^\S+$/);
     const mechanisms = await slot.getMechanisms();
     expect(mechanisms).toEqual(expect.arrayContaining([CKM.EC_KEY_PAIR_GEN, CKM.DSA_PARAMETER_GEN, CKM.ECDSA]));
     const dsa = await slot.getMechanismInfo(CKM.DSA_PARAMETER_GEN);
-    expect(dsa.flags & CKF.GENERATE).toBe(CKF.GENERATE);
+    expect(dsa.flags & CKF_MECHANISM.GENERATE).toBe(CKF_MECHANISM.GENERATE);
   });
 
   it('lists slots with and without tokens, finds by label', async () => {
@@ -196,7 +238,7 @@ describe('module, slots and tokens', () => {
     let free: Slot | undefined;
     for (const s of slots) {
       const info = await s.getTokenInfo().catch(() => undefined);
-      if (info && !(info.flags & CKF.TOKEN_INITIALIZED)) free = s;
+      if (info && !(info.flags & CKF_TOKEN.TOKEN_INITIALIZED)) free = s;
     }
     if (!free) throw new Error('SoftHSM offers no free slot');
     await free.initToken('so-pin-1', 'second token');
@@ -259,13 +301,13 @@ describe('keys', () => {
       { type: CKA.VALUE, unavailable: 'sensitive' },
       { type: CKA.MODULUS, unavailable: 'invalid' },
     ]);
-    const raw = await session.getAttributeRaw(publicKey, [CKA.TOKEN, CKA.CLASS, CKA.EC_PARAMS, CKA.EC_POINT]);
-    expect(raw.slice(0, 3)).toEqual([
-      { type: CKA.TOKEN, value: Buffer.from([1]) },
-      { type: CKA.CLASS, value: Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]) },
+    const pubReads = await session.getAttributes(publicKey, [CKA.TOKEN, CKA.CLASS, CKA.EC_PARAMS, CKA.EC_POINT]);
+    expect(pubReads.slice(0, 3)).toEqual([
+      { type: CKA.TOKEN, value: true },
+      { type: CKA.CLASS, value: CKO.PUBLIC_KEY },
       { type: CKA.EC_PARAMS, value: P256 },
     ]);
-    expect((value(raw, CKA.EC_POINT) as Buffer).length).toBe(67);
+    expect((value(pubReads, CKA.EC_POINT) as Buffer).length).toBe(67);
 
     const data = Buffer.alloc(32, 1);
     const signature = await session.sign({ mechanism: CKM.ECDSA }, privateKey, data);
@@ -494,7 +536,8 @@ describe('argument checking', () => {
     ['session.generateKey(bad template)', () => session.generateKey(good, 'x' as unknown as Template)],
     ['session.find(bad template)', () => session.find([{ type: bad, value: 1 }])],
     ['session.getAttributes(bad object)', () => session.getAttributes(bad, [CKA.LABEL])],
-    ['session.getAttributeRaw(bad types)', () => session.getAttributeRaw(1, [bad])],
+    ['session.getAttributes(bad types)', () => session.getAttributes(1, [bad])],
+    ['session.setAttributes(number for a label)', () => session.setAttributes(1, [{ type: CKA.LABEL, value: 1 }])],
     ['session.setAttributes(bad template)', () => session.setAttributes(1, null as unknown as Template)],
     ['session.copyObject(negative)', () => session.copyObject(-1, [])],
     ['session.destroyObject(bad array)', () => session.destroyObject([1, bad])],

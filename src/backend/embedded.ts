@@ -18,7 +18,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { CKF, CKU, Pkcs11Error, type Module, type Slot } from '../p11/index.js';
+import { CKF_TOKEN, CKU, Pkcs11Error, type Module, type Slot } from '../p11/index.js';
 import type { Backend, BackendInfo, KmuUser, UserListEntry } from './backend.js';
 import type { Kmu11Config } from './config.js';
 import { createFileAtomic, ensurePrivateDir, FILE_MODE, missing, tightenMode } from './fsutil.js';
@@ -131,7 +131,7 @@ async function tokenDirCount(tokenDir: string): Promise<number> {
 async function findToken(module: Module, label: string): Promise<{ slot: Slot; flags: number } | undefined> {
   for (const slot of await module.getSlots(true)) {
     const ti = await slot.getTokenInfo();
-    if (ti.label.trim() === label && ti.flags & CKF.TOKEN_INITIALIZED) return { slot, flags: ti.flags };
+    if (ti.label.trim() === label && ti.flags & CKF_TOKEN.TOKEN_INITIALIZED) return { slot, flags: ti.flags };
   }
   return undefined;
 }
@@ -165,7 +165,7 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
     const tokenDir = confTokenDir(paths.softhsmConf, paths.tokens);
     const slots = await module.getSlots(true);
     const infos = await Promise.all(slots.map((s) => s.getTokenInfo()));
-    const initialized = infos.filter((t) => t.flags & CKF.TOKEN_INITIALIZED).length;
+    const initialized = infos.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED).length;
     // The module must be reading our tokendir before we initialize anything on it: if something
     // else in this process loaded SoftHSM first with another config, its token count differs.
     if (initialized !== (await tokenDirCount(tokenDir))) {
@@ -173,7 +173,7 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
         `SoftHSM in this process was not started with ${paths.softhsmConf}; open the embedded backend before any other use of SoftHSM`,
       );
     }
-    const free = slots.find((_, i) => !(infos[i]!.flags & CKF.TOKEN_INITIALIZED));
+    const free = slots.find((_, i) => !(infos[i]!.flags & CKF_TOKEN.TOKEN_INITIALIZED));
     if (!free) throw new SetupError(`SoftHSM offers no free slot to create token ${JSON.stringify(label)}`);
     const soPin = await readOrCreatePin(paths.soPin);
     await readOrCreatePin(paths.userPin);
@@ -185,7 +185,7 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
     found = await findToken(module, label);
     if (!found) throw new SetupError(`token ${JSON.stringify(label)} was created but SoftHSM does not list it`);
   }
-  if (!(found.flags & CKF.USER_PIN_INITIALIZED)) {
+  if (!(found.flags & CKF_TOKEN.USER_PIN_INITIALIZED)) {
     const soPin = await readPin(paths.soPin);
     const userPin = await readOrCreatePin(paths.userPin);
     await initUserPin(found.slot, soPin, userPin, label);
@@ -267,7 +267,7 @@ async function openComplete(modulePath: string, paths: EmbeddedPaths, label: str
     // right now, and SoftHSM then reads a half-written token (CKR_GENERAL_ERROR). Either way
     // the locked path below waits for that process and looks again.
     const found = await findToken(module, label).catch(() => undefined);
-    if (!found || !(found.flags & CKF.USER_PIN_INITIALIZED)) {
+    if (!found || !(found.flags & CKF_TOKEN.USER_PIN_INITIALIZED)) {
       // Let the locked path load SoftHSM afresh: it rescans the token directory only on C_Initialize.
       releaseSoftHsm();
       await module.close();

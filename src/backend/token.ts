@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { CKF_TOKEN, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
@@ -85,7 +85,7 @@ async function describeTokens(module: Module): Promise<{ slot: Slot; label: stri
  */
 export async function chooseToken(module: Module, label: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
   const tokens = await describeTokens(module);
-  const initialized = tokens.filter((t) => t.flags & CKF.TOKEN_INITIALIZED);
+  const initialized = tokens.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED);
   const labels = initialized
     .map((t) => t.label)
     .sort()

@@ -1,7 +1,7 @@
 // Attributes and templates: the value kinds of every standard v2.40 attribute
 // (one table, like python-pkcs11's ATTRIBUTE_TYPES) and the one place values
-// are encoded to / decoded from the bytes a module stores.
-import { CKA } from './constants.js';
+// are encoded to / decoded from the bytes a module stores. The addon sees bytes only.
+import { ckaName, CKA } from './constants.js';
 
 export type AttributeValue = boolean | number | string | Buffer;
 export interface Attribute {
@@ -134,32 +134,62 @@ export function attributeKind(type: number): AttributeKind {
 }
 
 /** sizeof(CK_ULONG) on every LP64 platform kmu11 builds for. */
-export const ULONG_SIZE = 8;
+const ULONG_SIZE = 8;
 const TWO_32 = 0x1_0000_0000;
 
+const TAKES: Record<AttributeKind, string> = {
+  bool: 'a boolean (CK_BBOOL)',
+  ulong: 'a non-negative safe integer (CK_ULONG)',
+  string: 'a string (UTF-8) or a Buffer',
+  bytes: 'a Buffer or a string (its UTF-8 bytes)',
+  date: "a 'YYYYMMDD' string, '' or a Buffer (CK_DATE)",
+};
+
 /**
- * The bytes the addon sends for a value: boolean → CK_BBOOL, number → CK_ULONG
- * (little-endian, 8 bytes), string → UTF-8 without NUL, Buffer → as is.
+ * The bytes a module stores for `value`, by the attribute's kind in the table: bool →
+ * CK_BBOOL, ulong → CK_ULONG (8 bytes, little-endian), string → UTF-8 without NUL, date →
+ * 8 ASCII digits, bytes → as is. A value of the wrong kind for its attribute (a number for
+ * CKA_LABEL, a string for CKA_TOKEN) is a TypeError naming the attribute. Attributes the
+ * table does not know (vendor ones) take raw bytes.
  */
 export function encodeAttribute(type: number, value: AttributeValue): Buffer {
-  switch (typeof value) {
-    case 'boolean':
+  const kind = attributeKind(type);
+  const wrong = () => new TypeError(`${ckaName(type)} takes ${TAKES[kind]}, not ${describe(value)}`);
+  switch (kind) {
+    case 'bool':
+      if (typeof value !== 'boolean') throw wrong();
       return Buffer.from([value ? 1 : 0]);
-    case 'number': {
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw new TypeError(`value of attribute 0x${type.toString(16)} must be a non-negative safe integer`);
-      }
+    case 'ulong': {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw wrong();
       const out = Buffer.alloc(ULONG_SIZE);
       out.writeUInt32LE(value % TWO_32, 0);
       out.writeUInt32LE(Math.floor(value / TWO_32), 4);
       return out;
     }
-    case 'string':
-      return Buffer.from(value, 'utf8');
     default:
+      // string, bytes, and dates as their 8 ASCII digits
+      if (kind === 'date' && typeof value === 'string' && !/^(\d{8})?$/.test(value)) throw wrong();
+      if (typeof value === 'string') return Buffer.from(value, 'utf8');
       if (Buffer.isBuffer(value)) return Buffer.from(value);
-      throw new TypeError(`value of attribute 0x${type.toString(16)} must be a boolean, number, string or Buffer`);
+      throw wrong();
   }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Buffer.isBuffer(value)) return 'a Buffer';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** A template as the addon takes it: each value encoded by encodeAttribute. */
+export function encodeTemplate(template: Template, what = 'template'): Array<{ type: number; value: Buffer }> {
+  if (!Array.isArray(template)) throw new TypeError(`${what} must be an array of {type, value} attributes`);
+  return template.map((attr, i) => {
+    if (typeof attr !== 'object' || attr === null) throw new TypeError(`${what}[${i}] must be an object {type, value}`);
+    const { type, value } = attr;
+    if (!Number.isSafeInteger(type) || type < 0) throw new TypeError(`${what}[${i}].type must be a non-negative safe integer`);
+    return { type, value: encodeAttribute(type, value) };
+  });
 }
 
 /**

@@ -616,14 +616,15 @@ export const CKR = table({
   VENDOR_DEFINED,
 });
 
-// One table for every CKF_ flag name; the same bit means different things in
-// slot, token, session, mechanism and C_Initialize flags.
-export const CKF = table({
-  // CK_SLOT_INFO
+// Flags (CKF_*), one table per PKCS#11 structure: the same bit means different things in
+// slot, token, session and mechanism flags.
+export const CKF_SLOT = table({
   TOKEN_PRESENT: 0x1,
   REMOVABLE_DEVICE: 0x2,
   HW_SLOT: 0x4,
-  // CK_TOKEN_INFO
+});
+
+export const CKF_TOKEN = table({
   RNG: 0x1,
   WRITE_PROTECTED: 0x2,
   LOGIN_REQUIRED: 0x4,
@@ -643,10 +644,15 @@ export const CKF = table({
   SO_PIN_LOCKED: 0x400000,
   SO_PIN_TO_BE_CHANGED: 0x800000,
   ERROR_STATE: 0x1000000,
-  // CK_SESSION_INFO / C_OpenSession
+});
+
+/** CK_SESSION_INFO flags and C_OpenSession's. */
+export const CKF_SESSION = table({
   RW_SESSION: 0x2,
   SERIAL_SESSION: 0x4,
-  // CK_MECHANISM_INFO
+});
+
+export const CKF_MECHANISM = table({
   HW: 0x1,
   ENCRYPT: 0x100,
   DECRYPT: 0x200,
@@ -667,20 +673,12 @@ export const CKF = table({
   EC_UNCOMPRESS: 0x1000000,
   EC_COMPRESS: 0x2000000,
   EXTENSION: 0x80000000,
-  // CK_C_INITIALIZE_ARGS
+});
+
+/** CK_C_INITIALIZE_ARGS flags. */
+export const CKF_INITIALIZE = table({
   LIBRARY_CANT_CREATE_OS_THREADS: 0x1,
   OS_LOCKING_OK: 0x2,
-  // C_WaitForSlotEvent
-  DONT_BLOCK: 0x1,
-  // attribute types that hold attribute arrays
-  ARRAY_ATTRIBUTE: ARRAY_ATTRIBUTE,
-  // OTP
-  NEXT_OTP: 0x1,
-  EXCLUDE_TIME: 0x2,
-  EXCLUDE_COUNTER: 0x4,
-  EXCLUDE_CHALLENGE: 0x8,
-  EXCLUDE_PIN: 0x10,
-  USER_FRIENDLY_OTP: 0x20,
 });
 
 export const CKU = table({

@@ -10,9 +10,9 @@ export class Pkcs11Error extends Error {
   /** The PKCS#11 function that returned it, e.g. 'C_Login'. */
   readonly fn: string;
 
-  constructor(code: number, fn: string, message?: string) {
+  constructor(code: number, fn: string) {
     const ckr = ckrName(code);
-    super(message ?? `${fn} failed: ${ckr} (0x${code.toString(16)})`);
+    super(`${fn} failed: ${ckr} (0x${code.toString(16)})`);
     this.code = code;
     this.ckr = ckr;
     this.fn = fn;

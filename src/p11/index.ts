@@ -7,6 +7,7 @@ export {
   attributeKind,
   decodeAttribute,
   encodeAttribute,
+  encodeTemplate,
   type Attribute,
   type AttributeKind,
   type AttributeRead,

@@ -4,12 +4,12 @@
 // Slot and Session.
 import { createRequire } from 'node:module';
 
-import type { AttributeValue } from './attributes.js';
 import { Pkcs11Error } from './error.js';
 import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Mechanism } from './mechanism.js';
 
-export type NativeTemplate = ReadonlyArray<{ type: number; value: AttributeValue | null }>;
+/** A template with every value encoded (attributes.ts encodeTemplate): the addon takes bytes only. */
+export type NativeTemplate = ReadonlyArray<{ type: number; value: Buffer }>;
 
 export type NativeAttributeRead =
   | { type: number; value: Buffer }
@@ -53,9 +53,8 @@ export interface NativeModule {
 
 export interface NativeAddon {
   Module: new (path: string) => NativeModule;
-  setErrorFactory(factory: ((message: string, code: number, ckr: string, fn: string) => Error) | null): void;
-  ckrName(code: number): string;
-  sizeofUlong: number;
+  /** The addon reports a failed call's CK_RV and function; the factory names it and writes the message. */
+  setErrorFactory(factory: ((code: number, fn: string) => Error) | null): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -66,7 +65,7 @@ export const addon: NativeAddon = require(ADDON_PATH) as NativeAddon;
 
 // The addon builds every CK_RV failure through this, so callers get
 // Pkcs11Error without a per-call wrapper. TypeErrors are thrown as they are.
-addon.setErrorFactory((message, code, _ckr, fn) => new Pkcs11Error(code, fn, message));
+addon.setErrorFactory((code, fn) => new Pkcs11Error(code, fn));
 
 /** Where Module keeps its native handle (not part of the public API). */
 export const NATIVE: unique symbol = Symbol('kmu11.p11.native');

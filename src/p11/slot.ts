@@ -1,5 +1,5 @@
 // A slot and its token (rust-cryptoki's slot/token management).
-import { CKF } from './constants.js';
+import { CKF_SESSION } from './constants.js';
 import type { MechanismInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Module } from './module.js';
 import { asPromise, NATIVE } from './native.js';
@@ -41,7 +41,7 @@ export class Slot {
     if (typeof opts !== 'object' || opts === null) throw new TypeError('opts must be an object');
     const rw = opts.rw ?? true;
     if (typeof rw !== 'boolean') throw new TypeError('opts.rw must be a boolean');
-    const flags = CKF.SERIAL_SESSION | (rw ? CKF.RW_SESSION : 0);
+    const flags = CKF_SESSION.SERIAL_SESSION | (rw ? CKF_SESSION.RW_SESSION : 0);
     const handle = await this.module[NATIVE].C_OpenSession(this.id, flags);
     const session = new Session(this, handle);
     this.module[SESSIONS].add(session);

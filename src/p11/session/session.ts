@@ -1,18 +1,26 @@
-// A PKCS#11 session. Each method is one pool job in the addon; the work is in
-// the per-concern files next to this one (management, objects, keys,
-// signing, random). One operation at a time per session, as PKCS#11 requires;
-// use several sessions (SessionPool) for parallel work.
-import type { AttributeRead, Template } from '../attributes.js';
-import { CKU } from '../constants.js';
+// A PKCS#11 session. Each method is one job in the addon, run on the session's lane; templates
+// are encoded here by the attribute table (the addon takes bytes) and values read are decoded
+// by it. One operation at a time per session, as PKCS#11 requires; use several sessions
+// (SessionPool) for parallel work.
+import { decodeAttribute, encodeTemplate, type AttributeRead, type Template } from '../attributes.js';
+import { CKR, CKU } from '../constants.js';
+import { Pkcs11Error } from '../error.js';
 import type { Mechanism } from '../mechanism.js';
 import { SESSIONS } from '../module.js';
 import { asPromise, NATIVE, type NativeModule } from '../native.js';
 import type { Slot } from '../slot.js';
-import * as keys from './keys.js';
-import * as management from './management.js';
-import * as objects from './objects.js';
-import * as random from './random.js';
-import * as signing from './signing.js';
+
+/** Codes after which a session is gone anyway: closing it again is not a failure. */
+const ALREADY_CLOSED: ReadonlySet<number> = new Set([
+  CKR.SESSION_HANDLE_INVALID,
+  CKR.SESSION_CLOSED,
+  CKR.CRYPTOKI_NOT_INITIALIZED,
+  CKR.DEVICE_REMOVED,
+  CKR.TOKEN_NOT_PRESENT,
+]);
+
+/** The module saying "this signature does not verify", as opposed to a failure. */
+const SIGNATURE_REJECTED: ReadonlySet<number> = new Set([CKR.SIGNATURE_INVALID, CKR.SIGNATURE_LEN_RANGE]);
 
 export class Session {
   readonly slot: Slot;
@@ -28,22 +36,27 @@ export class Session {
 
   // ------------------------------------------------------------ management
   login(pin: string, userType: number = CKU.USER): Promise<void> {
-    return asPromise(() => management.login(this.#native, this.handle, pin, userType));
+    return asPromise(() => this.#native.C_Login(this.handle, userType, pin));
   }
 
   logout(): Promise<void> {
-    return asPromise(() => management.logout(this.#native, this.handle));
+    return asPromise(() => this.#native.C_Logout(this.handle));
   }
 
   initPin(pin: string): Promise<void> {
-    return asPromise(() => management.initPin(this.#native, this.handle, pin));
+    return asPromise(() => this.#native.C_InitPIN(this.handle, pin));
   }
 
-  /** Idempotent. */
+  /** Idempotent; a session the module already dropped (finalized, token gone) counts as closed. */
   close(): Promise<void> {
-    this.#closing ??= management.closeSession(this.#native, this.handle).finally(() => {
-      this.slot.module[SESSIONS].delete(this);
-    });
+    this.#closing ??= this.#native
+      .C_CloseSession(this.handle)
+      .catch((e: unknown) => {
+        if (!(e instanceof Pkcs11Error && ALREADY_CLOSED.has(e.code))) throw e;
+      })
+      .finally(() => {
+        this.slot.module[SESSIONS].delete(this);
+      });
     return this.#closing;
   }
 
@@ -53,58 +66,76 @@ export class Session {
     publicTemplate: Template,
     privateTemplate: Template,
   ): Promise<{ publicKey: number; privateKey: number }> {
-    return asPromise(() => keys.generateKeyPair(this.#native, this.handle, mechanism, publicTemplate, privateTemplate));
+    return asPromise(() =>
+      this.#native.C_GenerateKeyPair(
+        this.handle,
+        mechanism,
+        encodeTemplate(publicTemplate, 'publicTemplate'),
+        encodeTemplate(privateTemplate, 'privateTemplate'),
+      ),
+    );
   }
 
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
-    return asPromise(() => keys.generateKey(this.#native, this.handle, mechanism, template));
+    return asPromise(() => this.#native.C_GenerateKey(this.handle, mechanism, encodeTemplate(template)));
   }
 
   wrapKey(mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer> {
-    return asPromise(() => keys.wrapKey(this.#native, this.handle, mechanism, wrappingKey, key));
+    return asPromise(() => this.#native.C_WrapKey(this.handle, mechanism, wrappingKey, key));
   }
 
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
-    return asPromise(() => objects.find(this.#native, this.handle, template));
+    return asPromise(() =>
+      this.#native.findObjects(this.handle, template === undefined ? undefined : encodeTemplate(template)),
+    );
   }
 
   /** Values decoded by the attribute table; unreadable attributes say why. */
   getAttributes(object: number, types: number[]): Promise<AttributeRead[]> {
-    return asPromise(() => objects.getAttributes(this.#native, this.handle, object, types));
-  }
-
-  /** Values as the module's raw bytes. */
-  getAttributeRaw(object: number, types: number[]): Promise<AttributeRead[]> {
-    return asPromise(() => objects.getAttributeRaw(this.#native, this.handle, object, types));
+    return asPromise(async () => {
+      const reads: AttributeRead[] = await this.#native.C_GetAttributeValue(this.handle, object, types);
+      for (const read of reads) {
+        if ('value' in read) read.value = decodeAttribute(read.type, read.value as Buffer);
+      }
+      return reads;
+    });
   }
 
   setAttributes(object: number, template: Template): Promise<void> {
-    return asPromise(() => objects.setAttributes(this.#native, this.handle, object, template));
+    return asPromise(() => this.#native.C_SetAttributeValue(this.handle, object, encodeTemplate(template)));
   }
 
   copyObject(object: number, template: Template): Promise<number> {
-    return asPromise(() => objects.copyObject(this.#native, this.handle, object, template));
+    return asPromise(() => this.#native.C_CopyObject(this.handle, object, encodeTemplate(template)));
   }
 
-  /** One handle, or an array destroyed in one pool job (all attempted, first failure reported). */
+  /** One handle, or an array destroyed in one job (all attempted, first failure reported). */
   destroyObject(object: number | number[]): Promise<void> {
-    return asPromise(() => objects.destroyObject(this.#native, this.handle, object));
+    return asPromise(() => this.#native.C_DestroyObject(this.handle, object));
   }
 
   // --------------------------------------------------------------- signing
   sign(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
-    return asPromise(() => signing.sign(this.#native, this.handle, mechanism, key, data));
+    return asPromise(() => this.#native.sign(this.handle, mechanism, key, data));
   }
 
   /** false on CKR_SIGNATURE_INVALID / CKR_SIGNATURE_LEN_RANGE; other failures reject. */
   verify(mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<boolean> {
-    return asPromise(() => signing.verify(this.#native, this.handle, mechanism, key, data, signature));
+    return asPromise(() =>
+      this.#native.verify(this.handle, mechanism, key, data, signature).then(
+        () => true,
+        (e: unknown) => {
+          if (e instanceof Pkcs11Error && SIGNATURE_REJECTED.has(e.code)) return false;
+          throw e;
+        },
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- random
   generateRandom(length: number): Promise<Buffer> {
-    return asPromise(() => random.generateRandom(this.#native, this.handle, length));
+    return asPromise(() => this.#native.C_GenerateRandom(this.handle, length));
   }
 }
