@@ -18,6 +18,11 @@ class FindObjectsJob : public Job {
  protected:
   CK_RV Run(CK_FUNCTION_LIST* f) override {
     CK_RV rv = f->C_FindObjectsInit(session_, filter.data(), filter.size());
+    if (rv == CKR_OPERATION_ACTIVE && f->C_FindObjectsFinal(session_) == CKR_OK) {
+      // A search left open (its C_FindObjectsFinal failed) would block every later search on
+      // this session: end it and start ours.
+      rv = f->C_FindObjectsInit(session_, filter.data(), filter.size());
+    }
     if (rv != CKR_OK) return rv;
     fn_ = "C_FindObjects";
     CK_OBJECT_HANDLE batch[256];

@@ -73,7 +73,9 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
           await session.destroyObject(copy).catch(() => undefined);
           throw e;
         }
-        await session.destroyObject(object);
+        // The handle names the copy now and the store retires the original, which dies with its
+        // session anyway: failing to destroy it early does not undo the change.
+        await session.destroyObject(object).catch(() => undefined);
       }
       return ok(setAttribute, { handle: o.handle, attribute: o.attribute, value, prompted });
     } catch (e) {

@@ -69,10 +69,14 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
 /** An id already used by a key on the token (token or session object) is refused before generation. */
 async function checkIdFree(ctx: CommandContext, id: Buffer): Promise<void> {
   for (const cls of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
-    const found = await ctx.backend.session.find([
-      { type: CKA.CLASS, value: cls },
-      { type: CKA.ID, value: id },
-    ]);
+    const found = await ctx.backend.session
+      .find([
+        { type: CKA.CLASS, value: cls },
+        { type: CKA.ID, value: id },
+      ])
+      .catch((e: unknown) => {
+        throw toKmuError(e); // a failed search is kmu's error, as the generation's are
+      });
     if (found.length > 0)
       throw new KmuError(RC.KEY_ID_EXISTS, { detail: `a key with ID '${id.toString('utf8')}' is already on the token` });
   }

@@ -1,0 +1,190 @@
+// Every PKCS#11 call a changing command makes, failed in turn (issue 10 item 5): kmu11 over the
+// fault-injecting module (generic backend, SoftHSM behind it), through the library API in one
+// process. For each command the calls of one clean run are counted; then each call k of each
+// function F is failed with CKR_DEVICE_ERROR → the command fails with a KmuError (or succeeds,
+// when kmu11 tolerates that call's failure), the token's objects are exactly as before
+// (pkcs11-tool on SoftHSM directly), findKey lists exactly what it listed before, and the next
+// command works. Commands swept: genECCKeyPair (with -id, so the ID check's search is swept
+// too), genDSAKeyPair, setAttribute (session → token) and deleteKey.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Kmu, KmuError } from '../src/index.js';
+import { faultEnv, faultModule, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
+import { makeToken, type TestToken } from './helpers/softhsm.js';
+
+
+let token: TestToken;
+let dir: string;
+let kmu: Kmu;
+const control = () => join(dir, 'control');
+const countsFile = () => join(dir, 'counts');
+
+/** The token's objects as pkcs11-tool sees them straight on SoftHSM (token objects). */
+function tokenObjects(): string {
+  return execFileSync('pkcs11-tool', ['--module', token.module, '--login', '--pin', token.userPin, '--list-objects'], {
+    env: token.env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+}
+
+beforeAll(async () => {
+  token = makeToken('sweep');
+  dir = mkdtempSync(join(tmpdir(), 'kmu11-sweep-'));
+  writeFaultControl(control(), {});
+  delete process.env.KMU11_CONFIG;
+  Object.assign(process.env, faultEnv({ module: token.module, control: control(), counts: countsFile() }));
+  kmu = await Kmu.open({ module: faultModule(), token: token.label, home: join(dir, 'home') });
+  await kmu.loginHSM({ user: 'user', password: token.userPin });
+});
+afterAll(async () => {
+  await kmu?.close();
+  for (const k of ['P11FAULT_MODULE', 'P11FAULT_CONTROL', 'P11FAULT_COUNTS']) delete process.env[k];
+  token?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The calls `command` makes, per function, on a clean run (its result is returned for cleanup). */
+async function countCalls(command: () => Promise<unknown>): Promise<[Record<string, number>, unknown]> {
+  writeFaultControl(control(), {});
+  const result = await command();
+  return [readFaultCounts(countsFile()), result];
+}
+
+/** [function, k] for every call of the counted run. */
+function faultsFor(counts: Record<string, number>): Array<[string, number]> {
+  return Object.entries(counts).flatMap(([fn, n]) => Array.from({ length: n }, (_, i): [string, number] => [fn, i + 1]));
+}
+
+interface Sweep {
+  /** Makes what the command needs (a key to delete…); runs without faults. */
+  setup(): Promise<number[]>;
+  command(handles: number[]): Promise<unknown>;
+  /** Removes what a successful run made, and what setup made. */
+  cleanup(handles: number[], result: unknown): Promise<void>;
+  label: string;
+}
+
+async function sweep(s: Sweep): Promise<{ calls: Record<string, number>; faults: number; failed: number; tolerated: number }> {
+  let counts: Record<string, number> = {};
+  // A first run warms what kmu11 caches (mechanism lists…); the second is counted.
+  for (let i = 0; i < 2; i++) {
+    const handles = await s.setup();
+    const [c, result] = await countCalls(() => s.command(handles));
+    await s.cleanup(handles, result);
+    counts = c;
+  }
+  expect(Object.keys(counts).length).toBeGreaterThan(0);
+  const faults = faultsFor(counts);
+  let reachedFaults = 0;
+  let failed = 0;
+  let tolerated = 0;
+  for (const [fn, k] of faults) {
+    writeFaultControl(control(), {});
+    const made = await s.setup();
+    const before = tokenObjects();
+    const listed = await kmu.findKey({ label: s.label });
+    writeFaultControl(control(), { fail: [[fn, k, 'CKR_DEVICE_ERROR']] });
+    let result: unknown;
+    let error: unknown;
+    try {
+      result = await s.command(made);
+    } catch (e) {
+      error = e;
+    }
+    // Call k of fn really happened (and failed): what kmu11 caches can make a run shorter.
+    const reached = (readFaultCounts(countsFile())[fn] ?? 0) >= k;
+    if (reached) reachedFaults++;
+    writeFaultControl(control(), {});
+    const where = `${fn} call ${k}`;
+    if (error !== undefined) {
+      failed++;
+      expect(reached, where).toBe(true);
+      // A clear kmu error, and nothing changed on the token or in what kmu11 lists.
+      expect(error, where).toBeInstanceOf(KmuError);
+      expect((error as KmuError).message, where).not.toMatch(/\n\s+at /);
+      expect(tokenObjects(), where).toBe(before);
+      expect(await kmu.findKey({ label: s.label }), where).toEqual(listed);
+    } else if (reached) {
+      tolerated++;
+    }
+    // The next command works, and leaves the token as it found it.
+    await s.cleanup(made, result);
+  }
+  // Nearly every planned fault must have been reached, or the sweep proves little.
+  expect(reachedFaults).toBeGreaterThanOrEqual(faults.length * 0.8);
+  return { calls: counts, faults: reachedFaults, failed, tolerated };
+}
+
+describe('every PKCS#11 call of a changing command, failed in turn', () => {
+  const report: Record<string, unknown> = {};
+  afterAll(() => {
+    console.log(`fault sweep: ${JSON.stringify(report)}`);
+  });
+
+  it('genECCKeyPair', async () => {
+    const empty = tokenObjects();
+    report.genECCKeyPair = await sweep({
+      label: 'sweep-ec',
+      setup: async () => [],
+      command: () => kmu.genECCKeyPair({ curve: 2, label: 'sweep-ec', id: 'sweep-ec-id' }),
+      cleanup: async (_h, r) => {
+        const pair = r as { publicKey: number; privateKey: number } | undefined;
+        if (pair) for (const k of [pair.privateKey, pair.publicKey]) await kmu.run('deleteKey', { handle: k });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('setAttribute (a session pair made persistent)', async () => {
+    const empty = tokenObjects();
+    report.setAttribute = await sweep({
+      label: 'sweep-set',
+      setup: async () => {
+        const pair = await kmu.genECCKeyPair({ curve: 2, label: 'sweep-set', sess: true });
+        return [pair.privateKey, pair.publicKey];
+      },
+      command: (h) => kmu.run('setAttribute', { handle: h[0], attribute: 1, value: 1 }),
+      cleanup: async (h) => {
+        for (const k of h) await kmu.run('deleteKey', { handle: k });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('deleteKey', async () => {
+    const empty = tokenObjects();
+    report.deleteKey = await sweep({
+      label: 'sweep-del',
+      setup: async () => {
+        const pair = await kmu.genECCKeyPair({ curve: 2, label: 'sweep-del' });
+        return [pair.privateKey, pair.publicKey];
+      },
+      command: (h) => kmu.run('deleteKey', { handle: h[0] }),
+      cleanup: async (h, r) => {
+        if (r === undefined) await kmu.run('deleteKey', { handle: h[0] });
+        await kmu.run('deleteKey', { handle: h[1] });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('genDSAKeyPair', async () => {
+    const empty = tokenObjects();
+    report.genDSAKeyPair = await sweep({
+      label: 'sweep-dsa',
+      setup: async () => [],
+      command: () => kmu.genDSAKeyPair({ label: 'sweep-dsa' }),
+      cleanup: async (_h, r) => {
+        const pair = r as { publicKey: number; privateKey: number } | undefined;
+        if (pair) for (const k of [pair.privateKey, pair.publicKey]) await kmu.run('deleteKey', { handle: k });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+});
