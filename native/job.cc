@@ -47,11 +47,7 @@ void Job::Execute() {
   rv_ = Run(call.functions());
 }
 
-napi_value Job::Result(napi_env env) {
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  return undefined;
-}
+napi_value Job::Result(napi_env env) { return Napi::Env(env).Undefined(); }
 
 namespace {
 
@@ -64,7 +60,9 @@ napi_value Fallback(napi_env env, CK_RV rv, const char* fn) noexcept {
     bool pending = false;
     napi_value ignored = nullptr, undefined = nullptr;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    napi_get_undefined(env, &undefined);
+    // Settle rejects with whatever this is; if even undefined cannot be had, the environment is
+    // going away and nothing is left to settle.
+    if (napi_get_undefined(env, &undefined) != napi_ok) return nullptr;
     return undefined;
   }
 }
@@ -101,6 +99,10 @@ void Job::Settle(napi_env env, Job* raw) noexcept {
   if (outcome == nullptr) {
     outcome = Fallback(env, CKR_GENERAL_ERROR, job->fn_);
     ok = false;
+  }
+  if (outcome == nullptr) {
+    napi_close_handle_scope(env, scope);
+    return;
   }
   // Only fails when the environment is shutting down; nothing is left to tell.
   if (ok) {
