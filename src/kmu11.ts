@@ -7,7 +7,8 @@ import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
 import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
-import { KmuError, UsageError } from './kmu/errors.js';
+import { KmuError, SetupError, UsageError } from './kmu/errors.js';
+import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
 
@@ -71,11 +72,17 @@ export class KmuSession {
 
   /**
    * Runs a command whose options are already read (by the CLI parser, or by `run`). Returns the
-   * result; a command that fails throws KmuError or UsageError.
+   * result; a command that fails throws KmuError or UsageError (converted here, once), or
+   * SetupError when there is no token to talk to.
    */
   async execute(command: Command<any, any>, options: Record<string, unknown>): Promise<CommandResult<any>> {
-    if (command.offline) return command.run(undefined as unknown as CommandContext, options);
-    return command.run(await this.connect(), options);
+    try {
+      if (command.offline) return await command.run(undefined as unknown as CommandContext, options);
+      return await command.run(await this.connect(), options);
+    } catch (e) {
+      if (e instanceof SetupError) throw e;
+      throw toKmuError(e);
+    }
   }
 
   /**

@@ -29,30 +29,6 @@ function isCkr(e: unknown, ...codes: number[]): e is Pkcs11Error {
   return e instanceof Pkcs11Error && codes.includes(e.code);
 }
 
-/** A C_Login failure as a kmu return code. Non-PKCS#11 errors pass through unchanged. */
-export function loginError(e: unknown): unknown {
-  if (!(e instanceof Pkcs11Error)) return e;
-  const opts = { ckr: e.ckr, cause: e };
-  switch (e.code) {
-    case CKR.PIN_INCORRECT:
-    case CKR.PIN_LEN_RANGE:
-    case CKR.PIN_INVALID:
-      return new KmuError(RC.LOGIN_FAILED, opts);
-    case CKR.USER_PIN_NOT_INITIALIZED:
-      return new KmuError(RC.LOGIN_FAILED, { ...opts, detail: "the token's user PIN is not initialized" });
-    case CKR.PIN_LOCKED:
-      return new KmuError(RC.ACCOUNT_LOCKED, opts);
-    case CKR.USER_ALREADY_LOGGED_IN:
-    case CKR.USER_ANOTHER_ALREADY_LOGGED_IN:
-      return new KmuError(RC.ALREADY_LOGGED_IN, opts);
-    case CKR.TOKEN_NOT_PRESENT:
-    case CKR.DEVICE_REMOVED:
-      return new KmuError(RC.TOKEN_NOT_PRESENT, opts);
-    default:
-      return new KmuError(RC.GENERAL_ERROR, { ...opts, detail: `C_Login failed: ${e.ckr}` });
-  }
-}
-
 /** Load a PKCS#11 module, turning every way that can fail into one SetupError line. */
 export async function loadModule(path: string, what = 'PKCS#11 module'): Promise<Module> {
   if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
@@ -230,7 +206,7 @@ export abstract class TokenBackend implements Backend {
     try {
       await this.serializeTokenWrite(() => this.session.login(pin, CKU.USER));
     } catch (e) {
-      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw loginError(e);
+      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw e; // kmu's code: the one CKR table (kmu/pkcs11Codes.ts), applied where the command runs
     }
     tokenLogins.set(key, (tokenLogins.get(key) ?? 0) + 1);
     this.tokenLoggedIn = true;

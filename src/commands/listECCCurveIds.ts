@@ -2,7 +2,6 @@ import { CKA, CKK, CKM, CKO, type Session } from '../p11/index.js';
 import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
 import type { Backend } from '../backend/backend.js';
 import { ok, type Command } from './types.js';
-import { toKmuError } from './lib/context.js';
 import { mechanismsOf } from './lib/mechanisms.js';
 
 export interface ListECCCurveIdsData {
@@ -57,11 +56,7 @@ export const listECCCurveIds: Command<Record<string, never>, ListECCCurveIdsData
   flags: [],
   async run(ctx) {
     let supported: Curve[];
-    try {
-      supported = await supportedCurves(ctx.backend);
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    supported = await supportedCurves(ctx.backend);
     const brief = (c: Curve) => ({ id: c.id, nid: c.nid });
     return ok(listECCCurveIds, {
       supported: supported.map(brief),

@@ -7,7 +7,7 @@ import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
-import { requireLogin, toKmuError } from './context.js';
+import { requireLogin } from './context.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -138,12 +138,7 @@ export async function generatePair(
   privateTemplate: Template,
 ): Promise<GeneratedPair> {
   const { session, user } = ctx.backend;
-  let pair: { publicKey: number; privateKey: number };
-  try {
-    pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
-  } catch (e) {
-    throw toKmuError(e);
-  }
+  const pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
   try {
     const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
     const [publicKey, privateKey] = await ctx.handles.register([
@@ -159,7 +154,7 @@ export async function generatePair(
     };
   } catch (e) {
     await session.destroyObject([pair.publicKey, pair.privateKey]).catch(() => undefined);
-    throw toKmuError(e);
+    throw e;
   }
 }
 
