@@ -23,6 +23,8 @@ export interface FailedResult extends CommandResult<{ error: { detail?: string; 
 export class KmuSession {
   private context?: Promise<CommandContext>;
   private closed = false;
+  /** The running command's interruption (see interrupt()). */
+  private running?: AbortController;
 
   constructor(private readonly options: KmuOptions = {}) {}
 
@@ -71,17 +73,49 @@ export class KmuSession {
   }
 
   /**
+   * Interrupts the running command (SIGINT, SIGTERM, Ctrl-C): it rolls back what it made and
+   * fails. `reason` names the signal. Returns false when no command is running.
+   */
+  interrupt(reason: string): boolean {
+    if (!this.running) return false;
+    this.running.abort(reason);
+    return true;
+  }
+
+  /**
    * Runs a command whose options are already read (by the CLI parser, or by `run`). Returns the
    * result; a command that fails throws KmuError or UsageError (converted here, once), or
-   * SetupError when there is no token to talk to.
+   * SetupError when there is no token to talk to. `deliver` shows the result (the CLI prints
+   * it): only after that are the command's generations settled in the handle store, so a
+   * process killed before its handles were shown has them finished or rolled back later.
    */
-  async execute(command: Command<any, any>, options: Record<string, unknown>): Promise<CommandResult<any>> {
+  async execute(
+    command: Command<any, any>,
+    options: Record<string, unknown>,
+    deliver?: (result: CommandResult<any>) => void,
+  ): Promise<CommandResult<any>> {
+    const running = (this.running = new AbortController());
+    let ctx: CommandContext | undefined;
+    let delivered = false;
     try {
-      if (command.offline) return await command.run(undefined as unknown as CommandContext, options);
-      return await command.run(await this.connect(), options);
+      if (command.offline) {
+        const result = await command.run(undefined as unknown as CommandContext, options);
+        deliver?.(result);
+        return result;
+      }
+      ctx = await this.connect();
+      await ctx.handles.recover();
+      const result = await command.run({ ...ctx, prompt: ctx.prompt, signal: running.signal }, options);
+      result.warnings.push(...ctx.handles.takeWarnings());
+      deliver?.(result);
+      delivered = true;
+      return result;
     } catch (e) {
       if (e instanceof SetupError) throw e;
       throw toKmuError(e);
+    } finally {
+      if (this.running === running) this.running = undefined;
+      await ctx?.handles.settle(delivered).catch(() => undefined);
     }
   }
 

@@ -19,8 +19,7 @@ export async function runParsed(session: KmuSession, parsed: ParsedCommand, out:
     return { ok: true, exit: false };
   }
   try {
-    const result = await session.execute(command, parsed.options);
-    out.result(result);
+    const result = await session.execute(command, parsed.options, (r) => out.result(r));
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;

@@ -37,7 +37,7 @@ import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
-import { Journal, type Entry, type KeyMeta, type Rec } from './journal.js';
+import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
 import { DirLock } from './lock.js';
 import { match, type MatchResult, type MObj, type MRec } from './match.js';
@@ -72,6 +72,24 @@ export interface HandleStore {
   remove(handle: number): Promise<void>;
   /** The key's CKA_LABEL or CKA_ID was changed through this session (after setAttribute). */
   updated(handle: number): Promise<void>;
+  /**
+   * A generation of token keys labelled `label` (CKA_ID `id`) is about to start: durable before
+   * it does, so that if this process is killed part way the next one finishes it (handles kept,
+   * and reported) or rolls it back (the objects destroyed). Register tags its records with it.
+   */
+  intend(what: { label: string; id?: Buffer; meta: KeyMeta }): Promise<void>;
+  /**
+   * The command's outcome is out (printed, or rolled back): its generations are done. With
+   * `delivered`, the warnings taken since were shown too: the killed generations they report are done.
+   */
+  settle(delivered: boolean): Promise<void>;
+  /**
+   * Finish or roll back generations whose process was killed before their outcome was shown
+   * (the session calls it before each command; needs a full view, else does nothing).
+   */
+  recover(): Promise<void>;
+  /** What a recovery did, for the operator (stderr, --json warnings). Drained on read. */
+  takeWarnings(): string[];
   close(): Promise<void>;
 }
 
@@ -130,6 +148,11 @@ export class FileHandleStore implements HandleStore {
   private scanTrouble = false;
   /** Tombstone candidates a narrower look found still present (not asked again). */
   private readonly notGone = new Set<number>();
+  /** This process's generations announced and not yet settled; register() tags with the last. */
+  private readonly mine: string[] = [];
+  /** Killed generations finished here, done once the warnings reporting them are shown. */
+  private readonly recovered: string[] = [];
+  private warnings: string[] = [];
 
   constructor(
     readonly dir: string,
@@ -398,8 +421,9 @@ export class FileHandleStore implements HandleStore {
    * is on the token for everyone (SoftHSM even shows CKA_TOKEN=false on the remains of a
    * generation killed half way).
    */
-  private addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number): Entry {
+  private addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
     return {
+      ...(g ? { g } : {}),
       t: 'add',
       h,
       cls: i.cls,
@@ -502,8 +526,8 @@ export class FileHandleStore implements HandleStore {
   }
 
   register(created: CreatedObject[]): Promise<number[]> {
-    return this.run(() =>
-      this.locked(async () => {
+    return this.run(async () => {
+      return this.locked(async () => {
         await this.journal.refresh();
         const want = new Set<number>();
         for (const c of created) {
@@ -550,7 +574,7 @@ export class FileHandleStore implements HandleStore {
           const partner = c.partner !== undefined ? (byObj.get(c.partner) ?? m?.byObj.get(c.partner)?.h) : undefined;
           const existing = this.journal.records.get(h);
           if (!existing) {
-            entries.push(this.addEntry(h, i, c.meta, true, partner));
+            entries.push(this.addEntry(h, i, c.meta, true, partner, this.mine.at(-1)));
           } else {
             // Another process saw the key between its generation and now, and gave it this
             // handle (owner 0): adopt it, with the creator's metadata.
@@ -562,8 +586,8 @@ export class FileHandleStore implements HandleStore {
         if (m) await this.compute();
         created.forEach((c, k) => this.resolved.set(handles[k]!, c.object));
         return handles;
-      }),
-    );
+      });
+    });
   }
 
   /**
@@ -736,6 +760,125 @@ export class FileHandleStore implements HandleStore {
         if (i.hint !== r.hint) await this.journal.append([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
       }),
     );
+  }
+
+  intend(what: { label: string; id?: Buffer; meta: KeyMeta }): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        const g = randomBytes(8).toString('hex');
+        const { owner, shared, mValue } = what.meta;
+        const id = (what.id ?? Buffer.alloc(0)).toString('hex');
+        await this.journal.append([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
+        this.mine.push(g);
+      }),
+    );
+  }
+
+  settle(delivered: boolean): Promise<void> {
+    const done = [...this.mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
+    if (done.length === 0) return Promise.resolve();
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.append(done.map((g): Entry => ({ t: 'done', g })));
+        for (const list of [this.mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
+      }),
+    );
+  }
+
+  takeWarnings(): string[] {
+    const w = this.warnings;
+    this.warnings = [];
+    return w;
+  }
+
+  /**
+   * Generations whose process was killed before their outcome was printed (an intent without
+   * "done", its process gone). Those that recorded handles are finished: the handles stay, and
+   * the operator is told them (they may never have been printed). Those that recorded none are
+   * rolled back: the objects they left (their label and id, no handle; and unreadable remains)
+   * are destroyed. Only with a full view (logged in), under the lock; objects that could also
+   * be a live process's generation in progress are left for a later look.
+   */
+  recover(): Promise<void> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      await this.recoverKilled();
+    });
+  }
+
+  private async recoverKilled(): Promise<void> {
+    const dead = () =>
+      [...this.journal.intents.values()].filter(
+        (t) => !this.mine.includes(t.g) && !this.recovered.includes(t.g) && t.sid !== SESSION_INSTANCE && !sessionAlive(t.sid),
+      );
+    if (!this.opts.fullView?.() || dead().length === 0) return;
+    await this.locked(async () => {
+      await this.journal.refresh();
+      const intents = dead();
+      if (intents.length === 0) return;
+      await this.scan();
+      const m = await this.compute();
+      const live = [...this.journal.intents.values()].filter((t) => !intents.includes(t));
+      const orphans = m.newObjects.map((o) => this.infos.get(o)!);
+      const fits = (i: ObjInfo, t: Intent) =>
+        (i.cls === CKO.PUBLIC_KEY || i.cls === CKO.PRIVATE_KEY) && i.label === t.label && i.id.toString('hex') === t.id;
+      const pid = (t: Intent) => t.sid.split('-')[0];
+      const entries: Entry[] = [];
+      const destroyed: number[] = [];
+      let next = this.journal.next;
+      let rolledBack = false;
+      for (const t of intents) {
+        const left = orphans.filter((i) => fits(i, t));
+        if (left.some((i) => live.some((l) => fits(i, l)))) continue;
+        const recs = this.liveRecords().filter((r) => r.g === t.g);
+        if (recs.length > 0) {
+          // Finished: a record torn off the same append is adopted with the generation's owner.
+          const handles = recs.map((r) => r.h);
+          for (const i of left) {
+            entries.push(this.addEntry(next, i, t.meta, false, undefined, t.g));
+            handles.push(next++);
+          }
+          this.warnings.push(
+            `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
+              `they are kept: key handle${handles.length > 1 ? 's' : ''} ${handles.sort((a, b) => a - b).join(', ')}`,
+          );
+          // Done once this report is shown (settle): a process killed before that reports it again.
+          this.recovered.push(t.g);
+          continue;
+        } else {
+          const gone = await this.destroyAll(left.map((i) => i.obj));
+          destroyed.push(...gone);
+          if (gone.length < left.length) continue;
+          rolledBack = true;
+          if (left.length)
+            this.warnings.push(
+              `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
+                `the ${left.length} object${left.length > 1 ? 's' : ''} it left ${left.length > 1 ? 'were' : 'was'} destroyed`,
+            );
+        }
+        entries.push({ t: 'done', g: t.g });
+      }
+      // Unreadable or malformed remains of a generation killed inside C_GenerateKeyPair.
+      if (rolledBack && live.length === 0) destroyed.push(...(await this.destroyAll(orphans.filter((i) => halfMade(i) && !destroyed.includes(i.obj)).map((i) => i.obj))));
+      await this.journal.append(entries);
+      this.current = this.current.filter((o) => !destroyed.includes(o));
+      for (const o of destroyed) this.infos.delete(o);
+      this.facts++;
+    });
+  }
+
+  /** Destroys what it can; returns those destroyed. */
+  private async destroyAll(objects: number[]): Promise<number[]> {
+    const done: number[] = [];
+    for (const o of objects) {
+      try {
+        await this.session.destroyObject(o);
+        done.push(o);
+      } catch (e) {
+        if ((e as { code?: unknown }).code === CKR.OBJECT_HANDLE_INVALID) done.push(o);
+      }
+    }
+    return done;
   }
 
   /** Change owner / shared users / m_value (sharing, quorum). */

@@ -7,7 +7,7 @@ import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
-import { requireLogin } from './context.js';
+import { checkInterrupt, requireLogin } from './context.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -127,8 +127,10 @@ export interface GeneratedPair {
 }
 
 /**
- * C_GenerateKeyPair, then handles from the store. If anything after generation fails, both
- * halves are destroyed again: a failed command leaves no object behind.
+ * C_GenerateKeyPair, then handles from the store. If anything after generation fails, or the
+ * operator interrupts, both halves are destroyed again (and their handles tombstoned): a failed
+ * command leaves no object behind. Token keys are announced to the store first, so that a
+ * process killed part way is finished or rolled back by the next one.
  */
 export async function generatePair(
   ctx: CommandContext,
@@ -138,13 +140,19 @@ export async function generatePair(
   privateTemplate: Template,
 ): Promise<GeneratedPair> {
   const { session, user } = ctx.backend;
+  const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
+  checkInterrupt(ctx);
+  if (!o.sess) await ctx.handles.intend({ label: o.label, id: o.id === undefined ? undefined : Buffer.from(o.id, 'utf8'), meta });
   const pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  let handles: number[] = [];
   try {
-    const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
-    const [publicKey, privateKey] = await ctx.handles.register([
+    checkInterrupt(ctx);
+    handles = await ctx.handles.register([
       { object: pair.publicKey, meta, partner: pair.privateKey },
       { object: pair.privateKey, meta, partner: pair.publicKey },
     ]);
+    checkInterrupt(ctx);
+    const [publicKey, privateKey] = handles;
     return {
       publicKey: publicKey!,
       privateKey: privateKey!,
@@ -154,6 +162,7 @@ export async function generatePair(
     };
   } catch (e) {
     await session.destroyObject([pair.publicKey, pair.privateKey]).catch(() => undefined);
+    for (const h of handles) await ctx.handles.remove(h).catch(() => undefined);
     throw e;
   }
 }
