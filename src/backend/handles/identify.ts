@@ -55,8 +55,8 @@ export const READ: number[] = [CKA.CLASS, CKA.KEY_TYPE, CKA.TOKEN, CKA.LABEL, CK
 export function moreToRead(cls: number, kt: number, sign: boolean): number[] {
   const isKey = cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY || cls === CKO.SECRET_KEY;
   if (cls === CKO.SECRET_KEY) return [CKA.VALUE_LEN, CKA.CHECK_VALUE, CKA.VALUE];
-  if (isKey && kt === CKK.EC) return cls === CKO.PRIVATE_KEY && !sign ? [CKA.VALUE] : [];
-  if (isKey && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE];
+  if (isKey && kt === CKK.EC) return cls === CKO.PRIVATE_KEY ? [CKA.PUBLIC_KEY_INFO, ...(sign ? [] : [CKA.VALUE])] : [];
+  if (isKey && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE, ...(cls === CKO.PRIVATE_KEY ? [CKA.PUBLIC_KEY_INFO] : [])];
   if (isKey && kt === CKK.RSA) return [CKA.MODULUS, CKA.PUBLIC_EXPONENT];
   if (isKey) return [CKA.VALUE];
   if (cls === CKO.CERTIFICATE) return [CKA.CERTIFICATE_TYPE, CKA.VALUE];
@@ -267,6 +267,18 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
       info.fpSrc = 'attr';
     }
   }
+  // A private key kmu11 generated carries its public key (CKA_PUBLIC_KEY_INFO, written right
+  // after generation): its fingerprint for sure, as the public half's, without a sign-test.
+  const spki = buf(attrs.get(CKA.PUBLIC_KEY_INFO));
+  if (cls === CKO.PRIVATE_KEY && info.fp === undefined && spki && spki.length > 0 && (info.ecParams || info.dsa)) {
+    const pub = publicValueOf(spki, info.dsa !== undefined);
+    const fp = pub && spkiFor(info, pub)?.equals(spki) ? fpFor(info, pub) : undefined;
+    if (pub && fp) {
+      info.pub = pub;
+      info.fp = fp;
+      info.fpSrc = 'attr';
+    }
+  }
   if (isKey && info.fp === undefined && malformed(kt, attrs)) {
     // A key object without the domain its type needs (an EC key without CKA_EC_PARAMS...):
     // what a kill -9 in the middle of a generation leaves in SoftHSM's token directory. It
@@ -329,7 +341,33 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
   return describe(obj, attrs);
 }
 
-function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
+/** One DER element at `at`: where its contents start and end. */
+function derAt(b: Buffer, at: number): { start: number; end: number } | undefined {
+  if (at + 2 > b.length) return undefined;
+  let len = b[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 3 || start + n > b.length) return undefined;
+    len = b.readUIntBE(start, n);
+    start += n;
+  }
+  return start + len <= b.length ? { start, end: start + len } : undefined;
+}
+
+/** The public value (hex) in a SubjectPublicKeyInfo: the EC point, or DSA's y. */
+export function publicValueOf(spki: Buffer, dsa: boolean): string | undefined {
+  const seq = derAt(spki, 0);
+  const alg = seq && derAt(spki, seq.start);
+  const bits = alg && spki[alg.end] === 0x03 ? derAt(spki, alg.end) : undefined;
+  if (!bits || bits.end - bits.start < 2) return undefined;
+  const key = spki.subarray(bits.start + 1, bits.end);
+  if (!dsa) return key.toString('hex');
+  const y = key[0] === 0x02 ? derAt(key, 0) : undefined;
+  return y ? magnitude(key.subarray(y.start, y.end)).toString('hex') : undefined;
+}
+
+export function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
   const v = Buffer.from(pub, 'hex');
   if (info.ecParams) return ecSpki(info.ecParams, v);
   if (info.dsa) return dsaSpki(info.dsa.p, info.dsa.q, info.dsa.g, v);

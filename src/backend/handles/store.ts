@@ -36,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import { fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
+import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './identify.js';
 import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
 import { DirLock } from './lock.js';
@@ -547,6 +547,11 @@ export class FileHandleStore implements HandleStore {
             i.fpSrc = 'gen';
             i.tested = true;
             this.facts++;
+            // The key says which public key it has from now on, to every process and tool;
+            // a token that refuses the write (CloudHSM) keeps the recorded value as fallback.
+            const spki = spkiFor(i, p.pub);
+            const wrote = spki && (await this.session.setAttributes(c.object, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false));
+            if (wrote) await this.read(c.object); // what it is now (its attributes changed)
           }
         }
         // Usually nothing can name the new objects yet, and no scan is needed; otherwise match
