@@ -1,11 +1,9 @@
 // One kmu11 session: a backend (token + login), its key-handle store, and the commands run on
 // them. The CLI's shell, batch and singlecmd modes and the library API all go through here.
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Backend } from './backend/backend.js';
 import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
-import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
+import { handleStoreFor } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, SetupError, UsageError } from './kmu/errors.js';
 import { toKmuError } from './kmu/pkcs11Codes.js';
@@ -43,13 +41,7 @@ export class KmuSession {
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
     try {
-      const handles: HandleStore =
-        backend.kind === 'cloudhsm'
-          ? new IdentityHandleStore(backend.session)
-          : await openHandleStore(await this.storeDir(backend), backend.session, {
-              // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
-              fullView: () => backend.user !== null,
-            });
+      const handles = await handleStoreFor(backend, resolveConfig(this.options).home);
       const options = this.options;
       return {
         backend,
@@ -62,14 +54,6 @@ export class KmuSession {
       await backend.close();
       throw e;
     }
-  }
-
-  /** The embedded token keeps handles in its home; another module's token gets a directory of its own there. */
-  private async storeDir(backend: Backend): Promise<string> {
-    const info = await backend.info();
-    if (info.home) return info.home;
-    const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
-    return join(backend.home ?? resolveConfig(this.options).home, 'handles', tag.slice(0, 16));
   }
 
   /**

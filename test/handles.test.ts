@@ -10,7 +10,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
 import { IdentityHandleStore, openHandleStore } from '../src/backend/handles.js';
-import { DirLock } from '../src/backend/handles/lock.js';
+import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
 import { KmuError } from '../src/kmu/errors.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
@@ -33,7 +33,7 @@ function buildRuntime(dir: string): string {
     }
   };
   for (const d of ['src/p11', 'src/kmu', 'src/backend/handles']) walk(join(ROOT, d));
-  for (const f of ['handles.ts', 'fsutil.ts', 'proc.ts']) files.push(join(ROOT, 'src/backend', f));
+  for (const f of ['handles.ts', 'fsutil.ts', 'proc.ts', 'lock.ts', 'backend.ts']) files.push(join(ROOT, 'src/backend', f));
   for (const f of files) {
     const out = join(rt, relative(ROOT, f)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(out), { recursive: true });
@@ -335,40 +335,33 @@ describe('handle store, in one process', () => {
   });
 });
 
-describe('allocation lock', () => {
-  for (const fileOnly of [false, true]) {
-    it(`excludes, and a holder killed with -9 does not block (${fileOnly ? 'lock file' : 'abstract socket'})`, async () => {
-      const dir = mkdtempSync(join(work, 'lock-'));
-      const a = new DirLock(dir, 5000, { fileOnly });
-      const b = new DirLock(dir, 5000, { fileOnly });
-      const release = await a.acquire();
-      let got = false;
-      const waiting = b.acquire().then((r) => {
-        got = true;
-        return r;
-      });
+describe('lock', () => {
+  it('excludes, and a holder killed with -9 does not block', async () => {
+    const lock = join(mkdtempSync(join(work, 'lock-')), 'handles.lock');
+    const order: string[] = [];
+    let waiting: Promise<void> | undefined;
+    await withLock(lock, async () => {
+      waiting = withLock(lock, async () => void order.push('second'), { timeoutMs: 5000 });
       await new Promise((r) => setTimeout(r, 50));
-      expect(got).toBe(false);
-      await release();
-      await (await waiting)();
-      // A process that takes the lock and is killed.
-      const script = join(work, `lock-holder-${fileOnly}.mjs`);
-      writeFileSync(
-        script,
-        `import { DirLock } from ${JSON.stringify(join(rt, 'src/backend/handles/lock.js'))};\n` +
-          `await new DirLock(${JSON.stringify(dir)}, 5000, { fileOnly: ${fileOnly} }).acquire();\n` +
-          `process.stdout.write('held\\n');\nsetInterval(() => {}, 1000);\n`,
-      );
-      const c = spawn(process.execPath, [script]);
-      await new Promise<void>((r) => c.stdout.on('data', () => r()));
-      const blocked = new DirLock(dir, 150, { fileOnly });
-      await expect(blocked.acquire()).rejects.toThrow(/timed out/);
-      c.kill('SIGKILL');
-      await new Promise((r) => c.on('close', r));
-      // Freed by the kernel (socket) or broken as its holder's (file): taken again at once.
-      await (await new DirLock(dir, 5000, { fileOnly }).acquire())();
+      order.push('first');
     });
-  }
+    await waiting;
+    expect(order).toEqual(['first', 'second']);
+    // A process that takes the lock and is killed.
+    const script = join(work, 'lock-holder.mjs');
+    writeFileSync(
+      script,
+      `import { withLock } from ${JSON.stringify(join(rt, 'src/backend/lock.js'))};\n` +
+        `await withLock(${JSON.stringify(lock)}, async () => { process.stdout.write('held\\n'); await new Promise(() => setInterval(() => {}, 1000)); });\n`,
+    );
+    const c = spawn(process.execPath, [script]);
+    await new Promise<void>((r) => c.stdout.on('data', () => r()));
+    await expect(withLock(lock, async () => 'no', { timeoutMs: 150 })).rejects.toThrow(/is held by process/);
+    c.kill('SIGKILL');
+    await new Promise((r) => c.on('close', r));
+    // Broken as a gone process's: taken again.
+    expect(await withLock(lock, async () => 'yes', { timeoutMs: 5000 })).toBe('yes');
+  });
 });
 
 describe('matching rules', () => {

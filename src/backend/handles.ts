@@ -9,7 +9,6 @@
 //   handles/identify.ts  how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
-//   handles/lock.ts      the allocation lock between processes
 //   handles/identity.ts  IdentityHandleStore: modules whose handles already last (CloudHSM)
 //
 // What cannot be told apart, and what the store then does:
@@ -33,6 +32,12 @@
 //  - Keys first seen from other tools have owner 0 (kmu11 never learned their creator).
 //  - A session that is not logged in sees no private objects: their handles report
 //    "not on the token" (0xa8) and nothing is tombstoned (see HandleStoreOptions.fullView).
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Backend } from './backend.js';
+import { IdentityHandleStore } from './handles/identity.js';
+import { openHandleStore, type HandleStore } from './handles/store.js';
+
 export {
   FileHandleStore,
   openHandleStore,
@@ -45,3 +50,17 @@ export {
   type KeyMeta,
 } from './handles/store.js';
 export { IdentityHandleStore, type IdentityHandleStoreOptions } from './handles/identity.js';
+
+/**
+ * The handle store for a backend's token. CloudHSM's handles already last: the module's own.
+ * Elsewhere a journal: in the embedded token's home, or for another module's token in
+ * <home>/handles/<module, serial number and label hashed>.
+ */
+export async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
+  if (backend.kind === 'cloudhsm') return new IdentityHandleStore(backend.session);
+  const info = await backend.info();
+  const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
+  const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));
+  // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
+  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null });
+}

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
@@ -111,6 +111,8 @@ export abstract class TokenBackend implements Backend {
   protected warnings: string[] = [];
   private tokenLoggedIn = false;
   private closed = false;
+  private mechanismList?: Promise<number[]>;
+  private readonly curves = new Map<string, Promise<boolean>>();
 
   constructor(parts: TokenBackendParts) {
     this.module = parts.module;
@@ -156,6 +158,41 @@ export abstract class TokenBackend implements Backend {
       return fn();
     }
     return withLock(join(this.home, 'token.lock'), fn);
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.home === undefined ? fn() : withLock(join(this.home, 'keygen.lock'), fn);
+  }
+
+  mechanisms(): Promise<number[]> {
+    return (this.mechanismList ??= this.slot.getMechanisms());
+  }
+
+  makesCurve(ecParams: Buffer): Promise<boolean> {
+    const key = ecParams.toString('hex');
+    let p = this.curves.get(key);
+    if (!p) {
+      p = (async () => {
+        try {
+          const common = [
+            { type: CKA.KEY_TYPE, value: CKK.EC },
+            { type: CKA.TOKEN, value: false },
+            { type: CKA.PRIVATE, value: false },
+          ];
+          const pair = await this.session.generateKeyPair(
+            { mechanism: CKM.EC_KEY_PAIR_GEN },
+            [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, ...common, { type: CKA.EC_PARAMS, value: ecParams }],
+            [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common],
+          );
+          await this.session.destroyObject([pair.publicKey, pair.privateKey]);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      this.curves.set(key, p);
+    }
+    return p;
   }
 
   /** Backend-specific additions to info() (the embedded backend's paths). */

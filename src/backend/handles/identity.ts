@@ -1,5 +1,6 @@
 // Modules whose object handles already last (CloudHSM): the kmu handle is the object handle.
-import { CKA, CKR, type Session } from '../../p11/index.js';
+import { CKA, CKK, CKO, CKR, type Session } from '../../p11/index.js';
+import { publicValueOf } from './identify.js';
 import type { CreatedObject, HandleStore, KeyMeta } from './store.js';
 import { invalidHandle } from './store.js';
 
@@ -61,10 +62,16 @@ export class IdentityHandleStore implements HandleStore {
     return { owner: m.owner, shared: [...m.shared], mValue: m.mValue };
   }
 
-  /** Nothing is recorded: the module keeps both halves of a pair itself (CloudHSM). */
+  /** Nothing is recorded: a private key's CKA_PUBLIC_KEY_INFO, when the module keeps it. */
   async publicValue(handle: number): Promise<Buffer | undefined> {
-    if (this.removed.has(handle)) throw invalidHandle(handle, 'deleted');
-    return undefined;
+    const obj = await this.resolve(handle);
+    const read = await this.session.getAttributes(obj, [CKA.CLASS, CKA.KEY_TYPE, CKA.PUBLIC_KEY_INFO]).catch(() => []);
+    const [cls, kt, spki] = read;
+    const value = (r: typeof cls) => (r && 'value' in r ? r.value : undefined);
+    const der = value(spki);
+    if (value(cls) !== CKO.PRIVATE_KEY || !Buffer.isBuffer(der) || der.length === 0) return undefined;
+    const pub = publicValueOf(der, value(kt) === CKK.DSA);
+    return pub ? Buffer.from(pub, 'hex') : undefined;
   }
 
   async replace(handle: number, newObject: number): Promise<void> {

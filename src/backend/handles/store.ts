@@ -15,7 +15,7 @@
 //    replace() is durable leaves the copy without a record (first seen: new handle) and the
 //    original dies with the process.
 //  - allocation for keys first seen, tombstones and meta changes happen under the lock
-//    (lock.ts), after rereading the journal, so two processes never give one key two handles.
+//    (../lock.ts), after rereading the journal, so two processes never give one key two handles.
 //    A process that lists while another is between generation and register() gives the new
 //    key a handle (owner 0); register() then finds that record and adopts it (its handle,
 //    the creator's metadata): still one handle.
@@ -39,7 +39,8 @@ import { RC } from '../../kmu/returnCodes.js';
 import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './identify.js';
 import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
-import { DirLock } from './lock.js';
+import { withLock } from '../lock.js';
+import { join } from 'node:path';
 import { match, type MatchResult, type MObj, type MRec } from './match.js';
 
 export type { KeyMeta } from './journal.js';
@@ -61,9 +62,10 @@ export interface HandleStore {
   /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
   meta(handle: number): Promise<KeyMeta>;
   /**
-   * A private key's public value as recorded when its key material became known (kmu11 made
-   * the pair, or a sign-test proved it): the uncompressed EC point, or DSA's y. Undefined when
-   * nothing was recorded; throws like meta() for an unknown or deleted handle.
+   * A private key's public value: as recorded when kmu11 made the pair, else as the last
+   * resolve()/list() learned it (CKA_PUBLIC_KEY_INFO, a sign-test, its one public key with the
+   * same family, label and id): the uncompressed EC point, or DSA's y. Undefined when unknown;
+   * throws like meta() for an unknown or deleted handle.
    */
   publicValue(handle: number): Promise<Buffer | undefined>;
   /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */
@@ -126,7 +128,6 @@ const pairKey = (i: ObjInfo) => `${i.fam}\n${i.label}\n${i.id.toString('hex')}`;
 
 export class FileHandleStore implements HandleStore {
   readonly journal: Journal;
-  private readonly lock: DirLock;
   private readonly infos = new Map<number, ObjInfo>();
   private current: number[] = [];
   /** Originals replaced by a copy (replace()): never given a handle of their own. */
@@ -160,7 +161,6 @@ export class FileHandleStore implements HandleStore {
     private readonly opts: HandleStoreOptions = {},
   ) {
     this.journal = new Journal(dir, opts.firstHandle ?? 262145);
-    this.lock = new DirLock(dir, opts.lockTimeoutMs ?? 30_000);
   }
 
   /** Create or read the journal; compact it when it has grown (under the lock). */
@@ -178,13 +178,9 @@ export class FileHandleStore implements HandleStore {
     return this;
   }
 
-  private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.lock.acquire();
-    try {
-      return await fn();
-    } finally {
-      await release();
-    }
+  /** Under <dir>/handles.lock, kmu11's one lock between processes (../lock.ts). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.dir, 'handles.lock'), fn, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
   }
 
   /** One operation at a time per store (they share the session and the caches). */
@@ -743,7 +739,13 @@ export class FileHandleStore implements HandleStore {
     return this.run(async () => {
       await this.journal.refresh();
       const r = this.liveRecord(handle);
-      return r.cls === CKO.PRIVATE_KEY && r.pm ? Buffer.from(r.pm, 'hex') : undefined;
+      if (r.cls !== CKO.PRIVATE_KEY) return undefined;
+      if (r.pm) return Buffer.from(r.pm, 'hex');
+      // Else what this operation learned of the key (its CKA_PUBLIC_KEY_INFO, a sign-test, or
+      // the one public key with its family, label and id).
+      const obj = this.resolved.get(handle) ?? this.result?.byHandle.get(handle)?.obj;
+      const i = obj !== undefined ? this.infos.get(obj) : undefined;
+      return i?.pub && (certain(i) || i.fpSrc === 'pair') ? Buffer.from(i.pub, 'hex') : undefined;
     });
   }
 

@@ -1,8 +1,6 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
-import { join } from 'node:path';
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
-import { withLock } from '../../backend/lock.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
@@ -181,6 +179,5 @@ export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, gene
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
     return generate();
   };
-  const home = ctx.backend.home;
-  return home === undefined ? checked() : withLock(join(home, 'keygen.lock'), checked);
+  return ctx.backend.exclusive(checked);
 }
