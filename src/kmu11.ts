@@ -83,7 +83,7 @@ export class KmuSession {
     let delivered = false;
     try {
       if (command.offline) {
-        const result = await command.run(undefined as unknown as CommandContext, options);
+        const result = await command.run(offlineContext(running.signal), options);
         deliver?.(result);
         return result;
       }
@@ -131,6 +131,22 @@ export class KmuSession {
     await ctx.handles.close().catch(() => undefined);
     await ctx.backend.close();
   }
+}
+
+/** What an offline command (help, Error2String, listAttributes) gets: no token to reach. */
+function offlineContext(signal: AbortSignal): CommandContext {
+  const none = (): never => {
+    throw new Error('an offline command reached for the token');
+  };
+  return {
+    get backend() {
+      return none();
+    },
+    get handles() {
+      return none();
+    },
+    signal,
+  };
 }
 
 /** The result object of a failed command, for the formatters. */

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
-import { IdentityHandleStore, openHandleStore } from '../src/backend/handles.js';
+import { ModuleHandleStore, openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
 import { KmuError } from '../src/kmu/errors.js';
@@ -323,7 +323,7 @@ describe('handle store, in one process', () => {
 
   it('identity store: the object handle is the kmu handle', async () => {
     const k = await genEc(unitSession, 'id');
-    const store = new IdentityHandleStore(unitSession);
+    const store = new ModuleHandleStore(unitSession);
     expect(await store.register([{ object: k.publicKey, meta: META }])).toEqual([k.publicKey]);
     expect(await store.resolve(k.publicKey)).toBe(k.publicKey);
     expect(await store.list([k.privateKey])).toEqual([k.privateKey]);

@@ -6,10 +6,10 @@
 // later process until the key is deleted:
 //
 //   handles/store.ts     FileHandleStore / openHandleStore: the API, the crash order
-//   handles/identify.ts  how a key is recognised again without writing anything to it
+//   handles/fingerprint.ts how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
-//   handles/identity.ts  IdentityHandleStore: modules whose handles already last (CloudHSM)
+//   handles/moduleHandles.ts ModuleHandleStore: modules whose handles already last (CloudHSM)
 //
 // What cannot be told apart, and what the store then does:
 //  - Private keys that nothing identifies but their family (curve / DSA domain), CKA_LABEL
@@ -35,7 +35,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Backend } from './backend.js';
-import { IdentityHandleStore } from './handles/identity.js';
+import { ModuleHandleStore } from './handles/moduleHandles.js';
 import { openHandleStore, type HandleStore } from './handles/store.js';
 
 export {
@@ -49,7 +49,7 @@ export {
   type HandleStoreOptions,
   type KeyMeta,
 } from './handles/store.js';
-export { IdentityHandleStore, type IdentityHandleStoreOptions } from './handles/identity.js';
+export { ModuleHandleStore, type ModuleHandleStoreOptions } from './handles/moduleHandles.js';
 
 /**
  * The handle store for a backend's token. CloudHSM's handles already last: the module's own.
@@ -57,7 +57,7 @@ export { IdentityHandleStore, type IdentityHandleStoreOptions } from './handles/
  * <home>/handles/<module, serial number and label hashed>.
  */
 export async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
-  if (backend.kind === 'cloudhsm') return new IdentityHandleStore(backend.session);
+  if (backend.kind === 'cloudhsm') return new ModuleHandleStore(backend.session);
   const info = await backend.info();
   const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
   const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));

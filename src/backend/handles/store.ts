@@ -1,6 +1,6 @@
 // The durable handle store for modules whose object handles do not last (SoftHSM and most
 // software tokens): kmu handles kept in a journal beside the token, matched to the token's
-// objects again in every process by what the objects are (identify.ts, match.ts).
+// objects again in every process by what the objects are (fingerprint.ts, match.ts).
 //
 // Crash order (kill -9 at any moment leaves journal and token consistent):
 //  - generation: the token object is created first, then its record is made durable
@@ -36,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './identify.js';
+import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './fingerprint.js';
 import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
 import { withLock } from '../lock.js';
@@ -131,7 +131,7 @@ export class FileHandleStore implements HandleStore {
   private readonly infos = new Map<number, ObjInfo>();
   private current: number[] = [];
   /** Originals replaced by a copy (replace()): never given a handle of their own. */
-  private readonly retired = new Map<number, { h: number; sig: string }>();
+  private readonly retired = new Map<number, { h: number; readHash: string }>();
   private result?: MatchResult;
   private resultKey = '';
   private facts = 0;
@@ -214,7 +214,7 @@ export class FileHandleStore implements HandleStore {
       return undefined;
     }
     const old = this.infos.get(obj);
-    if (old && old.sig === i.sig) {
+    if (old && old.readHash === i.readHash) {
       if (i.fpSrc !== 'attr' && (old.fpSrc === 'gen' || old.fpSrc === 'sig' || old.fpSrc === 'record')) {
         i.fp = old.fp;
         i.pub = old.pub;
@@ -243,7 +243,7 @@ export class FileHandleStore implements HandleStore {
     }
   }
 
-  /** A fresh read, retried a little while the object looks half made (see identify.ts). */
+  /** A fresh read, retried a little while the object looks half made (see fingerprint.ts). */
   private async readSettled(obj: number): Promise<ObjInfo | undefined> {
     let i = await this.read(obj);
     for (const ms of [5, 20, 50, 100, 200]) {
@@ -268,7 +268,7 @@ export class FileHandleStore implements HandleStore {
         continue;
       }
       const ret = this.retired.get(o);
-      if (ret && ret.sig === i.sig) continue;
+      if (ret && ret.readHash === i.readHash) continue;
       if (ret) this.retired.delete(o);
       current.push(o);
     }
@@ -610,7 +610,7 @@ export class FileHandleStore implements HandleStore {
     for (const obj of found) {
       const i = await this.read(obj);
       if (!i || i.fam !== r.fam) continue;
-      if (this.retired.get(obj)?.sig === i.sig) continue;
+      if (this.retired.get(obj)?.readHash === i.readHash) continue;
       if (!certain(i) && !i.tested && i.canSign && r.pm && !i.excluded.has(r.fp)) {
         const res = await signTest(this.session, i, [r.pm]);
         this.signTests++;
@@ -753,7 +753,7 @@ export class FileHandleStore implements HandleStore {
    * The key's CKA_LABEL or CKA_ID was just changed through this session (setAttribute): record
    * the new ones, so that later processes find it by them at once. (Without this call they
    * still find it, by its key material, except a private key that nothing identifies but its
-   * label and id: see identify.ts.)
+   * label and id: see fingerprint.ts.)
    */
   updated(handle: number): Promise<void> {
     return this.run(() =>
@@ -935,7 +935,7 @@ export class FileHandleStore implements HandleStore {
           },
         ]);
         if (old !== undefined && old !== newObject) {
-          this.retired.set(old, { h: handle, sig: this.infos.get(old)?.sig ?? (await this.read(old))?.sig ?? '' });
+          this.retired.set(old, { h: handle, readHash: this.infos.get(old)?.readHash ?? (await this.read(old))?.readHash ?? '' });
           this.current = this.current.filter((o) => o !== old);
         }
         this.resolved.set(handle, newObject);

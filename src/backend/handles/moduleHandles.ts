@@ -1,10 +1,10 @@
 // Modules whose object handles already last (CloudHSM): the kmu handle is the object handle.
 import { CKA, CKK, CKO, CKR, type Session } from '../../p11/index.js';
-import { publicValueOf } from './identify.js';
+import { publicValueOf } from './fingerprint.js';
 import type { CreatedObject, HandleStore, KeyMeta } from './store.js';
 import { invalidHandle } from './store.js';
 
-export interface IdentityHandleStoreOptions {
+export interface ModuleHandleStoreOptions {
   /** Owner / shared users / m_value of a key kmu11 did not make in this process (default: owner 0). */
   meta?: (handle: number) => Promise<KeyMeta | undefined>;
 }
@@ -16,7 +16,7 @@ export interface IdentityHandleStoreOptions {
  * rest of this process, and list() shows the copy under the old handle; other processes see
  * the copy's own handle.
  */
-export class IdentityHandleStore implements HandleStore {
+export class ModuleHandleStore implements HandleStore {
   private readonly metas = new Map<number, KeyMeta>();
   private readonly aliases = new Map<number, number>(); // old handle -> new object
   private readonly aliasOf = new Map<number, number>(); // new object -> old handle
@@ -24,7 +24,7 @@ export class IdentityHandleStore implements HandleStore {
 
   constructor(
     private readonly session: Session,
-    private readonly opts: IdentityHandleStoreOptions = {},
+    private readonly opts: ModuleHandleStoreOptions = {},
   ) {}
 
   async register(created: CreatedObject[]): Promise<number[]> {

@@ -76,7 +76,7 @@ export interface ObjInfo {
   id: Buffer;
   hint: string;
   /** Hash of every attribute read: the same object, unchanged. */
-  sig: string;
+  readHash: string;
   fam: string;
   fp?: string;
   /** Public value (hex; EC point uncompressed when the curve is known, DSA y) of a key pair. */
@@ -104,10 +104,10 @@ export const hash = (...parts: Array<string | Buffer>): string => {
   return h.digest('hex').slice(0, 32);
 };
 
-function signature(attrs: ReadonlyMap<number, AttributeValue>): string {
+function readHashOf(attrs: ReadonlyMap<number, AttributeValue>): string {
   const parts: Array<string | Buffer> = [];
   for (const [t, v] of [...attrs].sort((a, b) => a[0] - b[0])) parts.push(String(t), Buffer.isBuffer(v) ? v : `${typeof v}:${String(v)}`);
-  return hash('sig', ...parts);
+  return hash('read', ...parts);
 }
 
 export const hintOf = (label: string, id: Buffer): string => hash('hint', label, id).slice(0, 16);
@@ -170,7 +170,7 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     label,
     id,
     hint: hintOf(label, id),
-    sig: signature(attrs),
+    readHash: readHashOf(attrs),
     fam: `c${cls}`,
     canSign: false,
     tested: false,
