@@ -12,6 +12,8 @@ import { CKA, CKM, CKO, Module, type Session, type Template } from '../src/p11/i
 import { ModuleHandleStore, openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
+import { describe as describeObj } from '../src/backend/handles/fingerprint.js';
+import { createPublicKey } from 'node:crypto';
 import { KmuError } from '../src/kmu/errors.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
@@ -181,6 +183,28 @@ describe('handle store, in one process', () => {
     expect(await s2.state(hs[0]!)).toBe('ambiguous');
     expect((await s2.list([k1.privateKey, k2.privateKey])).sort()).toEqual([hs[0], hs[1]].sort());
     expect(await s2.resolve(hs[2]!)).toBe(k3.privateKey);
+    await s2.close();
+    await store.close();
+  });
+
+  it('writes CKA_PUBLIC_KEY_INFO on a generated private key and knows it by it, without a sign-test', async () => {
+    await destroyAll(unitSession);
+    const store = await openHandleStore(join(work, 'unit-pki'), unitSession);
+    const k = await genEc(unitSession, 'pki');
+    const [, hk] = await store.register([
+      { object: k.publicKey, meta: META, partner: k.privateKey },
+      { object: k.privateKey, meta: META, partner: k.publicKey },
+    ]);
+    const [spki] = await unitSession.getAttributes(k.privateKey, [CKA.PUBLIC_KEY_INFO]);
+    const [point] = await unitSession.getAttributes(k.publicKey, [CKA.EC_POINT]);
+    const pem = createPublicKey({ key: (spki as { value: Buffer }).value, format: 'der', type: 'spki' });
+    // The SPKI holds the public half's point (after the DER OCTET STRING header 04 41).
+    expect(pem.export({ format: 'der', type: 'spki' }).subarray(-65)).toEqual((point as { value: Buffer }).value.subarray(2));
+    await unitSession.destroyObject(k.publicKey);
+    const s2 = await openHandleStore(join(work, 'unit-pki'), unitSession);
+    expect(await s2.resolve(hk!)).toBe(k.privateKey);
+    expect(await s2.list([k.privateKey])).toEqual([hk]);
+    expect(s2.signTests).toBe(0);
     await s2.close();
     await store.close();
   });
@@ -361,6 +385,19 @@ describe('lock', () => {
     await new Promise((r) => c.on('close', r));
     // Broken as a gone process's: taken again.
     expect(await withLock(lock, async () => 'yes', { timeoutMs: 5000 })).toBe('yes');
+  });
+});
+
+describe('fingerprints', () => {
+  it('CKA_UNIQUE_ID (PKCS#11 3.0) is an object\'s identity when the token reports it', () => {
+    const attrs = (uid: string) => new Map<number, Buffer | number | boolean | string>([
+      [CKA.CLASS, CKO.PRIVATE_KEY], [CKA.KEY_TYPE, 3], [CKA.TOKEN, true], [CKA.LABEL, 'k'], [CKA.ID, Buffer.alloc(0)],
+      [CKA.EC_PARAMS, P256], [CKA.SIGN, true], [CKA.UNIQUE_ID, Buffer.from(uid)],
+    ]);
+    const [a, b, a2] = [describeObj(1, attrs('u1')), describeObj(2, attrs('u2')), describeObj(3, attrs('u1'))];
+    expect(a.fpSrc).toBe('attr');
+    expect(a.fp).not.toBe(b.fp);
+    expect(a2.fp).toBe(a.fp);
   });
 });
 

@@ -62,5 +62,6 @@ export async function handleStoreFor(backend: Backend, home: string): Promise<Ha
   const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
   const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));
   // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
-  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null });
+  const uniqueId = Number(info.library.cryptokiVersion.split('.')[0]) >= 3;
+  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null, uniqueId });
 }

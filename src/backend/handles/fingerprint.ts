@@ -279,6 +279,13 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
       info.fpSrc = 'attr';
     }
   }
+  // PKCS#11 3.0 tokens name every object for good (CKA_UNIQUE_ID): that is its identity, and
+  // nothing else is needed (the public value, if known, still serves getAttribute and KCVs).
+  const uid = buf(attrs.get(CKA.UNIQUE_ID));
+  if (uid && uid.length > 0) {
+    info.fp = hash('uid', uid);
+    info.fpSrc = 'attr';
+  }
   if (isKey && info.fp === undefined && malformed(kt, attrs)) {
     // A key object without the domain its type needs (an EC key without CKA_EC_PARAMS...):
     // what a kill -9 in the middle of a generation leaves in SoftHSM's token directory. It
@@ -322,7 +329,7 @@ export function fpFor(info: ObjInfo, pub: string): string | undefined {
  * CKR.ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
  * creation leaves) is described as 'unreadable'.
  */
-export async function readInfo(session: Session, obj: number): Promise<ObjInfo> {
+export async function readInfo(session: Session, obj: number, uniqueId = false): Promise<ObjInfo> {
   const attrs = new Map<number, AttributeValue>();
   try {
     for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
@@ -331,6 +338,7 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
     return describe(obj, new Map());
   }
   const more = moreToRead(num(attrs.get(CKA.CLASS)) ?? -1, num(attrs.get(CKA.KEY_TYPE)) ?? -1, bool(attrs.get(CKA.SIGN)) === true);
+  if (uniqueId) more.push(CKA.UNIQUE_ID);
   if (more.length) {
     try {
       for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);

@@ -111,6 +111,8 @@ export interface HandleStoreOptions {
   lockTimeoutMs?: number;
   /** Tombstone foreign deletions only for records older than this (default 10 s). */
   tombstoneAfterMs?: number;
+  /** The token reports CKA_UNIQUE_ID (PKCS#11 3.0): objects are identified by it. */
+  uniqueId?: boolean;
   /** Compact the journal at open when it has more lines than this and twice the live records (default 4096). */
   compactLines?: number;
 }
@@ -204,7 +206,7 @@ export class FileHandleStore implements HandleStore {
   private async read(obj: number): Promise<ObjInfo | undefined> {
     let i: ObjInfo;
     try {
-      i = await readInfo(this.session, obj);
+      i = await readInfo(this.session, obj, this.opts.uniqueId);
     } catch (e) {
       // Gone between C_FindObjects and here (CKR_OBJECT_HANDLE_INVALID), or SoftHSM failing
       // for a moment while another process rewrites the token; anything else is an error.
