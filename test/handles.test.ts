@@ -13,7 +13,7 @@ import { ModuleHandleStore, openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
 import { describe as describeObj } from '../src/backend/handles/fingerprint.js';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { KmuError } from '../src/kmu/errors.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
@@ -264,6 +264,39 @@ describe('handle store, in one process', () => {
     const s3 = await openHandleStore(dir, unitSession);
     expect(await s3.resolve(h2!)).toBe(k.privateKey);
     await s3.close();
+    await s2.close();
+  });
+
+  it("reads the previous version's journal (two-letter fields)", async () => {
+    await destroyAll(unitSession);
+    const dir = join(work, 'unit-v1');
+    const store = await openHandleStore(dir, unitSession);
+    const k = await genEc(unitSession, 'v1', { id: Buffer.from('v1') });
+    const [hp, hk] = await store.register([
+      { object: k.publicKey, meta: META, partner: k.privateKey },
+      { object: k.privateKey, meta: META, partner: k.publicKey },
+    ]);
+    await store.close();
+    // The same journal as version 1 wrote it: h, cls, fam, tok, fp, pm, snap v 1.
+    const short: Record<string, string> = { handle: 'h', class: 'cls', family: 'fam', token: 'tok', session: 'sid', fingerprint: 'fp', publicValue: 'pm', generation: 'g' };
+    const v1 = readFileSync(join(dir, 'handles.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const e = JSON.parse(line.slice(17));
+        const o = Object.fromEntries(Object.entries(e).map(([key, v]) => [short[key] ?? key, key === 'v' ? 1 : v]));
+        const j = JSON.stringify(o);
+        expect(j).toMatch(/"t":"(snap|add|intent|done)"/);
+        return `${createHash('sha256').update(j).digest('hex').slice(0, 16)} ${j}\n`;
+      })
+      .join('');
+    expect(v1).toContain('"h":');
+    writeFileSync(join(dir, 'handles.log'), v1);
+    const s2 = await openHandleStore(dir, unitSession);
+    expect(await s2.resolve(hp!)).toBe(k.publicKey);
+    expect(await s2.resolve(hk!)).toBe(k.privateKey);
+    expect(await s2.meta(hk!)).toEqual(META);
+    expect(await s2.list([k.privateKey, k.publicKey])).toEqual([hk, hp]);
     await s2.close();
   });
 

@@ -6,7 +6,8 @@
 // the lock) first ends a torn tail with "\n", so the fragment stays an invalid line forever
 // and never glues onto the next record.
 //
-// Entries:  snap {v, next}                   first line: where numbering continues
+// Entries (by their version-1 names; see LONG for what version 2 writes):
+//           snap {v, next}                   first line: where numbering continues
 //           add  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?, partner?, owner, shared, mValue, ts}
 //           del  {h}                         tombstone: the key was deleted
 //           rep  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?}   the key is now another object
@@ -86,8 +87,17 @@ export type Entry =
 
 const check = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
 
+// Version 2 writes fields by their names; version 1 (kmu11 before it) wrote two-letter ones.
+// Both are read. (A version-1 process does not read version-2 lines: one version per home.)
+const LONG: Readonly<Record<string, string>> = {
+  h: 'handle', cls: 'class', fam: 'family', tok: 'token', sid: 'session', fp: 'fingerprint', pm: 'publicValue', g: 'generation',
+};
+const SHORT: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LONG).map(([s, l]) => [l, s]));
+const rename = (o: object, names: Readonly<Record<string, string>>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [names[k] ?? k, v]));
+
 export function encode(entries: Entry[]): Buffer {
-  return Buffer.from(entries.map((e) => { const j = JSON.stringify(e); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
+  return Buffer.from(entries.map((e) => { const j = JSON.stringify(rename(e, LONG)); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
 }
 
 export function decodeLine(line: string): Entry | undefined {
@@ -97,7 +107,7 @@ export function decodeLine(line: string): Entry | undefined {
   if (check(json) !== line.slice(0, 16)) return undefined;
   try {
     const e = JSON.parse(json) as Entry;
-    return e && typeof e === 'object' && typeof e.t === 'string' ? e : undefined;
+    return e && typeof e === 'object' && typeof e.t === 'string' ? (rename(e, SHORT) as Entry) : undefined;
   } catch {
     return undefined;
   }
@@ -151,7 +161,7 @@ export class Journal {
     if (await this.initialized()) return;
     const fh = await fs.open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
-      await fh.write(encode([{ t: 'snap', v: 1, next: this.firstHandle, ts: Date.now() }]));
+      await fh.write(encode([{ t: 'snap', v: 2, next: this.firstHandle, ts: Date.now() }]));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -284,7 +294,7 @@ export class Journal {
    */
   async compact(): Promise<void> {
     await this.refresh();
-    const keep: Entry[] = [{ t: 'snap', v: 1, next: this.nextHandle, ts: Date.now() }];
+    const keep: Entry[] = [{ t: 'snap', v: 2, next: this.nextHandle, ts: Date.now() }];
     for (const i of this.intents.values()) keep.push({ t: 'intent', g: i.g, sid: i.sid, label: i.label, id: i.id, ...i.meta, ts: i.ts });
     for (const r of [...this.records.values()].sort((a, b) => a.seq - b.seq)) {
       if (r.dead) continue;
