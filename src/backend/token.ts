@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
+import { toKmuError } from '../kmu/pkcs11Codes.js';
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 import { ensurePrivateDir } from './fsutil.js';
@@ -243,7 +244,7 @@ export abstract class TokenBackend implements Backend {
     try {
       await this.serializeTokenWrite(() => this.session.login(pin, CKU.USER));
     } catch (e) {
-      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw e; // kmu's code: the one CKR table (kmu/pkcs11Codes.ts), applied where the command runs
+      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw toKmuError(e); // login() promises kmu's codes: the one CKR table
     }
     tokenLogins.set(key, (tokenLogins.get(key) ?? 0) + 1);
     this.tokenLoggedIn = true;
