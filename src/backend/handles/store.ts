@@ -854,21 +854,23 @@ export class FileHandleStore implements HandleStore {
           // Done once this report is shown (settle): a process killed before that reports it again.
           this.recovered.push(t.g);
           continue;
-        } else {
-          const gone = await this.destroyAll(left.map((i) => i.obj));
-          destroyed.push(...gone);
-          if (gone.length < left.length) continue;
-          rolledBack = true;
-          if (left.length)
-            this.warnings.push(
-              `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
-                `the ${left.length} object${left.length > 1 ? 's' : ''} it left ${left.length > 1 ? 'were' : 'was'} destroyed`,
-            );
         }
+        const gone = await this.destroyAll(left.map((i) => i.obj));
+        destroyed.push(...gone);
+        if (gone.length < left.length) continue;
+        rolledBack = true;
+        if (left.length)
+          this.warnings.push(
+            `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
+              `the ${left.length} object${left.length > 1 ? 's' : ''} it left ${left.length > 1 ? 'were' : 'was'} destroyed`,
+          );
         entries.push({ t: 'done', g: t.g });
       }
       // Unreadable or malformed remains of a generation killed inside C_GenerateKeyPair.
-      if (rolledBack && live.length === 0) destroyed.push(...(await this.destroyAll(orphans.filter((i) => halfMade(i) && !destroyed.includes(i.obj)).map((i) => i.obj))));
+      if (rolledBack && live.length === 0) {
+        const junk = orphans.filter((i) => halfMade(i) && !destroyed.includes(i.obj));
+        destroyed.push(...(await this.destroyAll(junk.map((i) => i.obj))));
+      }
       await this.journal.append(entries);
       this.current = this.current.filter((o) => !destroyed.includes(o));
       for (const o of destroyed) this.infos.delete(o);
