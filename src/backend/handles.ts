@@ -28,7 +28,8 @@
 //  - Copies (objects with the same key material, label and id) are interchangeable: either
 //    may answer a handle; each has its own.
 //  - Remains of a generation killed half way (SoftHSM: objects without their attributes,
-//    or unreadable) get handles as junk; equal junk is interchangeable.
+//    or unreadable) are destroyed when that generation is rolled back (store.ts recover());
+//    others (another tool's) get handles as junk; equal junk is interchangeable.
 //  - Keys first seen from other tools have owner 0 (kmu11 never learned their creator).
 //  - A session that is not logged in sees no private objects: their handles report
 //    "not on the token" (0xa8) and nothing is tombstoned (see HandleStoreOptions.fullView).

@@ -3,10 +3,12 @@
 // objects again in every process by what the objects are (fingerprint.ts, match.ts).
 //
 // Crash order (kill -9 at any moment leaves journal and token consistent):
-//  - generation: the token object is created first, then its record is made durable
-//    (register), then the handle is printed. A crash between the first two leaves a key
-//    without a record: the next process sees "a key first seen" and gives it a handle (owner
-//    0). Still exactly one handle.
+//  - generation: an intent is made durable (intend), the token objects are created, their
+//    records are made durable (register, tagged with the intent), the handles are printed,
+//    then the intent is settled. The next process finds an intent whose process is gone: with
+//    records, the keys stay and their handles are reported (they may not have been printed);
+//    without, what the generation left (its label and id, no record) is destroyed
+//    (recover()). A key made by another process in between gets a handle (owner 0).
 //  - deletion: resolve, C_DestroyObject, then the tombstone (remove). A crash in between
 //    leaves a record whose key is gone: reported deleted (resolve throws 0xa8), never matched
 //    to another key, its number never reused.
