@@ -5,4 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 mkdir -p build
+# --long: the long kill loops (KMU11_LONG=1), not a vitest flag.
+args=()
+for a in "$@"; do if [ "$a" = --long ]; then export KMU11_LONG=1; else args+=("$a"); fi; done
+set -- "${args[@]+"${args[@]}"}"
 exec npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=build/test-report.json "$@"

@@ -1,13 +1,12 @@
 // One kmu11 session: a backend (token + login), its key-handle store, and the commands run on
 // them. The CLI's shell, batch and singlecmd modes and the library API all go through here.
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Backend } from './backend/backend.js';
 import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
-import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
+import { handleStoreFor } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
-import { KmuError, UsageError } from './kmu/errors.js';
+import { KmuError, SetupError, UsageError } from './kmu/errors.js';
+import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
 
@@ -22,6 +21,8 @@ export interface FailedResult extends CommandResult<{ error: { detail?: string; 
 export class KmuSession {
   private context?: Promise<CommandContext>;
   private closed = false;
+  /** The running command's interruption (see interrupt()). */
+  private running?: AbortController;
 
   constructor(private readonly options: KmuOptions = {}) {}
 
@@ -40,13 +41,7 @@ export class KmuSession {
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
     try {
-      const handles: HandleStore =
-        backend.kind === 'cloudhsm'
-          ? new IdentityHandleStore(backend.session)
-          : await openHandleStore(await this.storeDir(backend), backend.session, {
-              // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
-              fullView: () => backend.user !== null,
-            });
+      const handles = await handleStoreFor(backend, resolveConfig(this.options).home);
       const options = this.options;
       return {
         backend,
@@ -61,21 +56,51 @@ export class KmuSession {
     }
   }
 
-  /** The embedded token keeps handles in its home; another module's token gets a directory of its own there. */
-  private async storeDir(backend: Backend): Promise<string> {
-    const info = await backend.info();
-    if (info.home) return info.home;
-    const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
-    return join(backend.home ?? resolveConfig(this.options).home, 'handles', tag.slice(0, 16));
+  /**
+   * Interrupts the running command (SIGINT, SIGTERM, Ctrl-C): it rolls back what it made and
+   * fails. `reason` names the signal. Returns false when no command is running.
+   */
+  interrupt(reason: string): boolean {
+    if (!this.running) return false;
+    this.running.abort(reason);
+    return true;
   }
 
   /**
    * Runs a command whose options are already read (by the CLI parser, or by `run`). Returns the
-   * result; a command that fails throws KmuError or UsageError.
+   * result; a command that fails throws KmuError or UsageError (converted here, once), or
+   * SetupError when there is no token to talk to. `deliver` shows the result (the CLI prints
+   * it): only after that are the command's generations settled in the handle store, so a
+   * process killed before its handles were shown has them finished or rolled back later.
    */
-  async execute(command: Command<any, any>, options: Record<string, unknown>): Promise<CommandResult<any>> {
-    if (command.offline) return command.run(undefined as unknown as CommandContext, options);
-    return command.run(await this.connect(), options);
+  async execute(
+    command: Command<any, any>,
+    options: Record<string, unknown>,
+    deliver?: (result: CommandResult<any>) => void,
+  ): Promise<CommandResult<any>> {
+    const running = (this.running = new AbortController());
+    let ctx: CommandContext | undefined;
+    let delivered = false;
+    try {
+      if (command.offline) {
+        const result = await command.run(offlineContext(running.signal), options);
+        deliver?.(result);
+        return result;
+      }
+      ctx = await this.connect();
+      await ctx.handles.recover();
+      const result = await command.run({ ...ctx, prompt: ctx.prompt, signal: running.signal }, options);
+      result.warnings.push(...ctx.handles.takeWarnings());
+      deliver?.(result);
+      delivered = true;
+      return result;
+    } catch (e) {
+      if (e instanceof SetupError) throw e;
+      throw toKmuError(e);
+    } finally {
+      if (this.running === running) this.running = undefined;
+      await ctx?.handles.settle(delivered).catch(() => undefined);
+    }
   }
 
   /**
@@ -106,6 +131,22 @@ export class KmuSession {
     await ctx.handles.close().catch(() => undefined);
     await ctx.backend.close();
   }
+}
+
+/** What an offline command (help, Error2String, listAttributes) gets: no token to reach. */
+function offlineContext(signal: AbortSignal): CommandContext {
+  const none = (): never => {
+    throw new Error('an offline command reached for the token');
+  };
+  return {
+    get backend() {
+      return none();
+    },
+    get handles() {
+      return none();
+    },
+    signal,
+  };
 }
 
 /** The result object of a failed command, for the formatters. */

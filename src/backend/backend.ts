@@ -69,6 +69,15 @@ export interface Backend {
   /** Warnings to show on stderr (e.g. a default password still in use). Drained on read. */
   takeWarnings(): string[];
   info(): Promise<BackendInfo>;
+  /**
+   * Runs `fn` while no other kmu11 process sharing this backend's home runs one (an ID check
+   * and the generation it allows are one step). Without a home, just runs it.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** The token's mechanism list, read once. */
+  mechanisms(): Promise<number[]>;
+  /** Whether the token makes EC keys on the curve `ecParams` (DER OID): a throwaway session pair, tried once. */
+  makesCurve(ecParams: Buffer): Promise<boolean>;
   /** listUsers: the backend's user table; absent where the backend cannot see users (PKCS#11 has none). */
   listUsers?(): Promise<UserListEntry[]>;
   /** Close sessions; session objects (-sess keys) die here. Idempotent. */

@@ -6,11 +6,10 @@
 // later process until the key is deleted:
 //
 //   handles/store.ts     FileHandleStore / openHandleStore: the API, the crash order
-//   handles/identify.ts  how a key is recognised again without writing anything to it
+//   handles/fingerprint.ts how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
-//   handles/lock.ts      the allocation lock between processes
-//   handles/identity.ts  IdentityHandleStore: modules whose handles already last (CloudHSM)
+//   handles/moduleHandles.ts ModuleHandleStore: modules whose handles already last (CloudHSM)
 //
 // What cannot be told apart, and what the store then does:
 //  - Private keys that nothing identifies but their family (curve / DSA domain), CKA_LABEL
@@ -29,10 +28,17 @@
 //  - Copies (objects with the same key material, label and id) are interchangeable: either
 //    may answer a handle; each has its own.
 //  - Remains of a generation killed half way (SoftHSM: objects without their attributes,
-//    or unreadable) get handles as junk; equal junk is interchangeable.
+//    or unreadable) are destroyed when that generation is rolled back (store.ts recover());
+//    others (another tool's) get handles as junk; equal junk is interchangeable.
 //  - Keys first seen from other tools have owner 0 (kmu11 never learned their creator).
 //  - A session that is not logged in sees no private objects: their handles report
 //    "not on the token" (0xa8) and nothing is tombstoned (see HandleStoreOptions.fullView).
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Backend } from './backend.js';
+import { ModuleHandleStore } from './handles/moduleHandles.js';
+import { openHandleStore, type HandleStore } from './handles/store.js';
+
 export {
   FileHandleStore,
   openHandleStore,
@@ -44,4 +50,19 @@ export {
   type HandleStoreOptions,
   type KeyMeta,
 } from './handles/store.js';
-export { IdentityHandleStore, type IdentityHandleStoreOptions } from './handles/identity.js';
+export { ModuleHandleStore, type ModuleHandleStoreOptions } from './handles/moduleHandles.js';
+
+/**
+ * The handle store for a backend's token. CloudHSM's handles already last: the module's own.
+ * Elsewhere a journal: in the embedded token's home, or for another module's token in
+ * <home>/handles/<module, serial number and label hashed>.
+ */
+export async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
+  if (backend.kind === 'cloudhsm') return new ModuleHandleStore(backend.session);
+  const info = await backend.info();
+  const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
+  const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));
+  // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
+  const uniqueId = Number(info.library.cryptokiVersion.split('.')[0]) >= 3;
+  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null, uniqueId });
+}

@@ -3,10 +3,10 @@
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
-// The handle store has its own lock (handles/lock.ts): an abstract Unix socket the kernel
-// frees when its holder dies, held for as long as an operation takes and never broken by age.
-// This one names its holder's host, so a home shared between hosts is still locked by a
-// holder elsewhere until the lock grows old, and its file is what users see when it blocks.
+// kmu11's one lock between processes: token.lock (login), keygen.lock (ID check + generation),
+// handles.lock (the handle store's journal). It names its holder's host, so a home shared
+// between hosts is still locked by a holder elsewhere until the lock grows old, and its file
+// is what users see when it blocks; a holder killed with -9 on this host is seen gone at once.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';

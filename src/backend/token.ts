@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { CKF_TOKEN, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { toKmuError } from '../kmu/pkcs11Codes.js';
+import { CKA, CKF_TOKEN, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
@@ -27,30 +28,6 @@ export function checkUserType(type: string): 'CU' {
 
 function isCkr(e: unknown, ...codes: number[]): e is Pkcs11Error {
   return e instanceof Pkcs11Error && codes.includes(e.code);
-}
-
-/** A C_Login failure as a kmu return code. Non-PKCS#11 errors pass through unchanged. */
-export function loginError(e: unknown): unknown {
-  if (!(e instanceof Pkcs11Error)) return e;
-  const opts = { ckr: e.ckr, cause: e };
-  switch (e.code) {
-    case CKR.PIN_INCORRECT:
-    case CKR.PIN_LEN_RANGE:
-    case CKR.PIN_INVALID:
-      return new KmuError(RC.LOGIN_FAILED, opts);
-    case CKR.USER_PIN_NOT_INITIALIZED:
-      return new KmuError(RC.LOGIN_FAILED, { ...opts, detail: "the token's user PIN is not initialized" });
-    case CKR.PIN_LOCKED:
-      return new KmuError(RC.ACCOUNT_LOCKED, opts);
-    case CKR.USER_ALREADY_LOGGED_IN:
-    case CKR.USER_ANOTHER_ALREADY_LOGGED_IN:
-      return new KmuError(RC.ALREADY_LOGGED_IN, opts);
-    case CKR.TOKEN_NOT_PRESENT:
-    case CKR.DEVICE_REMOVED:
-      return new KmuError(RC.TOKEN_NOT_PRESENT, opts);
-    default:
-      return new KmuError(RC.GENERAL_ERROR, { ...opts, detail: `C_Login failed: ${e.ckr}` });
-  }
 }
 
 /** Load a PKCS#11 module, turning every way that can fail into one SetupError line. */
@@ -135,6 +112,8 @@ export abstract class TokenBackend implements Backend {
   protected warnings: string[] = [];
   private tokenLoggedIn = false;
   private closed = false;
+  private mechanismList?: Promise<number[]>;
+  private readonly curves = new Map<string, Promise<boolean>>();
 
   constructor(parts: TokenBackendParts) {
     this.module = parts.module;
@@ -180,6 +159,41 @@ export abstract class TokenBackend implements Backend {
       return fn();
     }
     return withLock(join(this.home, 'token.lock'), fn);
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.home === undefined ? fn() : withLock(join(this.home, 'keygen.lock'), fn);
+  }
+
+  mechanisms(): Promise<number[]> {
+    return (this.mechanismList ??= this.slot.getMechanisms());
+  }
+
+  makesCurve(ecParams: Buffer): Promise<boolean> {
+    const key = ecParams.toString('hex');
+    let p = this.curves.get(key);
+    if (!p) {
+      p = (async () => {
+        try {
+          const common = [
+            { type: CKA.KEY_TYPE, value: CKK.EC },
+            { type: CKA.TOKEN, value: false },
+            { type: CKA.PRIVATE, value: false },
+          ];
+          const pair = await this.session.generateKeyPair(
+            { mechanism: CKM.EC_KEY_PAIR_GEN },
+            [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, ...common, { type: CKA.EC_PARAMS, value: ecParams }],
+            [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common],
+          );
+          await this.session.destroyObject([pair.publicKey, pair.privateKey]);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      this.curves.set(key, p);
+    }
+    return p;
   }
 
   /** Backend-specific additions to info() (the embedded backend's paths). */
@@ -230,7 +244,7 @@ export abstract class TokenBackend implements Backend {
     try {
       await this.serializeTokenWrite(() => this.session.login(pin, CKU.USER));
     } catch (e) {
-      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw loginError(e);
+      if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw toKmuError(e); // login() promises kmu's codes: the one CKR table
     }
     tokenLogins.set(key, (tokenLogins.get(key) ?? 0) + 1);
     this.tokenLoggedIn = true;

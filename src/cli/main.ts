@@ -36,11 +36,36 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   return [g, argv.slice(i)];
 }
 
-async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
+/**
+ * SIGINT and SIGTERM: the running command rolls back what it made and fails, nothing more
+ * runs, and kmu11 exits 128 + the signal's number. `stop` ends the mode's input.
+ */
+class Interrupts {
+  signal?: NodeJS.Signals;
+  stop = () => {};
+  private readonly handler = (sig: NodeJS.Signals) => {
+    this.signal ??= sig;
+    this.session.interrupt(sig);
+    this.stop();
+  };
+  constructor(private readonly session: KmuSession, private readonly signals: NodeJS.Signals[]) {
+    for (const s of signals) process.on(s, this.handler);
+  }
+  dispose(): void {
+    for (const s of this.signals) process.off(s, this.handler);
+  }
+  get exitCode(): number | undefined {
+    return this.signal && 128 + (this.signal === 'SIGINT' ? 2 : 15);
+  }
+}
+
+async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  interrupts.stop = () => rl.close();
   let allOk = true;
   for await (const raw of rl) {
+    if (interrupts.signal) break;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     out.echo(line);
@@ -52,13 +77,13 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
       outcome = usageFailure(out, e);
     }
     allOk &&= outcome.ok;
-    if (outcome.exit) break;
+    if (outcome.exit || interrupts.signal) break;
   }
   rl.close();
   return allOk;
 }
 
-async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
+async function runSinglecmd(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
   let commands;
   try {
     commands = parseSinglecmd(words);
@@ -68,6 +93,7 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output): 
   }
   let allOk = true;
   for (const parsed of commands) {
+    if (interrupts.signal) break;
     const outcome = await runParsed(session, parsed, out);
     allOk &&= outcome.ok;
     if (outcome.exit) break;
@@ -93,16 +119,24 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const session = new KmuSession(overrides);
+  const shell = mode === undefined && process.stdin.isTTY && !globals.json;
+  // The shell reads Ctrl-C itself (a terminal in raw mode); a SIGTERM ends it like the others.
+  const interrupts = new Interrupts(session, mode === 'info' || mode === 'passwd' ? [] : shell ? ['SIGTERM'] : ['SIGINT', 'SIGTERM']);
+  const status = (ok: boolean) => {
+    if (!interrupts.signal) return ok ? 0 : 1;
+    out.fatal(`interrupted by ${interrupts.signal}`);
+    return interrupts.exitCode!;
+  };
   try {
     if (mode === 'info') return await runInfo(session, globals.json);
     if (mode === 'passwd') return await runPasswd(overrides, rest.slice(1));
-    if (mode === 'singlecmd') return (await runSinglecmd(session, rest.slice(1), out)) ? 0 : 1;
+    if (mode === 'singlecmd') return status(await runSinglecmd(session, rest.slice(1), out, interrupts));
     if (mode !== undefined) {
       out.fatal(`unknown mode '${mode}'\n${USAGE}`);
       return 2;
     }
-    if (process.stdin.isTTY && !globals.json) return (await runShell(session, overrides, out)) ? 0 : 1;
-    return (await runBatch(session, out)) ? 0 : 1;
+    if (shell) return status(await runShell(session, overrides, out));
+    return status(await runBatch(session, out, interrupts));
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);
@@ -111,12 +145,15 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   } finally {
     await session.close().catch(() => undefined);
+    interrupts.dispose();
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Interrupted while standing input was still open: nothing more is to come.
+    if (code > 128) process.exit(code);
   },
   (e) => {
     process.stderr.write(`kmu11: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

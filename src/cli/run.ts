@@ -1,5 +1,4 @@
-import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
-import { toKmuError } from '../commands/lib/context.js';
+import { SetupError, UsageError, type KmuError } from '../kmu/errors.js';
 import { failure, type KmuSession } from '../kmu11.js';
 import type { Output } from './output.js';
 import type { ParsedCommand } from './parse.js';
@@ -20,13 +19,11 @@ export async function runParsed(session: KmuSession, parsed: ParsedCommand, out:
     return { ok: true, exit: false };
   }
   try {
-    const result = await session.execute(command, parsed.options);
-    out.result(result);
+    const result = await session.execute(command, parsed.options, (r) => out.result(r));
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;
-    const err = e instanceof UsageError || e instanceof KmuError ? e : toKmuError(e);
-    out.result(failure(command, err));
+    out.result(failure(command, e as KmuError | UsageError)); // execute() converted it
     return { ok: false, exit: false };
   }
 }

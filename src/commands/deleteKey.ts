@@ -1,6 +1,6 @@
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin, toKmuError } from './lib/context.js';
+import { requireLogin } from './lib/context.js';
 import { requireOwner } from './lib/ownership.js';
 
 export const deleteKey: Command<{ handle: number }, { handle: number }> = {
@@ -12,16 +12,12 @@ export const deleteKey: Command<{ handle: number }, { handle: number }> = {
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' }],
   async run(ctx, o) {
     requireLogin(ctx);
-    try {
-      const object = await ctx.handles.resolve(o.handle);
-      requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
-      // Destroy first, then the tombstone: a crash between leaves a record whose key is gone,
-      // which the store reports as deleted.
-      await ctx.backend.session.destroyObject(object);
-      await ctx.handles.remove(o.handle);
-      return ok(deleteKey, { handle: o.handle });
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    const object = await ctx.handles.resolve(o.handle);
+    requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+    // Destroy first, then the tombstone: a crash between leaves a record whose key is gone,
+    // which the store reports as deleted.
+    await ctx.backend.session.destroyObject(object);
+    await ctx.handles.remove(o.handle);
+    return ok(deleteKey, { handle: o.handle });
   },
 };

@@ -4,7 +4,7 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin, toKmuError } from './lib/context.js';
+import { requireLogin } from './lib/context.js';
 import { publicSpki, readKey } from './lib/keys.js';
 
 export const exportPubKey: Command<{ handle: number; out: string }, { handle: number; file: string; pem: string }> = {
@@ -19,17 +19,12 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
   ],
   async run(ctx, o) {
     requireLogin(ctx);
-    let pem: string;
-    try {
-      const key = await readKey(ctx.backend.session, await ctx.handles.resolve(o.handle));
-      if (key.cls !== CKO.PUBLIC_KEY)
-        throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });
-      const spki = publicSpki(key);
-      if (!spki) throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA, DSA or EC public key kmu11 can export` });
-      pem = toPem(spki);
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    const key = await readKey(ctx.backend.session, await ctx.handles.resolve(o.handle));
+    if (key.cls !== CKO.PUBLIC_KEY)
+      throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });
+    const spki = publicSpki(key);
+    if (!spki) throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA, DSA or EC public key kmu11 can export` });
+    const pem = toPem(spki);
     try {
       writeFileSync(o.out, pem, { mode: 0o644 });
     } catch (e) {

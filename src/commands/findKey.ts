@@ -4,7 +4,7 @@ import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin, toKmuError } from './lib/context.js';
+import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
 
 export interface FindKeyOptions {
@@ -80,41 +80,37 @@ findKey [-c <key class>]
     requireLogin(ctx);
     const { session, user } = ctx.backend;
     const modulus = o.modulusFile !== undefined ? readModulus(o.modulusFile) : undefined;
-    try {
-      const base: Template = [];
-      if (o.keyType !== undefined) base.push({ type: CKA.KEY_TYPE, value: o.keyType });
-      if (o.label !== undefined) base.push({ type: CKA.LABEL, value: o.label });
-      if (o.id !== undefined) base.push({ type: CKA.ID, value: Buffer.from(o.id, 'utf8') });
-      if (o.sess !== undefined) base.push({ type: CKA.TOKEN, value: o.sess === 0 });
-      if (modulus) base.push({ type: CKA.MODULUS, value: modulus });
-      const objects: number[] = [];
-      const publicKeys = new Set<number>();
-      for (const cls of o.cls !== undefined ? [o.cls] : CLASSES) {
-        const found = await session.find([{ type: CKA.CLASS, value: cls }, ...base]);
-        objects.push(...found);
-        if (cls === CKO.PUBLIC_KEY) found.forEach((x) => publicKeys.add(x));
-      }
-      const handles = await ctx.handles.list(objects);
-      const matched: number[] = [];
-      for (let i = 0; i < handles.length; i++) {
-        const handle = handles[i]!;
-        const meta = await ctx.handles.meta(handle);
-        const isPublic = publicKeys.has(objects[i]!);
-        // kmu lists what the current user can use: public keys, own keys, keys shared with them,
-        // and keys whose owner kmu11 never learned (made by other tools).
-        const usable = (u: number) => isPublic || meta.owner === 0 || meta.owner === u || meta.shared.includes(u);
-        if (!usable(user!.id)) continue;
-        if (o.users && !o.users.every(usable)) continue;
-        if (o.kcv !== undefined) {
-          const key = await readKey(session, objects[i]!, await ctx.handles.publicValue(handle));
-          if ((await kcvOf(session, key))?.toString('hex') !== o.kcv) continue;
-        }
-        matched.push(handle);
-      }
-      matched.sort((a, b) => a - b);
-      return ok(findKey, { handles: matched });
-    } catch (e) {
-      throw toKmuError(e);
+    const base: Template = [];
+    if (o.keyType !== undefined) base.push({ type: CKA.KEY_TYPE, value: o.keyType });
+    if (o.label !== undefined) base.push({ type: CKA.LABEL, value: o.label });
+    if (o.id !== undefined) base.push({ type: CKA.ID, value: Buffer.from(o.id, 'utf8') });
+    if (o.sess !== undefined) base.push({ type: CKA.TOKEN, value: o.sess === 0 });
+    if (modulus) base.push({ type: CKA.MODULUS, value: modulus });
+    const objects: number[] = [];
+    const publicKeys = new Set<number>();
+    for (const cls of o.cls !== undefined ? [o.cls] : CLASSES) {
+      const found = await session.find([{ type: CKA.CLASS, value: cls }, ...base]);
+      objects.push(...found);
+      if (cls === CKO.PUBLIC_KEY) found.forEach((x) => publicKeys.add(x));
     }
+    const handles = await ctx.handles.list(objects);
+    const matched: number[] = [];
+    for (let i = 0; i < handles.length; i++) {
+      const handle = handles[i]!;
+      const meta = await ctx.handles.meta(handle);
+      const isPublic = publicKeys.has(objects[i]!);
+      // kmu lists what the current user can use: public keys, own keys, keys shared with them,
+      // and keys whose owner kmu11 never learned (made by other tools).
+      const usable = (u: number) => isPublic || meta.owner === 0 || meta.owner === u || meta.shared.includes(u);
+      if (!usable(user!.id)) continue;
+      if (o.users && !o.users.every(usable)) continue;
+      if (o.kcv !== undefined) {
+        const key = await readKey(session, objects[i]!, await ctx.handles.publicValue(handle));
+        if ((await kcvOf(session, key))?.toString('hex') !== o.kcv) continue;
+      }
+      matched.push(handle);
+    }
+    matched.sort((a, b) => a - b);
+    return ok(findKey, { handles: matched });
   },
 };

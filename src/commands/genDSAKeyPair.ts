@@ -1,7 +1,6 @@
 import { CKA, CKK, CKM, CKO } from '../p11/index.js';
 import { UsageError } from '../kmu/errors.js';
 import { ok, type Command } from './types.js';
-import { toKmuError } from './lib/context.js';
 import {
   KEY_PAIR_FLAGS,
   generatePair,
@@ -49,17 +48,12 @@ genDSAKeyPair -m <modulus length>
       const { session } = ctx.backend;
       // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that
       // is destroyed whatever happens next.
-      let params: number;
-      try {
-        params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
-          { type: CKA.CLASS, value: CKO.DOMAIN_PARAMETERS },
-          { type: CKA.KEY_TYPE, value: CKK.DSA },
-          { type: CKA.TOKEN, value: false },
-          { type: CKA.PRIME_BITS, value: o.modulusBits },
-        ]);
-      } catch (e) {
-        throw toKmuError(e);
-      }
+      const params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
+        { type: CKA.CLASS, value: CKO.DOMAIN_PARAMETERS },
+        { type: CKA.KEY_TYPE, value: CKK.DSA },
+        { type: CKA.TOKEN, value: false },
+        { type: CKA.PRIME_BITS, value: o.modulusBits },
+      ]);
       try {
         const read = await session.getAttributes(params, [CKA.PRIME, CKA.SUBPRIME, CKA.BASE]);
         const domain = read.map((r) => {
@@ -68,8 +62,6 @@ genDSAKeyPair -m <modulus length>
         });
         const { publicTemplate, privateTemplate } = pairTemplates(o, CKK.DSA);
         return await generatePair(ctx, o, { mechanism: CKM.DSA_KEY_PAIR_GEN }, [...publicTemplate, ...domain], privateTemplate);
-      } catch (e) {
-        throw toKmuError(e);
       } finally {
         await session.destroyObject(params).catch(() => undefined);
       }

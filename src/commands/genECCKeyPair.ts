@@ -1,6 +1,7 @@
-import { CKA, CKK, CKM, type Template } from '../p11/index.js';
+import { CKA, CKK, CKM, Pkcs11Error, type Template } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
+import { kmuCodeForCkr } from '../kmu/pkcs11Codes.js';
 import { oidToDer, type Curve } from '../kmu/curves.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
@@ -52,8 +53,8 @@ genECCKeyPair -i <EC curve id>
       return generatePair(ctx, o, { mechanism: CKM.EC_KEY_PAIR_GEN }, [...publicTemplate, ...ecParams], privateTemplate).catch(
         (e: unknown) => {
           // A curve this token cannot make: say which, and where to see the ones it can.
-          if (e instanceof KmuError && e.code === RC.MECHANISM_NOT_SUPPORTED)
-            throw new KmuError(e.code, { ckr: e.ckr, cause: e, detail: `${what}: ${e.ckr ?? e.detail}; ${hint}` });
+          if (e instanceof Pkcs11Error && kmuCodeForCkr(e.ckr) === RC.MECHANISM_NOT_SUPPORTED)
+            throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { ckr: e.ckr, cause: e, detail: `${what}: ${e.ckr}; ${hint}` });
           throw e;
         },
       );

@@ -4,7 +4,7 @@ import { RC } from '../kmu/returnCodes.js';
 import { OBJ_ATTR_ALL, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin, toKmuError } from './lib/context.js';
+import { requireLogin } from './lib/context.js';
 import { objAttrValues, readKey } from './lib/keys.js';
 
 export interface GetAttributeOptions {
@@ -56,14 +56,9 @@ getAttribute -o <key handle>
     requireLogin(ctx);
     const { session } = ctx.backend;
     const all = o.attribute === OBJ_ATTR_ALL;
-    let values: Array<[ObjAttr, ObjAttrValue]>;
-    try {
-      const object = await ctx.handles.resolve(o.handle);
-      const key = await readKey(session, object, await ctx.handles.publicValue(o.handle));
-      values = await objAttrValues(session, key, all ? undefined : o.attribute);
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    const object = await ctx.handles.resolve(o.handle);
+    const key = await readKey(session, object, await ctx.handles.publicValue(o.handle));
+    const values = await objAttrValues(session, key, all ? undefined : o.attribute);
     if (!all && values.length === 0)
       throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} has no ${objAttr(o.attribute)!.name}` });
     const attributes = values.map(([a, val]) => ({ name: a.name, id: a.id, value: formatObjAttrValue(a, val, !all) }));

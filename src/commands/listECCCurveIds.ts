@@ -1,52 +1,22 @@
-import { CKA, CKK, CKM, CKO, type Session } from '../p11/index.js';
+import { CKM } from '../p11/index.js';
 import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
 import type { Backend } from '../backend/backend.js';
 import { ok, type Command } from './types.js';
-import { toKmuError } from './lib/context.js';
-import { mechanismsOf } from './lib/mechanisms.js';
 
 export interface ListECCCurveIdsData {
   supported: Array<{ id: number; nid: string }>;
   unsupported: Array<{ id: number; nid: string }>;
 }
 
-const probed = new WeakMap<Backend, Promise<Curve[]>>();
-
-/** A curve works when the token makes (and then destroys) a throwaway session pair on it. */
-async function works(session: Session, curve: Curve): Promise<boolean> {
-  try {
-    const common = [
-      { type: CKA.KEY_TYPE, value: CKK.EC },
-      { type: CKA.TOKEN, value: false },
-      { type: CKA.PRIVATE, value: false },
-    ];
-    const pair = await session.generateKeyPair(
-      { mechanism: CKM.EC_KEY_PAIR_GEN },
-      [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, ...common, { type: CKA.EC_PARAMS, value: oidToDer(curve.oid) }],
-      [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common],
-    );
-    await session.destroyObject([pair.publicKey, pair.privateKey]);
-    return true;
-  } catch {
-    return false;
+/** The curves this token makes (the backend tries each once). */
+export async function supportedCurves(backend: Backend): Promise<Curve[]> {
+  if (!(await backend.mechanisms()).includes(CKM.EC_KEY_PAIR_GEN)) return [];
+  const ok: Curve[] = [];
+  for (const c of CURVES) {
+    if (c.cloudhsmForbidden && backend.kind === 'cloudhsm') continue;
+    if (await backend.makesCurve(oidToDer(c.oid))) ok.push(c);
   }
-}
-
-export function supportedCurves(backend: Backend): Promise<Curve[]> {
-  let p = probed.get(backend);
-  if (!p) {
-    p = (async () => {
-      if (!(await mechanismsOf(backend)).includes(CKM.EC_KEY_PAIR_GEN)) return [];
-      const ok: Curve[] = [];
-      for (const c of CURVES) {
-        if (c.cloudhsmForbidden && backend.kind === 'cloudhsm') continue;
-        if (await works(backend.session, c)) ok.push(c);
-      }
-      return ok;
-    })();
-    probed.set(backend, p);
-  }
-  return p;
+  return ok;
 }
 
 export const listECCCurveIds: Command<Record<string, never>, ListECCCurveIdsData> = {
@@ -56,12 +26,7 @@ export const listECCCurveIds: Command<Record<string, never>, ListECCCurveIdsData
   syntax: 'listECCCurveIds -h\n\nlistECCCurveIds',
   flags: [],
   async run(ctx) {
-    let supported: Curve[];
-    try {
-      supported = await supportedCurves(ctx.backend);
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    const supported = await supportedCurves(ctx.backend);
     const brief = (c: Curve) => ({ id: c.id, nid: c.nid });
     return ok(listECCCurveIds, {
       supported: supported.map(brief),

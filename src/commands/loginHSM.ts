@@ -1,7 +1,6 @@
 import { UsageError } from '../kmu/errors.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { toKmuError } from './lib/context.js';
 
 export interface LoginHSMOptions {
   userType: string;
@@ -35,11 +34,7 @@ loginHSM -u <user type>
       if (!ctx.prompt) throw new UsageError('-hpswd needs a terminal to ask for the password; use -p in scripts');
       password = await ctx.prompt('Enter password: ', { hidden: true });
     }
-    try {
-      const user = await ctx.backend.login(o.userType, o.user, password);
-      return ok(loginHSM, { user: { id: user.id, name: user.name, type: user.type } }, ctx.backend.takeWarnings());
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    const user = await ctx.backend.login(o.userType, o.user, password);
+    return ok(loginHSM, { user: { id: user.id, name: user.name, type: user.type } }, ctx.backend.takeWarnings());
   },
 };

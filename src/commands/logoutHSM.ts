@@ -1,5 +1,4 @@
 import { ok, type Command } from './types.js';
-import { toKmuError } from './lib/context.js';
 
 export const logoutHSM: Command<Record<string, never>, Record<string, never>> = {
   name: 'logoutHSM',
@@ -8,11 +7,7 @@ export const logoutHSM: Command<Record<string, never>, Record<string, never>> = 
   syntax: 'logoutHSM -h\n\nlogoutHSM',
   flags: [],
   async run(ctx) {
-    try {
-      await ctx.backend.logout();
-    } catch (e) {
-      throw toKmuError(e);
-    }
+    await ctx.backend.logout();
     return ok(logoutHSM, {});
   },
 };

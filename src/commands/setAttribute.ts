@@ -4,7 +4,7 @@ import { RC } from '../kmu/returnCodes.js';
 import { OBJ } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin, toKmuError } from './lib/context.js';
+import { requireLogin } from './lib/context.js';
 import { requireOwner } from './lib/ownership.js';
 
 export interface SetAttributeOptions {
@@ -57,29 +57,25 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
       if (answer !== '1') throw new KmuError(RC.ATTRIBUTE_INVALID, { detail: `the only valid value is 1, not '${answer}'` });
       value = 1;
     }
-    try {
-      const { session } = ctx.backend;
-      const object = await ctx.handles.resolve(o.handle);
-      requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
-      const [token] = await session.getAttributes(object, [CKA.TOKEN]);
-      if (!(token && 'value' in token && token.value === true)) {
-        // Tokens do not let CKA_TOKEN change in place: copy to a token object, move the handle
-        // to the copy (durably), then destroy the session object. A crash before the handle
-        // moves leaves a token key seen as new and a session key that dies with the process.
-        const copy = await session.copyObject(object, [{ type: CKA.TOKEN, value: true }]);
-        try {
-          await ctx.handles.replace(o.handle, copy);
-        } catch (e) {
-          await session.destroyObject(copy).catch(() => undefined);
-          throw e;
-        }
-        // The handle names the copy now and the store retires the original, which dies with its
-        // session anyway: failing to destroy it early does not undo the change.
-        await session.destroyObject(object).catch(() => undefined);
+    const { session } = ctx.backend;
+    const object = await ctx.handles.resolve(o.handle);
+    requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+    const [token] = await session.getAttributes(object, [CKA.TOKEN]);
+    if (!(token && 'value' in token && token.value === true)) {
+      // Tokens do not let CKA_TOKEN change in place: copy to a token object, move the handle
+      // to the copy (durably), then destroy the session object. A crash before the handle
+      // moves leaves a token key seen as new and a session key that dies with the process.
+      const copy = await session.copyObject(object, [{ type: CKA.TOKEN, value: true }]);
+      try {
+        await ctx.handles.replace(o.handle, copy);
+      } catch (e) {
+        await session.destroyObject(copy).catch(() => undefined);
+        throw e;
       }
-      return ok(setAttribute, { handle: o.handle, attribute: o.attribute, value, prompted });
-    } catch (e) {
-      throw toKmuError(e);
+      // The handle names the copy now and the store retires the original, which dies with its
+      // session anyway: failing to destroy it early does not undo the change.
+      await session.destroyObject(object).catch(() => undefined);
     }
+    return ok(setAttribute, { handle: o.handle, attribute: o.attribute, value, prompted });
   },
 };

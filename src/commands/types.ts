@@ -19,6 +19,11 @@ export interface CommandContext {
   handles: HandleStore;
   /** Ask the operator (loginHSM -hpswd). Absent when nobody can answer. */
   prompt?: (question: string, opts: { hidden: boolean }) => Promise<string>;
+  /**
+   * Aborted when the operator interrupts (SIGINT, SIGTERM, Ctrl-C in the shell); its reason is
+   * the signal's name. A command checks it at safe points and rolls back what it made.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a command returns; formatters turn it into kmu's text or --json. */

@@ -6,13 +6,19 @@
 // the lock) first ends a torn tail with "\n", so the fragment stays an invalid line forever
 // and never glues onto the next record.
 //
-// Entries:  snap {v, next}                   first line: where numbering continues
+// Entries (by their version-1 names; see LONG for what version 2 writes):
+//           snap {v, next}                   first line: where numbering continues
 //           add  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?, partner?, owner, shared, mValue, ts}
 //           del  {h}                         tombstone: the key was deleted
 //           rep  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?}   the key is now another object
 //           meta {h, owner, shared, mValue}
 //           hint {h, hint, label, id}        label/id changed
 //           fp   {h, fp, pm?}                public value learned for sure
+//           intent {g, sid, label, id, owner, shared, mValue, ts}  a generation is about to start
+//           done {g}                         that generation's outcome was printed (or rolled back)
+// "add" entries of a generation carry its g. An intent without "done" whose process is gone
+// was killed part way: the next process finishes it or rolls it back (store.ts recover()).
+// Earlier versions skip intent/done lines and the g field (they apply only what they know).
 // The first "add" of a number claims it; a later "add" of the same number is ignored, so a
 // number can never name two keys, whatever the lock did. Numbers are never reused: `next`
 // only grows, and a compacted journal starts with a snap entry that carries it.
@@ -53,11 +59,26 @@ export interface Rec {
   /** Order of its add entry in the journal (grows; reset when the journal is reread). */
   seq: number;
   dead: boolean;
+  /** The generation (intent) that made it. */
+  g?: string;
+}
+
+/** A generation announced before it starts: what it will make, and who makes it. */
+export interface Intent {
+  g: string;
+  sid: string;
+  label: string;
+  /** CKA_ID, hex. */
+  id: string;
+  meta: KeyMeta;
+  ts: number;
 }
 
 export type Entry =
   | { t: 'snap'; v: number; next: number; ts: number }
-  | ({ t: 'add'; h: number; cls: number; fam: string; tok: boolean; sid?: string; hint: string; label?: string; id?: string; fp?: string; pm?: string; partner?: number; ts: number } & KeyMeta)
+  | ({ t: 'add'; h: number; cls: number; fam: string; tok: boolean; sid?: string; hint: string; label?: string; id?: string; fp?: string; pm?: string; partner?: number; g?: string; ts: number } & KeyMeta)
+  | ({ t: 'intent'; g: string; sid: string; label: string; id: string; ts: number } & KeyMeta)
+  | { t: 'done'; g: string }
   | { t: 'del'; h: number; ts: number }
   | { t: 'rep'; h: number; cls: number; fam: string; tok: boolean; sid?: string; hint: string; label?: string; id?: string; fp?: string; pm?: string; ts: number }
   | ({ t: 'meta'; h: number } & KeyMeta)
@@ -66,8 +87,17 @@ export type Entry =
 
 const check = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
 
+// Version 2 writes fields by their names; version 1 (kmu11 before it) wrote two-letter ones.
+// Both are read. (A version-1 process does not read version-2 lines: one version per home.)
+const LONG: Readonly<Record<string, string>> = {
+  h: 'handle', cls: 'class', fam: 'family', tok: 'token', sid: 'session', fp: 'fingerprint', pm: 'publicValue', g: 'generation',
+};
+const SHORT: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LONG).map(([s, l]) => [l, s]));
+const rename = (o: object, names: Readonly<Record<string, string>>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [names[k] ?? k, v]));
+
 export function encode(entries: Entry[]): Buffer {
-  return Buffer.from(entries.map((e) => { const j = JSON.stringify(e); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
+  return Buffer.from(entries.map((e) => { const j = JSON.stringify(rename(e, LONG)); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
 }
 
 export function decodeLine(line: string): Entry | undefined {
@@ -77,7 +107,7 @@ export function decodeLine(line: string): Entry | undefined {
   if (check(json) !== line.slice(0, 16)) return undefined;
   try {
     const e = JSON.parse(json) as Entry;
-    return e && typeof e === 'object' && typeof e.t === 'string' ? e : undefined;
+    return e && typeof e === 'object' && typeof e.t === 'string' ? (rename(e, SHORT) as Entry) : undefined;
   } catch {
     return undefined;
   }
@@ -93,6 +123,8 @@ export function sessionAlive(sid: string): boolean {
 export class Journal {
   readonly path: string;
   readonly records = new Map<number, Rec>();
+  /** Generations announced and not yet done. */
+  readonly intents = new Map<string, Intent>();
   private fh?: fs.FileHandle;
   private ino = -1;
   private pos = 0;
@@ -129,7 +161,7 @@ export class Journal {
     if (await this.initialized()) return;
     const fh = await fs.open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
-      await fh.write(encode([{ t: 'snap', v: 1, next: this.firstHandle, ts: Date.now() }]));
+      await fh.write(encode([{ t: 'snap', v: 2, next: this.firstHandle, ts: Date.now() }]));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -139,6 +171,7 @@ export class Journal {
 
   private reset(): void {
     this.records.clear();
+    this.intents.clear();
     this.pos = 0;
     this.seq = 0;
     this.lines = 0;
@@ -189,12 +222,17 @@ export class Journal {
       case 'snap':
         if (Number.isSafeInteger(e.next) && e.next > this.nextHandle) this.nextHandle = e.next;
         return true;
+      case 'intent':
+        this.intents.set(e.g, { g: e.g, sid: e.sid, label: e.label, id: e.id, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 }, ts: e.ts });
+        return true;
+      case 'done':
+        return this.intents.delete(e.g);
       case 'add': {
         if (!Number.isSafeInteger(e.h) || e.h <= 0 || this.records.has(e.h)) return false;
         this.records.set(e.h, {
           h: e.h, cls: e.cls, fam: e.fam, tok: e.tok, sid: e.sid, hint: e.hint, label: e.label, id: e.id, fp: e.fp, pm: e.pm,
           partner: e.partner, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 },
-          ts: e.ts, seq: ++this.seq, dead: false,
+          ts: e.ts, seq: ++this.seq, dead: false, g: e.g,
         });
         if (e.h >= this.nextHandle) this.nextHandle = e.h + 1;
         return true;
@@ -256,13 +294,15 @@ export class Journal {
    */
   async compact(): Promise<void> {
     await this.refresh();
-    const keep: Entry[] = [{ t: 'snap', v: 1, next: this.nextHandle, ts: Date.now() }];
+    const keep: Entry[] = [{ t: 'snap', v: 2, next: this.nextHandle, ts: Date.now() }];
+    for (const i of this.intents.values()) keep.push({ t: 'intent', g: i.g, sid: i.sid, label: i.label, id: i.id, ...i.meta, ts: i.ts });
     for (const r of [...this.records.values()].sort((a, b) => a.seq - b.seq)) {
       if (r.dead) continue;
       if (r.sid && !sessionAlive(r.sid)) continue;
       keep.push({
         t: 'add', h: r.h, cls: r.cls, fam: r.fam, tok: r.tok, sid: r.sid, hint: r.hint, label: r.label, id: r.id, fp: r.fp, pm: r.pm,
         partner: r.partner, owner: r.meta.owner, shared: r.meta.shared, mValue: r.meta.mValue, ts: r.ts,
+        ...(r.g && this.intents.has(r.g) ? { g: r.g } : {}),
       });
     }
     // Through .handles.log.tmp-<pid>-<random> (see removeTempFiles), fsynced, then renamed.

@@ -1,5 +1,5 @@
 // Which stored handle names which object on the token, in this process. Pure: objects and
-// records in, assignment out. See identify.ts for what the keys below are made of.
+// records in, assignment out. See fingerprint.ts for what the keys below are made of.
 //
 //   gk  "group key"  class | token-or-session | family (key type + domain: curve, DSA p/q/g,
 //                    RSA size, secret type/length/check value)

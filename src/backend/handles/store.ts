@@ -1,12 +1,14 @@
 // The durable handle store for modules whose object handles do not last (SoftHSM and most
 // software tokens): kmu handles kept in a journal beside the token, matched to the token's
-// objects again in every process by what the objects are (identify.ts, match.ts).
+// objects again in every process by what the objects are (fingerprint.ts, match.ts).
 //
 // Crash order (kill -9 at any moment leaves journal and token consistent):
-//  - generation: the token object is created first, then its record is made durable
-//    (register), then the handle is printed. A crash between the first two leaves a key
-//    without a record: the next process sees "a key first seen" and gives it a handle (owner
-//    0). Still exactly one handle.
+//  - generation: an intent is made durable (intend), the token objects are created, their
+//    records are made durable (register, tagged with the intent), the handles are printed,
+//    then the intent is settled. The next process finds an intent whose process is gone: with
+//    records, the keys stay and their handles are reported (they may not have been printed);
+//    without, what the generation left (its label and id, no record) is destroyed
+//    (recover()). A key made by another process in between gets a handle (owner 0).
 //  - deletion: resolve, C_DestroyObject, then the tombstone (remove). A crash in between
 //    leaves a record whose key is gone: reported deleted (resolve throws 0xa8), never matched
 //    to another key, its number never reused.
@@ -15,7 +17,7 @@
 //    replace() is durable leaves the copy without a record (first seen: new handle) and the
 //    original dies with the process.
 //  - allocation for keys first seen, tombstones and meta changes happen under the lock
-//    (lock.ts), after rereading the journal, so two processes never give one key two handles.
+//    (../lock.ts), after rereading the journal, so two processes never give one key two handles.
 //    A process that lists while another is between generation and register() gives the new
 //    key a handle (owner 0); register() then finds that record and adopts it (its handle,
 //    the creator's metadata): still one handle.
@@ -36,10 +38,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import { fpFor, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './identify.js';
-import { Journal, type Entry, type KeyMeta, type Rec } from './journal.js';
+import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './fingerprint.js';
+import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
-import { DirLock } from './lock.js';
+import { withLock } from '../lock.js';
+import { join } from 'node:path';
 import { match, type MatchResult, type MObj, type MRec } from './match.js';
 
 export type { KeyMeta } from './journal.js';
@@ -61,9 +64,10 @@ export interface HandleStore {
   /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
   meta(handle: number): Promise<KeyMeta>;
   /**
-   * A private key's public value as recorded when its key material became known (kmu11 made
-   * the pair, or a sign-test proved it): the uncompressed EC point, or DSA's y. Undefined when
-   * nothing was recorded; throws like meta() for an unknown or deleted handle.
+   * A private key's public value: as recorded when kmu11 made the pair, else as the last
+   * resolve()/list() learned it (CKA_PUBLIC_KEY_INFO, a sign-test, its one public key with the
+   * same family, label and id): the uncompressed EC point, or DSA's y. Undefined when unknown;
+   * throws like meta() for an unknown or deleted handle.
    */
   publicValue(handle: number): Promise<Buffer | undefined>;
   /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */
@@ -72,6 +76,24 @@ export interface HandleStore {
   remove(handle: number): Promise<void>;
   /** The key's CKA_LABEL or CKA_ID was changed through this session (after setAttribute). */
   updated(handle: number): Promise<void>;
+  /**
+   * A generation of token keys labelled `label` (CKA_ID `id`) is about to start: durable before
+   * it does, so that if this process is killed part way the next one finishes it (handles kept,
+   * and reported) or rolls it back (the objects destroyed). Register tags its records with it.
+   */
+  intend(what: { label: string; id?: Buffer; meta: KeyMeta }): Promise<void>;
+  /**
+   * The command's outcome is out (printed, or rolled back): its generations are done. With
+   * `delivered`, the warnings taken since were shown too: the killed generations they report are done.
+   */
+  settle(delivered: boolean): Promise<void>;
+  /**
+   * Finish or roll back generations whose process was killed before their outcome was shown
+   * (the session calls it before each command; needs a full view, else does nothing).
+   */
+  recover(): Promise<void>;
+  /** What a recovery did, for the operator (stderr, --json warnings). Drained on read. */
+  takeWarnings(): string[];
   close(): Promise<void>;
 }
 
@@ -91,6 +113,8 @@ export interface HandleStoreOptions {
   lockTimeoutMs?: number;
   /** Tombstone foreign deletions only for records older than this (default 10 s). */
   tombstoneAfterMs?: number;
+  /** The token reports CKA_UNIQUE_ID (PKCS#11 3.0): objects are identified by it. */
+  uniqueId?: boolean;
   /** Compact the journal at open when it has more lines than this and twice the live records (default 4096). */
   compactLines?: number;
 }
@@ -108,11 +132,10 @@ const pairKey = (i: ObjInfo) => `${i.fam}\n${i.label}\n${i.id.toString('hex')}`;
 
 export class FileHandleStore implements HandleStore {
   readonly journal: Journal;
-  private readonly lock: DirLock;
   private readonly infos = new Map<number, ObjInfo>();
   private current: number[] = [];
   /** Originals replaced by a copy (replace()): never given a handle of their own. */
-  private readonly retired = new Map<number, { h: number; sig: string }>();
+  private readonly retired = new Map<number, { h: number; readHash: string }>();
   private result?: MatchResult;
   private resultKey = '';
   private facts = 0;
@@ -130,6 +153,11 @@ export class FileHandleStore implements HandleStore {
   private scanTrouble = false;
   /** Tombstone candidates a narrower look found still present (not asked again). */
   private readonly notGone = new Set<number>();
+  /** This process's generations announced and not yet settled; register() tags with the last. */
+  private readonly mine: string[] = [];
+  /** Killed generations finished here, done once the warnings reporting them are shown. */
+  private readonly recovered: string[] = [];
+  private warnings: string[] = [];
 
   constructor(
     readonly dir: string,
@@ -137,7 +165,6 @@ export class FileHandleStore implements HandleStore {
     private readonly opts: HandleStoreOptions = {},
   ) {
     this.journal = new Journal(dir, opts.firstHandle ?? 262145);
-    this.lock = new DirLock(dir, opts.lockTimeoutMs ?? 30_000);
   }
 
   /** Create or read the journal; compact it when it has grown (under the lock). */
@@ -155,13 +182,9 @@ export class FileHandleStore implements HandleStore {
     return this;
   }
 
-  private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.lock.acquire();
-    try {
-      return await fn();
-    } finally {
-      await release();
-    }
+  /** Under <dir>/handles.lock, kmu11's one lock between processes (../lock.ts). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.dir, 'handles.lock'), fn, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
   }
 
   /** One operation at a time per store (they share the session and the caches). */
@@ -185,7 +208,7 @@ export class FileHandleStore implements HandleStore {
   private async read(obj: number): Promise<ObjInfo | undefined> {
     let i: ObjInfo;
     try {
-      i = await readInfo(this.session, obj);
+      i = await readInfo(this.session, obj, this.opts.uniqueId);
     } catch (e) {
       // Gone between C_FindObjects and here (CKR_OBJECT_HANDLE_INVALID), or SoftHSM failing
       // for a moment while another process rewrites the token; anything else is an error.
@@ -195,7 +218,7 @@ export class FileHandleStore implements HandleStore {
       return undefined;
     }
     const old = this.infos.get(obj);
-    if (old && old.sig === i.sig) {
+    if (old && old.readHash === i.readHash) {
       if (i.fpSrc !== 'attr' && (old.fpSrc === 'gen' || old.fpSrc === 'sig' || old.fpSrc === 'record')) {
         i.fp = old.fp;
         i.pub = old.pub;
@@ -224,7 +247,7 @@ export class FileHandleStore implements HandleStore {
     }
   }
 
-  /** A fresh read, retried a little while the object looks half made (see identify.ts). */
+  /** A fresh read, retried a little while the object looks half made (see fingerprint.ts). */
   private async readSettled(obj: number): Promise<ObjInfo | undefined> {
     let i = await this.read(obj);
     for (const ms of [5, 20, 50, 100, 200]) {
@@ -249,7 +272,7 @@ export class FileHandleStore implements HandleStore {
         continue;
       }
       const ret = this.retired.get(o);
-      if (ret && ret.sig === i.sig) continue;
+      if (ret && ret.readHash === i.readHash) continue;
       if (ret) this.retired.delete(o);
       current.push(o);
     }
@@ -398,8 +421,9 @@ export class FileHandleStore implements HandleStore {
    * is on the token for everyone (SoftHSM even shows CKA_TOKEN=false on the remains of a
    * generation killed half way).
    */
-  private addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number): Entry {
+  private addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
     return {
+      ...(g ? { g } : {}),
       t: 'add',
       h,
       cls: i.cls,
@@ -502,8 +526,8 @@ export class FileHandleStore implements HandleStore {
   }
 
   register(created: CreatedObject[]): Promise<number[]> {
-    return this.run(() =>
-      this.locked(async () => {
+    return this.run(async () => {
+      return this.locked(async () => {
         await this.journal.refresh();
         const want = new Set<number>();
         for (const c of created) {
@@ -523,6 +547,11 @@ export class FileHandleStore implements HandleStore {
             i.fpSrc = 'gen';
             i.tested = true;
             this.facts++;
+            // The key says which public key it has from now on, to every process and tool;
+            // a token that refuses the write (CloudHSM) keeps the recorded value as fallback.
+            const spki = spkiFor(i, p.pub);
+            const wrote = spki && (await this.session.setAttributes(c.object, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false));
+            if (wrote) await this.read(c.object); // what it is now (its attributes changed)
           }
         }
         // Usually nothing can name the new objects yet, and no scan is needed; otherwise match
@@ -550,7 +579,7 @@ export class FileHandleStore implements HandleStore {
           const partner = c.partner !== undefined ? (byObj.get(c.partner) ?? m?.byObj.get(c.partner)?.h) : undefined;
           const existing = this.journal.records.get(h);
           if (!existing) {
-            entries.push(this.addEntry(h, i, c.meta, true, partner));
+            entries.push(this.addEntry(h, i, c.meta, true, partner, this.mine.at(-1)));
           } else {
             // Another process saw the key between its generation and now, and gave it this
             // handle (owner 0): adopt it, with the creator's metadata.
@@ -562,8 +591,8 @@ export class FileHandleStore implements HandleStore {
         if (m) await this.compute();
         created.forEach((c, k) => this.resolved.set(handles[k]!, c.object));
         return handles;
-      }),
-    );
+      });
+    });
   }
 
   /**
@@ -585,7 +614,7 @@ export class FileHandleStore implements HandleStore {
     for (const obj of found) {
       const i = await this.read(obj);
       if (!i || i.fam !== r.fam) continue;
-      if (this.retired.get(obj)?.sig === i.sig) continue;
+      if (this.retired.get(obj)?.readHash === i.readHash) continue;
       if (!certain(i) && !i.tested && i.canSign && r.pm && !i.excluded.has(r.fp)) {
         const res = await signTest(this.session, i, [r.pm]);
         this.signTests++;
@@ -714,7 +743,13 @@ export class FileHandleStore implements HandleStore {
     return this.run(async () => {
       await this.journal.refresh();
       const r = this.liveRecord(handle);
-      return r.cls === CKO.PRIVATE_KEY && r.pm ? Buffer.from(r.pm, 'hex') : undefined;
+      if (r.cls !== CKO.PRIVATE_KEY) return undefined;
+      if (r.pm) return Buffer.from(r.pm, 'hex');
+      // Else what this operation learned of the key (its CKA_PUBLIC_KEY_INFO, a sign-test, or
+      // the one public key with its family, label and id).
+      const obj = this.resolved.get(handle) ?? this.result?.byHandle.get(handle)?.obj;
+      const i = obj !== undefined ? this.infos.get(obj) : undefined;
+      return i?.pub && (certain(i) || i.fpSrc === 'pair') ? Buffer.from(i.pub, 'hex') : undefined;
     });
   }
 
@@ -722,7 +757,7 @@ export class FileHandleStore implements HandleStore {
    * The key's CKA_LABEL or CKA_ID was just changed through this session (setAttribute): record
    * the new ones, so that later processes find it by them at once. (Without this call they
    * still find it, by its key material, except a private key that nothing identifies but its
-   * label and id: see identify.ts.)
+   * label and id: see fingerprint.ts.)
    */
   updated(handle: number): Promise<void> {
     return this.run(() =>
@@ -736,6 +771,127 @@ export class FileHandleStore implements HandleStore {
         if (i.hint !== r.hint) await this.journal.append([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
       }),
     );
+  }
+
+  intend(what: { label: string; id?: Buffer; meta: KeyMeta }): Promise<void> {
+    return this.run(() =>
+      this.locked(async () => {
+        const g = randomBytes(8).toString('hex');
+        const { owner, shared, mValue } = what.meta;
+        const id = (what.id ?? Buffer.alloc(0)).toString('hex');
+        await this.journal.append([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
+        this.mine.push(g);
+      }),
+    );
+  }
+
+  settle(delivered: boolean): Promise<void> {
+    const done = [...this.mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
+    if (done.length === 0) return Promise.resolve();
+    return this.run(() =>
+      this.locked(async () => {
+        await this.journal.append(done.map((g): Entry => ({ t: 'done', g })));
+        for (const list of [this.mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
+      }),
+    );
+  }
+
+  takeWarnings(): string[] {
+    const w = this.warnings;
+    this.warnings = [];
+    return w;
+  }
+
+  /**
+   * Generations whose process was killed before their outcome was printed (an intent without
+   * "done", its process gone). Those that recorded handles are finished: the handles stay, and
+   * the operator is told them (they may never have been printed). Those that recorded none are
+   * rolled back: the objects they left (their label and id, no handle; and unreadable remains)
+   * are destroyed. Only with a full view (logged in), under the lock; objects that could also
+   * be a live process's generation in progress are left for a later look.
+   */
+  recover(): Promise<void> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      await this.recoverKilled();
+    });
+  }
+
+  private async recoverKilled(): Promise<void> {
+    const dead = () =>
+      [...this.journal.intents.values()].filter(
+        (t) => !this.mine.includes(t.g) && !this.recovered.includes(t.g) && t.sid !== SESSION_INSTANCE && !sessionAlive(t.sid),
+      );
+    if (!this.opts.fullView?.() || dead().length === 0) return;
+    await this.locked(async () => {
+      await this.journal.refresh();
+      const intents = dead();
+      if (intents.length === 0) return;
+      await this.scan();
+      const m = await this.compute();
+      const live = [...this.journal.intents.values()].filter((t) => !intents.includes(t));
+      const orphans = m.newObjects.map((o) => this.infos.get(o)!);
+      const fits = (i: ObjInfo, t: Intent) =>
+        (i.cls === CKO.PUBLIC_KEY || i.cls === CKO.PRIVATE_KEY) && i.label === t.label && i.id.toString('hex') === t.id;
+      const pid = (t: Intent) => t.sid.split('-')[0];
+      const entries: Entry[] = [];
+      const destroyed: number[] = [];
+      let next = this.journal.next;
+      let rolledBack = false;
+      for (const t of intents) {
+        const left = orphans.filter((i) => fits(i, t));
+        if (left.some((i) => live.some((l) => fits(i, l)))) continue;
+        const recs = this.liveRecords().filter((r) => r.g === t.g);
+        if (recs.length > 0) {
+          // Finished: a record torn off the same append is adopted with the generation's owner.
+          const handles = recs.map((r) => r.h);
+          for (const i of left) {
+            entries.push(this.addEntry(next, i, t.meta, false, undefined, t.g));
+            handles.push(next++);
+          }
+          this.warnings.push(
+            `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
+              `they are kept: key handle${handles.length > 1 ? 's' : ''} ${handles.sort((a, b) => a - b).join(', ')}`,
+          );
+          // Done once this report is shown (settle): a process killed before that reports it again.
+          this.recovered.push(t.g);
+          continue;
+        }
+        const gone = await this.destroyAll(left.map((i) => i.obj));
+        destroyed.push(...gone);
+        if (gone.length < left.length) continue;
+        rolledBack = true;
+        if (left.length)
+          this.warnings.push(
+            `kmu11: a kmu11 process (pid ${pid(t)}) was killed while making keys labelled ${JSON.stringify(t.label)}; ` +
+              `the ${left.length} object${left.length > 1 ? 's' : ''} it left ${left.length > 1 ? 'were' : 'was'} destroyed`,
+          );
+        entries.push({ t: 'done', g: t.g });
+      }
+      // Unreadable or malformed remains of a generation killed inside C_GenerateKeyPair.
+      if (rolledBack && live.length === 0) {
+        const junk = orphans.filter((i) => halfMade(i) && !destroyed.includes(i.obj));
+        destroyed.push(...(await this.destroyAll(junk.map((i) => i.obj))));
+      }
+      await this.journal.append(entries);
+      this.current = this.current.filter((o) => !destroyed.includes(o));
+      for (const o of destroyed) this.infos.delete(o);
+      this.facts++;
+    });
+  }
+
+  /** Destroys what it can; returns those destroyed. */
+  private async destroyAll(objects: number[]): Promise<number[]> {
+    const done: number[] = [];
+    for (const o of objects) {
+      try {
+        await this.session.destroyObject(o);
+        done.push(o);
+      } catch (e) {
+        if ((e as { code?: unknown }).code === CKR.OBJECT_HANDLE_INVALID) done.push(o);
+      }
+    }
+    return done;
   }
 
   /** Change owner / shared users / m_value (sharing, quorum). */
@@ -785,7 +941,7 @@ export class FileHandleStore implements HandleStore {
           },
         ]);
         if (old !== undefined && old !== newObject) {
-          this.retired.set(old, { h: handle, sig: this.infos.get(old)?.sig ?? (await this.read(old))?.sig ?? '' });
+          this.retired.set(old, { h: handle, readHash: this.infos.get(old)?.readHash ?? (await this.read(old))?.readHash ?? '' });
           this.current = this.current.filter((o) => o !== old);
         }
         this.resolved.set(handle, newObject);

@@ -1,13 +1,11 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
-import { join } from 'node:path';
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
-import { withLock } from '../../backend/lock.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
-import { requireLogin, toKmuError } from './context.js';
+import { checkInterrupt, requireLogin } from './context.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -69,14 +67,10 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
 /** An id already used by a key on the token (token or session object) is refused before generation. */
 async function checkIdFree(ctx: CommandContext, id: Buffer): Promise<void> {
   for (const cls of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
-    const found = await ctx.backend.session
-      .find([
-        { type: CKA.CLASS, value: cls },
-        { type: CKA.ID, value: id },
-      ])
-      .catch((e: unknown) => {
-        throw toKmuError(e); // a failed search is kmu's error, as the generation's are
-      });
+    const found = await ctx.backend.session.find([
+      { type: CKA.CLASS, value: cls },
+      { type: CKA.ID, value: id },
+    ]);
     if (found.length > 0)
       throw new KmuError(RC.KEY_ID_EXISTS, { detail: `a key with ID '${id.toString('utf8')}' is already on the token` });
   }
@@ -131,8 +125,10 @@ export interface GeneratedPair {
 }
 
 /**
- * C_GenerateKeyPair, then handles from the store. If anything after generation fails, both
- * halves are destroyed again: a failed command leaves no object behind.
+ * C_GenerateKeyPair, then handles from the store. If anything after generation fails, or the
+ * operator interrupts, both halves are destroyed again (and their handles tombstoned): a failed
+ * command leaves no object behind. Token keys are announced to the store first, so that a
+ * process killed part way is finished or rolled back by the next one.
  */
 export async function generatePair(
   ctx: CommandContext,
@@ -142,18 +138,19 @@ export async function generatePair(
   privateTemplate: Template,
 ): Promise<GeneratedPair> {
   const { session, user } = ctx.backend;
-  let pair: { publicKey: number; privateKey: number };
+  const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
+  checkInterrupt(ctx);
+  if (!o.sess) await ctx.handles.intend({ label: o.label, id: o.id === undefined ? undefined : Buffer.from(o.id, 'utf8'), meta });
+  const pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  let handles: number[] = [];
   try {
-    pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
-  } catch (e) {
-    throw toKmuError(e);
-  }
-  try {
-    const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
-    const [publicKey, privateKey] = await ctx.handles.register([
+    checkInterrupt(ctx);
+    handles = await ctx.handles.register([
       { object: pair.publicKey, meta, partner: pair.privateKey },
       { object: pair.privateKey, meta, partner: pair.publicKey },
     ]);
+    checkInterrupt(ctx);
+    const [publicKey, privateKey] = handles;
     return {
       publicKey: publicKey!,
       privateKey: privateKey!,
@@ -163,7 +160,8 @@ export async function generatePair(
     };
   } catch (e) {
     await session.destroyObject([pair.publicKey, pair.privateKey]).catch(() => undefined);
-    throw toKmuError(e);
+    for (const h of handles) await ctx.handles.remove(h).catch(() => undefined);
+    throw e;
   }
 }
 
@@ -181,6 +179,5 @@ export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, gene
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
     return generate();
   };
-  const home = ctx.backend.home;
-  return home === undefined ? checked() : withLock(join(home, 'keygen.lock'), checked);
+  return ctx.backend.exclusive(checked);
 }

@@ -1,11 +1,9 @@
 // Reading a key as kmu shows it: its PKCS#11 attributes, its public key (for a private key,
-// the public value the handle store recorded, else found through its partner public key
-// object), and the OBJ_ATTR values getAttribute prints.
-import { randomBytes } from 'node:crypto';
+// the public value the handle store knows for it: HandleStore.publicValue), and the OBJ_ATTR
+// values getAttribute prints.
 import {
   CKA,
   CKK,
-  CKM,
   CKO,
   dsaSpki,
   ecSpki,
@@ -13,7 +11,6 @@ import {
   unwrapOctetString,
   type AttributeValue,
   type Session,
-  type Template,
 } from '../../p11/index.js';
 import { derToOid, curveByOid, oidToDer } from '../../kmu/curves.js';
 import { asymmetricKcv } from '../../kmu/kcv.js';
@@ -83,66 +80,6 @@ export function publicSpki(pub: KeyView): Buffer | undefined {
   return undefined;
 }
 
-const partners = new WeakMap<Session, Map<number, number | null>>();
-
-/**
- * The public key object that belongs to a private key. Candidates share the key's public
- * parameters (and, first, its label and id); several are told apart by a signature the private
- * key makes and only its own public key verifies. Undefined when none can be confirmed.
- */
-export async function partnerOf(session: Session, priv: KeyView): Promise<KeyView | undefined> {
-  let cache = partners.get(session);
-  if (!cache) partners.set(session, (cache = new Map()));
-  const known = cache.get(priv.object);
-  if (known === null) return undefined;
-  if (known !== undefined) return readKey(session, known).catch(() => undefined);
-
-  const shared: Template = [
-    { type: CKA.CLASS, value: CKO.PUBLIC_KEY },
-    { type: CKA.KEY_TYPE, value: priv.keyType },
-  ];
-  const params: number[] =
-    priv.keyType === CKK.EC ? [CKA.EC_PARAMS] : priv.keyType === CKK.DSA ? [CKA.PRIME, CKA.SUBPRIME, CKA.BASE] : [CKA.MODULUS];
-  for (const t of params) {
-    const v = priv.get(t);
-    if (v === undefined) return undefined;
-    shared.push({ type: t, value: v });
-  }
-  const named: Template = [...shared];
-  for (const t of [CKA.LABEL, CKA.ID]) {
-    const v = priv.get(t);
-    if (v !== undefined) named.push({ type: t, value: v });
-  }
-  let found: number | undefined;
-  for (const template of [named, shared]) {
-    const candidates = await session.find(template);
-    if (candidates.length === 1 && template === named) {
-      found = candidates[0];
-      break;
-    }
-    if (candidates.length > 0) {
-      found = await confirmBySignature(session, priv, candidates);
-      if (found !== undefined) break;
-    }
-  }
-  cache.set(priv.object, found ?? null);
-  return found === undefined ? undefined : readKey(session, found);
-}
-
-async function confirmBySignature(session: Session, priv: KeyView, candidates: number[]): Promise<number | undefined> {
-  if (priv.get(CKA.SIGN) !== true) return candidates.length === 1 ? candidates[0] : undefined;
-  const mechanism =
-    priv.keyType === CKK.EC ? CKM.ECDSA : priv.keyType === CKK.DSA ? CKM.DSA : priv.keyType === CKK.RSA ? CKM.RSA_PKCS : undefined;
-  if (mechanism === undefined) return undefined;
-  const challenge = randomBytes(32);
-  const signature = await session.sign({ mechanism }, priv.object, challenge).catch(() => undefined);
-  if (!signature) return undefined;
-  for (const c of candidates) {
-    if (await session.verify({ mechanism }, c, challenge, signature).catch(() => false)) return c;
-  }
-  return undefined;
-}
-
 /** SPKI of a private key from its domain (curve, DSA p q g) and a public value known for it. */
 function recordedSpki(priv: KeyView, value: Buffer): Buffer | undefined {
   if (priv.keyType === CKK.EC) {
@@ -156,15 +93,10 @@ function recordedSpki(priv: KeyView, value: Buffer): Buffer | undefined {
   return undefined;
 }
 
-/** The public key of any key object: its own; for a private key, the recorded one or its partner's. */
-export async function spkiOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
+/** The public key of any key object: its own; for a private key, the one the handle store knows. */
+export async function spkiOf(_session: Session, key: KeyView): Promise<Buffer | undefined> {
   if (key.cls === CKO.PUBLIC_KEY) return publicSpki(key);
-  if (key.cls === CKO.PRIVATE_KEY) {
-    const recorded = key.recordedPublic && recordedSpki(key, key.recordedPublic);
-    if (recorded) return recorded;
-    const pub = await partnerOf(session, key);
-    return pub ? publicSpki(pub) : undefined;
-  }
+  if (key.cls === CKO.PRIVATE_KEY && key.recordedPublic) return recordedSpki(key, key.recordedPublic);
   return undefined;
 }
 
@@ -179,11 +111,7 @@ export async function kcvOf(session: Session, key: KeyView): Promise<Buffer | un
 async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
   const own = key.buf(CKA.EC_POINT);
   if (own) return unwrapOctetString(own);
-  if (key.cls !== CKO.PRIVATE_KEY) return undefined;
-  if (key.recordedPublic) return key.recordedPublic;
-  const pub = await partnerOf(session, key);
-  const point = pub?.buf(CKA.EC_POINT);
-  return point ? unwrapOctetString(point) : undefined;
+  return key.cls === CKO.PRIVATE_KEY ? key.recordedPublic : undefined;
 }
 
 const DUMP_ORDER = [...OBJ_ATTRS].sort((a, b) => a.dumpOrder - b.dumpOrder);

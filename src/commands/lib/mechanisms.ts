@@ -3,21 +3,12 @@ import type { Backend } from '../../backend/backend.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 
-const lists = new WeakMap<Backend, Promise<number[]>>();
-
-/** The token's mechanism list, read once per backend. */
-export function mechanismsOf(backend: Backend): Promise<number[]> {
-  let p = lists.get(backend);
-  if (!p) lists.set(backend, (p = backend.slot.getMechanisms()));
-  return p;
-}
-
 /**
  * Refuses, before anything is made, a generation the token does not offer (some tokens, such as
  * SoftHSM with slots.mechanisms, would still run it). `what` says what was asked for.
  */
 export async function requireMechanisms(backend: Backend, what: string, needed: number[], hint?: string): Promise<void> {
-  const offered = await mechanismsOf(backend);
+  const offered = await backend.mechanisms();
   const missing = needed.filter((m) => !offered.includes(m));
   if (missing.length > 0)
     throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, {

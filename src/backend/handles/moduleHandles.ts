@@ -1,9 +1,10 @@
 // Modules whose object handles already last (CloudHSM): the kmu handle is the object handle.
-import { CKA, CKR, type Session } from '../../p11/index.js';
+import { CKA, CKK, CKO, CKR, type Session } from '../../p11/index.js';
+import { publicValueOf } from './fingerprint.js';
 import type { CreatedObject, HandleStore, KeyMeta } from './store.js';
 import { invalidHandle } from './store.js';
 
-export interface IdentityHandleStoreOptions {
+export interface ModuleHandleStoreOptions {
   /** Owner / shared users / m_value of a key kmu11 did not make in this process (default: owner 0). */
   meta?: (handle: number) => Promise<KeyMeta | undefined>;
 }
@@ -15,7 +16,7 @@ export interface IdentityHandleStoreOptions {
  * rest of this process, and list() shows the copy under the old handle; other processes see
  * the copy's own handle.
  */
-export class IdentityHandleStore implements HandleStore {
+export class ModuleHandleStore implements HandleStore {
   private readonly metas = new Map<number, KeyMeta>();
   private readonly aliases = new Map<number, number>(); // old handle -> new object
   private readonly aliasOf = new Map<number, number>(); // new object -> old handle
@@ -23,7 +24,7 @@ export class IdentityHandleStore implements HandleStore {
 
   constructor(
     private readonly session: Session,
-    private readonly opts: IdentityHandleStoreOptions = {},
+    private readonly opts: ModuleHandleStoreOptions = {},
   ) {}
 
   async register(created: CreatedObject[]): Promise<number[]> {
@@ -61,10 +62,16 @@ export class IdentityHandleStore implements HandleStore {
     return { owner: m.owner, shared: [...m.shared], mValue: m.mValue };
   }
 
-  /** Nothing is recorded: the module keeps both halves of a pair itself (CloudHSM). */
+  /** Nothing is recorded: a private key's CKA_PUBLIC_KEY_INFO, when the module keeps it. */
   async publicValue(handle: number): Promise<Buffer | undefined> {
-    if (this.removed.has(handle)) throw invalidHandle(handle, 'deleted');
-    return undefined;
+    const obj = await this.resolve(handle);
+    const read = await this.session.getAttributes(obj, [CKA.CLASS, CKA.KEY_TYPE, CKA.PUBLIC_KEY_INFO]).catch(() => []);
+    const [cls, kt, spki] = read;
+    const value = (r: typeof cls) => (r && 'value' in r ? r.value : undefined);
+    const der = value(spki);
+    if (value(cls) !== CKO.PRIVATE_KEY || !Buffer.isBuffer(der) || der.length === 0) return undefined;
+    const pub = publicValueOf(der, value(kt) === CKK.DSA);
+    return pub ? Buffer.from(pub, 'hex') : undefined;
   }
 
   async replace(handle: number, newObject: number): Promise<void> {
@@ -86,6 +93,17 @@ export class IdentityHandleStore implements HandleStore {
   }
 
   async updated(): Promise<void> {}
+
+  /** CloudHSM keeps no journal here: a generation killed part way is not recovered (see README). */
+  async intend(): Promise<void> {}
+
+  async recover(): Promise<void> {}
+
+  async settle(_delivered: boolean): Promise<void> {}
+
+  takeWarnings(): string[] {
+    return [];
+  }
 
   async close(): Promise<void> {}
 }

@@ -55,8 +55,8 @@ export const READ: number[] = [CKA.CLASS, CKA.KEY_TYPE, CKA.TOKEN, CKA.LABEL, CK
 export function moreToRead(cls: number, kt: number, sign: boolean): number[] {
   const isKey = cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY || cls === CKO.SECRET_KEY;
   if (cls === CKO.SECRET_KEY) return [CKA.VALUE_LEN, CKA.CHECK_VALUE, CKA.VALUE];
-  if (isKey && kt === CKK.EC) return cls === CKO.PRIVATE_KEY && !sign ? [CKA.VALUE] : [];
-  if (isKey && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE];
+  if (isKey && kt === CKK.EC) return cls === CKO.PRIVATE_KEY ? [CKA.PUBLIC_KEY_INFO, ...(sign ? [] : [CKA.VALUE])] : [];
+  if (isKey && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE, ...(cls === CKO.PRIVATE_KEY ? [CKA.PUBLIC_KEY_INFO] : [])];
   if (isKey && kt === CKK.RSA) return [CKA.MODULUS, CKA.PUBLIC_EXPONENT];
   if (isKey) return [CKA.VALUE];
   if (cls === CKO.CERTIFICATE) return [CKA.CERTIFICATE_TYPE, CKA.VALUE];
@@ -76,7 +76,7 @@ export interface ObjInfo {
   id: Buffer;
   hint: string;
   /** Hash of every attribute read: the same object, unchanged. */
-  sig: string;
+  readHash: string;
   fam: string;
   fp?: string;
   /** Public value (hex; EC point uncompressed when the curve is known, DSA y) of a key pair. */
@@ -104,10 +104,10 @@ export const hash = (...parts: Array<string | Buffer>): string => {
   return h.digest('hex').slice(0, 32);
 };
 
-function signature(attrs: ReadonlyMap<number, AttributeValue>): string {
+function readHashOf(attrs: ReadonlyMap<number, AttributeValue>): string {
   const parts: Array<string | Buffer> = [];
   for (const [t, v] of [...attrs].sort((a, b) => a[0] - b[0])) parts.push(String(t), Buffer.isBuffer(v) ? v : `${typeof v}:${String(v)}`);
-  return hash('sig', ...parts);
+  return hash('read', ...parts);
 }
 
 export const hintOf = (label: string, id: Buffer): string => hash('hint', label, id).slice(0, 16);
@@ -170,7 +170,7 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     label,
     id,
     hint: hintOf(label, id),
-    sig: signature(attrs),
+    readHash: readHashOf(attrs),
     fam: `c${cls}`,
     canSign: false,
     tested: false,
@@ -267,6 +267,25 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
       info.fpSrc = 'attr';
     }
   }
+  // A private key kmu11 generated carries its public key (CKA_PUBLIC_KEY_INFO, written right
+  // after generation): its fingerprint for sure, as the public half's, without a sign-test.
+  const spki = buf(attrs.get(CKA.PUBLIC_KEY_INFO));
+  if (cls === CKO.PRIVATE_KEY && info.fp === undefined && spki && spki.length > 0 && (info.ecParams || info.dsa)) {
+    const pub = publicValueOf(spki, info.dsa !== undefined);
+    const fp = pub && spkiFor(info, pub)?.equals(spki) ? fpFor(info, pub) : undefined;
+    if (pub && fp) {
+      info.pub = pub;
+      info.fp = fp;
+      info.fpSrc = 'attr';
+    }
+  }
+  // PKCS#11 3.0 tokens name every object for good (CKA_UNIQUE_ID): that is its identity, and
+  // nothing else is needed (the public value, if known, still serves getAttribute and KCVs).
+  const uid = buf(attrs.get(CKA.UNIQUE_ID));
+  if (uid && uid.length > 0) {
+    info.fp = hash('uid', uid);
+    info.fpSrc = 'attr';
+  }
   if (isKey && info.fp === undefined && malformed(kt, attrs)) {
     // A key object without the domain its type needs (an EC key without CKA_EC_PARAMS...):
     // what a kill -9 in the middle of a generation leaves in SoftHSM's token directory. It
@@ -310,7 +329,7 @@ export function fpFor(info: ObjInfo, pub: string): string | undefined {
  * CKR.ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
  * creation leaves) is described as 'unreadable'.
  */
-export async function readInfo(session: Session, obj: number): Promise<ObjInfo> {
+export async function readInfo(session: Session, obj: number, uniqueId = false): Promise<ObjInfo> {
   const attrs = new Map<number, AttributeValue>();
   try {
     for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
@@ -319,6 +338,7 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
     return describe(obj, new Map());
   }
   const more = moreToRead(num(attrs.get(CKA.CLASS)) ?? -1, num(attrs.get(CKA.KEY_TYPE)) ?? -1, bool(attrs.get(CKA.SIGN)) === true);
+  if (uniqueId) more.push(CKA.UNIQUE_ID);
   if (more.length) {
     try {
       for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);
@@ -329,7 +349,33 @@ export async function readInfo(session: Session, obj: number): Promise<ObjInfo> 
   return describe(obj, attrs);
 }
 
-function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
+/** One DER element at `at`: where its contents start and end. */
+function derAt(b: Buffer, at: number): { start: number; end: number } | undefined {
+  if (at + 2 > b.length) return undefined;
+  let len = b[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 3 || start + n > b.length) return undefined;
+    len = b.readUIntBE(start, n);
+    start += n;
+  }
+  return start + len <= b.length ? { start, end: start + len } : undefined;
+}
+
+/** The public value (hex) in a SubjectPublicKeyInfo: the EC point, or DSA's y. */
+export function publicValueOf(spki: Buffer, dsa: boolean): string | undefined {
+  const seq = derAt(spki, 0);
+  const alg = seq && derAt(spki, seq.start);
+  const bits = alg && spki[alg.end] === 0x03 ? derAt(spki, alg.end) : undefined;
+  if (!bits || bits.end - bits.start < 2) return undefined;
+  const key = spki.subarray(bits.start + 1, bits.end);
+  if (!dsa) return key.toString('hex');
+  const y = key[0] === 0x02 ? derAt(key, 0) : undefined;
+  return y ? magnitude(key.subarray(y.start, y.end)).toString('hex') : undefined;
+}
+
+export function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {
   const v = Buffer.from(pub, 'hex');
   if (info.ecParams) return ecSpki(info.ecParams, v);
   if (info.dsa) return dsaSpki(info.dsa.p, info.dsa.q, info.dsa.g, v);
