@@ -24,6 +24,9 @@ const table: ReadonlyArray<readonly [number, string]> = [
   [0x0b, 'HSM Error: Signature is invalid'],
   [0x0c, 'HSM Error: Attestation check failed'],
   [0x0d, 'HSM Error: Cluster feature not available on this backend'],
+  [0x0e, 'HSM Error: Quorum approvals are missing or invalid'],
+  // The verify page's refusal of a signature that does not match.
+  [0x1b, 'CSP Error: ERR_BAD_PKCS_DATA'],
   [0xa3, 'HSM Error: User is not logged in'],
   [0xa4, 'HSM Error: User is already logged in'],
   [0xa5, 'HSM Error: Invalid user name or password'],
@@ -54,6 +57,8 @@ export const RC = {
   SIGNATURE_INVALID: 0x0b,
   ATTESTATION_FAILED: 0x0c,
   FEATURE_UNAVAILABLE: 0x0d,
+  QUORUM_REQUIRED: 0x0e,
+  BAD_PKCS_DATA: 0x1b,
   NOT_LOGGED_IN: 0xa3,
   ALREADY_LOGGED_IN: 0xa4,
   LOGIN_FAILED: 0xa5,
