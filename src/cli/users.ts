@@ -88,13 +88,13 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
   const paths = embeddedPaths(config.home);
   const [verb, ...rest] = argv;
   if (verb === 'passwd') return runPasswd(overrides, rest);
-  if (verb !== 'list' && (await missing(paths.users))) throw new SetupError(`no user store at ${paths.users}; run kmu11 once to create it`);
+  // First use makes the home and its first users, as any kmu11 command does.
+  if (await missing(paths.users)) await withHandles(overrides, async () => undefined);
   const [officer, args] = takeOfficer(rest);
   try {
     switch (verb) {
       case 'list': {
         if (args.length) throw new UsageError(USERS_USAGE);
-        if (await missing(paths.users)) await withHandles(overrides, async () => undefined); // first use makes the home
         process.stdout.write(formatCmuUsers(await listUserEntries(paths.users)) + '\n');
         return 0;
       }
