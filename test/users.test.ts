@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmu11, makeHome, pairHandles, type Run } from './helpers/cli.js';
 import { embeddedToken, pkcs11Tool } from './helpers/oracle.js';
+import { normalize, pageBlocks, pageExamples } from './helpers/pages.js';
+import { formatText } from '../src/cli/text.js';
+import { formatCmuUsers } from '../src/cli/users.js';
+import type { UserListEntry } from '../src/backend/backend.js';
 
 let h: ReturnType<typeof makeHome>;
 let dir: string;
@@ -245,5 +249,38 @@ describe('wrong passwords', () => {
     const reset = kmu11(['users', 'passwd', '--reset', 'carol'], { env: h.env, input: `password\n${PW.carol}\n${PW.carol}\n` });
     expect(reset.status, reset.stderr).toBe(0);
     expect(as('carol', []).stdout).toContain('Cfm3LoginHSM returned: 0x00');
+  });
+});
+
+describe('the pages\' tables and lines, from the pages\' own data', () => {
+  it('listUsers (key_mgmt_util), sign and verify print their pages\' lines', () => {
+    const page = pageExamples('cloudhsm-docs/key_mgmt_util-listUsers.md')[0]!;
+    const rows = page.output.filter((l) => /^\s+\d+\s+\d+\s+\w+/.test(l));
+    const users: UserListEntry[] = rows.map((l) => {
+      const [, id, type, name, mofn, cnt, twoFA] = l.trim().split(/\s+/);
+      return { id: Number(id), type: type as UserListEntry['type'], name: name!, mofnPubKey: mofn === 'YES', loginFailureCnt: Number(cnt), twoFA: twoFA === 'YES' };
+    });
+    const ours = formatText({ command: 'listUsers', op: 'Cfm3ListUsers', code: 0, warnings: [], data: { users } }).split('\n');
+    // The page says "found 4" above its five rows; kmu11 counts the rows it prints.
+    expect(ours).toEqual(page.output.map((l) => l.replace('found 4', 'found 5')));
+
+    const sign = pageExamples('cloudhsm-docs/key_mgmt_util-sign.md')[0]!;
+    const s = formatText({ command: 'sign', op: 'Cfm3Sign', code: 0, warnings: [], data: { file: 'signedFile' } }).split('\n');
+    expect(normalize(s)).toEqual(normalize(sign.output));
+    const [good, bad] = pageExamples('cloudhsm-docs/key_mgmt_util-verify.md');
+    expect(formatText({ command: 'verify', op: 'Cfm3Verify', code: 0, warnings: [], data: {} }).split('\n')).toEqual(good!.output);
+    expect(formatText({ command: 'verify', op: 'Cfm3Verify', code: 0x1b, warnings: [], data: {} }).split('\n')).toEqual(bad!.output);
+  });
+
+  it('kmu11 users list prints cloudhsm_mgmt_util listUsers\' table', () => {
+    const block = pageBlocks('cloudhsm-docs/cloudhsm_mgmt_util-listUsers.md')[1]!.lines;
+    const start = block.findIndex((l) => l.startsWith('Users on server 0'));
+    const end = block.findIndex((l) => l.startsWith('Users on server 1'));
+    const server0 = block.slice(start, end);
+    const users: UserListEntry[] = server0.filter((l) => /^\s+\d+\s+\w+/.test(l)).map((l) => {
+      const [id, type, name, mofn, cnt, twoFA] = l.trim().split(/\s+/);
+      return { id: Number(id), type: type as UserListEntry['type'], name: name!, mofnPubKey: mofn === 'YES', loginFailureCnt: Number(cnt), twoFA: twoFA === 'YES' };
+    });
+    expect(formatCmuUsers(users).split('\n')).toEqual(server0.map((l) => l.replace('0(10.0.0.1)', '0(embedded)')));
   });
 });
