@@ -9,9 +9,9 @@
 //    A key they can see but not manage is refused with 0xc6.
 //  - Keys whose owner kmu11 never learned (owner 0: made by other tools) are visible to and
 //    usable by every CU, as they are to any PKCS#11 application that logs in to the token;
-//    deleting, changing, sharing or exporting them needs an owner, which only a crypto officer
-//    assigns (`kmu11 users claim`). "Any CU may delete it" would let one CU destroy keys
-//    another application depends on.
+//    deleting, changing or sharing them needs an owner, which only a crypto officer assigns
+//    (`kmu11 users claim`). "Any CU may delete it" would let one CU destroy keys another
+//    application depends on. Their public keys, having no owner to keep them, anyone exports.
 // On the generic and cloudhsm backends the logged-in user is the token's only user (id 0) and
 // every key there is owner 0: the same test, `owner === user`, makes them its own.
 import type { KeyMeta } from './handles.js';
