@@ -86,6 +86,10 @@ describe('kmu11 users (cloudhsm_mgmt_util)', () => {
     expect(list).toContain('Number of users found:5');
     expect(list).toMatch(/^ +1 +CO +admin +NO +1 +NO$/m);
     expect(readFileSync(join(h.home, 'users.json'), 'utf8')).not.toContain(PW.alice);
+    // A password never comes from the command line: one given there is a usage error that does not repeat it.
+    const argv = kmu11(['users', 'create', 'CU', 'eve', 'eve-pass-1'], { env: h.env, input: 'password\n' });
+    expect(argv.status).toBe(2);
+    expect(argv.stdout + argv.stderr).not.toContain('eve-pass-1');
   });
 });
 
