@@ -4,7 +4,7 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
-import { readInput } from './sign.js';
+import { readInput } from './lib/signatures.js';
 
 export interface ApproveTokenOptions {
   file: string;

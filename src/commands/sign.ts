@@ -1,14 +1,14 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { CKK, CKO } from '../p11/index.js';
-import { KmuError, UsageError } from '../kmu/errors.js';
+import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { SIGN_MECHANISMS, signMechanism, type SignMechanism } from '../kmu/signMechanisms.js';
+import type { SignMechanism } from '../kmu/signMechanisms.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { readKey } from './lib/keys.js';
 import { authorize, requireQuorum } from './lib/ownership.js';
-import { rawToDer, signingInput } from './lib/signatures.js';
+import { requireKeyType, mechanismFlag, rawToDer, readInput, signingInput } from './lib/signatures.js';
 
 export interface SignOptions {
   file: string;
@@ -16,22 +16,6 @@ export interface SignOptions {
   mechanism: SignMechanism;
   out: string;
 }
-
-export function mechanismFlag(text: string, flag: string): SignMechanism {
-  const m = /^[0-9]+$/.test(text) ? signMechanism(Number(text)) : undefined;
-  if (!m) throw new UsageError(`${flag} takes a signing mechanism (${SIGN_MECHANISMS.map((x) => x.id).join(', ')}), not '${text}'`);
-  return m;
-}
-
-export function readInput(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
-}
-
-export const KEY_TYPE_NAMES: Record<number, string> = { [CKK.RSA]: 'RSA', [CKK.EC]: 'EC', [CKK.DSA]: 'DSA' };
 
 /** sign: a private key the user owns or shares signs a file (a quorum-controlled key needs its approvals). */
 export const sign: Command<SignOptions, { handle: number; mechanism: string; file: string; signature: string }> = {
@@ -61,10 +45,7 @@ sign -f <file name>
       const view = await readKey(session, key.object);
       if (view.cls !== CKO.PRIVATE_KEY)
         throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a private key; sign takes a private key handle` });
-      if (view.keyType !== o.mechanism.keyType)
-        throw new KmuError(RC.INVALID_INPUT, {
-          detail: `mechanism ${o.mechanism.id} (${o.mechanism.name}) needs an ${KEY_TYPE_NAMES[o.mechanism.keyType]} key; key ${o.handle} is ${KEY_TYPE_NAMES[view.keyType] ?? 'another type'}`,
-        });
+      requireKeyType(o.mechanism, view.keyType, o.handle);
       // Approvals are used up only once everything else about the request holds.
       await requireQuorum(ctx, o.handle, key, 'sign');
       const { mechanism, data } = signingInput(o.mechanism, message);

@@ -8,8 +8,7 @@ import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { readKey, type KeyView } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
-import { derToRaw, signingInput } from './lib/signatures.js';
-import { KEY_TYPE_NAMES, mechanismFlag, readInput } from './sign.js';
+import { requireKeyType, derToRaw, mechanismFlag, readInput, signingInput } from './lib/signatures.js';
 
 export interface VerifyOptions {
   file: string;
@@ -55,10 +54,7 @@ verify -f <message-file>
       const view = await readKey(session, key.object);
       if (view.cls !== CKO.PUBLIC_KEY)
         throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; verify takes a public key handle` });
-      if (view.keyType !== o.mechanism.keyType)
-        throw new KmuError(RC.INVALID_INPUT, {
-          detail: `mechanism ${o.mechanism.id} (${o.mechanism.name}) needs an ${KEY_TYPE_NAMES[o.mechanism.keyType]} key; key ${o.handle} is ${KEY_TYPE_NAMES[view.keyType] ?? 'another type'}`,
-        });
+      requireKeyType(o.mechanism, view.keyType, o.handle);
       let signature = given;
       if (o.mechanism.keyType !== CKK.RSA) {
         const half = halfLength(view);

@@ -3,8 +3,11 @@
 // (SEQUENCE { r INTEGER, s INTEGER }), the form openssl makes and checks; verify also takes
 // PKCS#11's raw r || s.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { CKK, type Mechanism } from '../../p11/index.js';
-import { DIGEST_CKM, type SignMechanism } from '../../kmu/signMechanisms.js';
+import { KmuError, UsageError } from '../../kmu/errors.js';
+import { RC } from '../../kmu/returnCodes.js';
+import { DIGEST_CKM, SIGN_MECHANISMS, signMechanism, type SignMechanism } from '../../kmu/signMechanisms.js';
 
 /** The mechanism and the bytes to give C_Sign / C_Verify for a message. */
 export function signingInput(m: SignMechanism, message: Buffer): { mechanism: Mechanism; data: Buffer } {
@@ -70,4 +73,28 @@ export function derToRaw(der: Buffer, half: number): Buffer | undefined {
     at = l[1] + l[0];
   }
   return at === der.length ? Buffer.concat(out) : undefined;
+}
+
+export function mechanismFlag(text: string, flag: string): SignMechanism {
+  const m = /^[0-9]+$/.test(text) ? signMechanism(Number(text)) : undefined;
+  if (!m) throw new UsageError(`${flag} takes a signing mechanism (${SIGN_MECHANISMS.map((x) => x.id).join(', ')}), not '${text}'`);
+  return m;
+}
+
+export function readInput(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+  }
+}
+
+const KEY_TYPE_NAMES: Record<number, string> = { [CKK.RSA]: 'RSA', [CKK.EC]: 'EC', [CKK.DSA]: 'DSA' };
+
+/** A mechanism works with one key type: anything else is refused before the token is asked. */
+export function requireKeyType(m: SignMechanism, keyType: number, handle: number): void {
+  if (keyType !== m.keyType)
+    throw new KmuError(RC.INVALID_INPUT, {
+      detail: `mechanism ${m.id} (${m.name}) needs an ${KEY_TYPE_NAMES[m.keyType]} key; key ${handle} is ${KEY_TYPE_NAMES[keyType] ?? 'another type'}`,
+    });
 }
