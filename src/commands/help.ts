@@ -10,7 +10,7 @@ const SECTIONS: ReadonlyArray<readonly [string | null, readonly string[]]> = [
   ['Asymmetric Keys:', ['genRSAKeyPair', 'genDSAKeyPair', 'genECCKeyPair']],
   ['Symmetric Keys:', ['genPBEKey', 'genSymKey']],
   ['Key Import/Export Commands', ['createPublicKey', 'importPubKey', 'exportPubKey', 'importPrivateKey', 'exportPrivateKey', 'imSymKey', 'exSymKey', 'wrapKey', 'unWrapKey']],
-  ['Key Management Commands', ['deleteKey', 'setAttribute', 'getKeyInfo', 'shareKey', 'findKey', 'findSingleKey', 'getAttribute']],
+  ['Key Management Commands', ['deleteKey', 'setAttribute', 'getKeyInfo', 'findKey', 'findSingleKey', 'getAttribute']],
   ['Certificate Setup Commands', ['getCert']],
   ['Key Transfer Commands', ['insertMaskedObject', 'extractMaskedObject']],
   ['Management Crypto Commands', ['sign', 'verify', 'aesWrapUnwrap']],
