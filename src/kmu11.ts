@@ -13,6 +13,8 @@ import { checkOptions } from './commands/options.js';
 export interface KmuOptions extends ConfigOverrides {
   /** Answers loginHSM -hpswd; absent in scripts and the library. */
   prompt?: CommandContext['prompt'];
+  /** The clock quorum tokens are made and expire by (default Date.now; tests move it). */
+  clock?: () => number;
 }
 
 /** A command that failed: the result object formatters print, with the reason. */
@@ -40,6 +42,7 @@ export class KmuSession {
 
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
+    if (this.options.clock && backend.userModel) backend.userModel.quorum.now = this.options.clock;
     try {
       const handles = await handleStoreFor(backend, resolveConfig(this.options).home);
       const options = this.options;

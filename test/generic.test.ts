@@ -55,6 +55,28 @@ describe('generic backend', () => {
     expect((await run.done).status).toBe(0);
   });
 
+  it('has no user model: -u, -m_value, shareKey, quorum, listUsers and user management refused, naming the flag, nothing made', () => {
+    const before = objectsWithId(tokenRef(), 'gu').length;
+    const cases: Array<[string[], RegExp]> = [
+      [['genECCKeyPair', '-i', '2', '-l', 'x', '-id', 'gu', '-u', '3'], /-u \(sharing the key with other users\) is not available on the generic backend/],
+      [['genDSAKeyPair', '-m', '2048', '-l', 'x', '-id', 'gu', '-m_value', '1'], /-m_value \(quorum authentication\) is not available on the generic backend/],
+      [['shareKey', '-k', '262145', '-u', '3', '-share', '1'], /shareKey \(sharing keys with other users\) is not available on the generic backend/],
+      [['getToken', '-k', '262145', '-o', 'sign', '-out', join(home, 't')], /getToken \(quorum authentication\) is not available on the generic backend/],
+      [['approveToken', '-f', join(home, 't'), '-s', join(home, 's')], /approveToken \(quorum authentication\) is not available on the generic backend/],
+      [['listUsers'], /listUsers: the generic backend cannot see the token's users/],
+    ];
+    for (const [cmd, why] of cases) {
+      const r = kmu11(['singlecmd', ...login(), ...cmd], { env });
+      expect(r.status, cmd.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(why);
+      expect(r.stdout).toMatch(/returned:? 0x0d/);
+    }
+    expect(objectsWithId(tokenRef(), 'gu').length).toBe(before);
+    const u = kmu11(['users', 'list'], { env });
+    expect(u.status).toBe(2);
+    expect(u.stderr).toMatch(/users manages the embedded token's users; the generic backend has no kmu11 user model/);
+  });
+
   it('names the token in kmu11 info', () => {
     const info = JSON.parse(kmu11(['--json', 'info'], { env }).stdout);
     expect(info.backend).toBe('generic');

@@ -122,12 +122,43 @@ describe('genDSAKeyPair page', () => {
     expect(await sh.exit()).toBe(0);
   });
 
-  it('refuses the sharing, quorum and attestation examples clearly until those features exist', () => {
-    for (const e of dsa.filter((x) => / -u /.test(x.command))) {
-      const r = kmu11(['singlecmd', ...LOGIN, ...e.command.split(' ')], { env: h.env });
-      expect(r.status).not.toBe(0);
-      expect(r.stderr).toMatch(/-u \(sharing the key with other users\) is not available/);
-      expect(r.stdout).toMatch(/Cfm3GenerateKeyPair: returned: 0x0d/);
+  it('replays the sharing and quorum examples (users 3-6 made first), with getKeyInfo as the page shows it', () => {
+    for (const name of ['user3', 'user4', 'user5', 'user6']) {
+      const u = kmu11(['users', 'create', 'CU', name], { env: h.env, input: 'password\nuser-pass-1\nuser-pass-1\n' });
+      expect(u.status, u.stderr).toBe(0);
     }
+    const as = (id: number, ...words: string[]) =>
+      kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', `user${id}`, '-p', 'user-pass-1', ...words], { env: h.env });
+    const shared = byCommand(dsa, 'genDSAKeyPair -m 2048 -l DSA -id DSA_shared_pair');
+    // -u 3,5,6 names three other users: the page's caller is one of the rest (here user 4).
+    const r = as(4, ...shared.command.split(' '));
+    expect(r.status, r.stderr).toBe(0);
+    const ours = r.stdout.split('\n');
+    expectLike(ours.slice(ours.findIndex((l) => l.includes('Cfm3GenerateKeyPair')) - 1), shared.output);
+    const info = as(4, 'getKeyInfo', '-k', String(pairHandles(r.stdout).priv));
+    expect(info.stdout).toMatch(/Owned by user 4\n\n\s+also, shared to following 3 user\(s\):\n\n\s+3\n\s+5\n\s+6\s*$/);
+
+    // The quorum example, as user 3 (the page's getKeyInfo: "Owned by user 3"). -attest stays
+    // refused on the embedded token (nothing to attest a SoftHSM against), naming the flag.
+    const quorum = byCommand(dsa, 'genDSAKeyPair -m 2048 -l DSA-mV2');
+    const attested = as(3, ...quorum.command.split(' '));
+    expect(attested.status).toBe(1);
+    expect(attested.stderr).toMatch(/-attest \(firmware attestation\) is not available/);
+    const q = as(3, ...quorum.command.replace(' -attest', '').split(' '));
+    expect(q.status, q.stderr).toBe(0);
+    const ql = q.stdout.split('\n');
+    // The page's attestation line and the blank line after it are -attest's.
+    const at = quorum.output.findIndex((l) => l.includes('Attestation Check'));
+    const pageLines = [...quorum.output.slice(0, at), ...quorum.output.slice(at + 2)];
+    expectLike(ql.slice(ql.findIndex((l) => l.includes('Cfm3GenerateKeyPair')) - 1), pageLines);
+    const { priv } = pairHandles(q.stdout);
+    const get = byCommand(dsa, 'getKeyInfo -k 17');
+    const g = as(3, 'getKeyInfo', '-k', String(priv));
+    expect(g.status, g.stderr).toBe(0);
+    const gl = g.stdout.split('\n');
+    expectLike(gl.slice(gl.findIndex((l) => l.includes('Cfm3GetKey')) - 1), get.output);
+    // Users the key is shared with see the same; a user it is not shared with cannot tell it exists.
+    expectLike(as(4, 'getKeyInfo', '-k', String(priv)).stdout.split('\n').slice(5), get.output);
+    expect(as(5, 'getKeyInfo', '-k', String(priv)).stdout).toContain('Cfm3GetKey returned: 0xa8');
   });
 });

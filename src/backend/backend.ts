@@ -1,4 +1,5 @@
 import type { Module, Session, Slot } from '../p11/index.js';
+import type { QuorumStore } from './quorum.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 
@@ -48,6 +49,13 @@ export interface BackendCapabilities {
   attestation: boolean;
 }
 
+/** CloudHSM's users, where the backend keeps them itself (embedded): -u, shareKey and quorum ask it. */
+export interface UserModel {
+  /** A user by id (with the quorum key they registered, PEM), or undefined. */
+  user(id: number): Promise<(KmuUser & { mofnPubKey?: string }) | undefined>;
+  readonly quorum: QuorumStore;
+}
+
 export interface Backend {
   readonly kind: BackendKind;
   readonly module: Module;
@@ -80,6 +88,8 @@ export interface Backend {
   makesCurve(ecParams: Buffer): Promise<boolean>;
   /** listUsers: the backend's user table; absent where the backend cannot see users (PKCS#11 has none). */
   listUsers?(): Promise<UserListEntry[]>;
+  /** Users, sharing and quorum; absent where PKCS#11 alone cannot know them (generic, cloudhsm). */
+  readonly userModel?: UserModel;
   /** Close sessions; session objects (-sess keys) die here. Idempotent. */
   close(): Promise<void>;
 }

@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import { KmuError, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF_TOKEN, CKU, Pkcs11Error, type Module, type Slot } from '../p11/index.js';
-import type { Backend, BackendInfo, KmuUser, UserListEntry } from './backend.js';
+import type { Backend, BackendInfo, KmuUser, UserListEntry, UserModel } from './backend.js';
+import { QuorumStore } from './quorum.js';
+import { userById } from './userAdmin.js';
 import type { Kmu11Config } from './config.js';
 import { createFileAtomic, ensurePrivateDir, FILE_MODE, missing, tightenMode } from './fsutil.js';
 import { withLock } from './lock.js';
@@ -37,11 +39,10 @@ import {
 export const EMBEDDED_TOKEN_LABEL = 'kmu11';
 
 /**
- * A one-HSM cluster for -min_srv. Sharing and quorum wait for the users issue (only the two
- * first users exist, and nothing would enforce a quorum yet): refused until then. There is
- * nothing to attest a local SoftHSM against.
+ * A one-HSM cluster for -min_srv, with CloudHSM's users, sharing and quorum (users.json,
+ * quorum.json). There is nothing to attest a local SoftHSM against.
  */
-export const EMBEDDED_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: false } as const;
+export const EMBEDDED_CAPABILITIES = { sharing: true, quorum: true, servers: 1, attestation: false } as const;
 
 export interface EmbeddedPaths {
   home: string;
@@ -50,6 +51,7 @@ export interface EmbeddedPaths {
   soPin: string;
   userPin: string;
   users: string;
+  quorum: string;
   lock: string;
 }
 
@@ -61,6 +63,7 @@ export function embeddedPaths(home: string): EmbeddedPaths {
     soPin: join(home, 'so.pin'),
     userPin: join(home, 'user.pin'),
     users: join(home, 'users.json'),
+    quorum: join(home, 'quorum.json'),
     lock: join(home, 'lock'),
   };
 }
@@ -199,10 +202,13 @@ class EmbeddedBackend extends TokenBackend {
   readonly kind = 'embedded' as const;
   readonly paths: EmbeddedPaths;
 
+  readonly userModel: UserModel;
+
   constructor(parts: ConstructorParameters<typeof TokenBackend>[0], paths: EmbeddedPaths, warnings: string[]) {
     super(parts);
     this.paths = paths;
     this.warnings.push(...warnings);
+    this.userModel = { user: (id) => userById(paths, id), quorum: new QuorumStore(paths) };
   }
 
   async login(type: string, name: string, password: string): Promise<KmuUser> {

@@ -33,11 +33,15 @@ export interface UserRecord {
   /** `$scrypt$ln=15,r=8,p=1$<salt base64>$<hash base64>` */
   passwordHash: string;
   loginFailures: number;
+  /** The public key (PEM) the user registered for signing quorum tokens (listUsers' MofnPubKey). */
+  mofnPubKey?: string;
 }
 
 export interface UsersFile {
   version: 1;
   users: UserRecord[];
+  /** The next user id: ids are never reused, so a deleted user's id cannot name someone new. */
+  nextId?: number;
 }
 
 const USER_TYPES: readonly UserType[] = ['CO', 'CU', 'AU', 'PCO', 'PRECO'];
@@ -109,11 +113,16 @@ function validate(path: string, data: unknown): UsersFile {
     if (!Number.isSafeInteger(r.loginFailures) || (r.loginFailures as number) < 0) throw bad(path, `user ${r.name} has no valid loginFailures`);
     if (ids.has(r.id as number)) throw bad(path, `user id ${r.id} appears twice`);
     if (names.has(r.name)) throw bad(path, `user name ${r.name} appears twice`);
+    if (r.mofnPubKey !== undefined && typeof r.mofnPubKey !== 'string') throw bad(path, `user ${r.name} has no valid mofnPubKey`);
     ids.add(r.id as number);
     names.add(r.name);
-    return { id: r.id as number, type: r.type as UserType, name: r.name, passwordHash: r.passwordHash, loginFailures: r.loginFailures as number };
+    const rec: UserRecord = { id: r.id as number, type: r.type as UserType, name: r.name, passwordHash: r.passwordHash, loginFailures: r.loginFailures as number };
+    if (typeof r.mofnPubKey === 'string') rec.mofnPubKey = r.mofnPubKey;
+    return rec;
   });
-  return { version: 1, users };
+  if (o.nextId !== undefined && !Number.isSafeInteger(o.nextId)) throw bad(path, '"nextId" is not an integer');
+  const nextId = Math.max(typeof o.nextId === 'number' ? o.nextId : 0, ...users.map((u) => u.id + 1));
+  return { version: 1, users, nextId };
 }
 
 export async function readUsers(path: string): Promise<UsersFile> {
@@ -148,7 +157,7 @@ export async function ensureUsers(path: string): Promise<void> {
 }
 
 /** Read, change and write users.json under the home's lock. */
-async function updateUsers<T>(path: string, lockPath: string, fn: (users: UsersFile) => T): Promise<T> {
+export async function updateUsers<T>(path: string, lockPath: string, fn: (users: UsersFile) => T): Promise<T> {
   return withLock(lockPath, async () => {
     const users = await readUsers(path);
     const out = fn(users);
@@ -162,8 +171,10 @@ export interface UserStorePaths {
   lock: string;
 }
 
-function find(users: UsersFile, name: string, type?: UserType): UserRecord | undefined {
-  return users.users.find((u) => u.name === name && (type === undefined || u.type === type));
+/** User names are case-insensitive, as in cloudhsm_mgmt_util. */
+export function find(users: UsersFile, name: string, type?: UserType): UserRecord | undefined {
+  const key = name.toLowerCase();
+  return users.users.find((u) => u.name.toLowerCase() === key && (type === undefined || u.type === type));
 }
 
 /**
@@ -203,7 +214,7 @@ export async function authenticate(paths: UserStorePaths, name: string, password
   return { id: u.id, name: u.name, type: u.type };
 }
 
-function checkNewPassword(password: string): void {
+export function checkNewPassword(password: string): void {
   if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
     throw new UsageError(`a password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
   }
@@ -249,5 +260,5 @@ export async function listUserEntries(path: string): Promise<UserListEntry[]> {
   return users.users
     .slice()
     .sort((a, b) => a.id - b.id)
-    .map((u) => ({ id: u.id, type: u.type, name: u.name, mofnPubKey: false, loginFailureCnt: u.loginFailures, twoFA: false }));
+    .map((u) => ({ id: u.id, type: u.type, name: u.name, mofnPubKey: u.mofnPubKey !== undefined, loginFailureCnt: u.loginFailures, twoFA: false }));
 }

@@ -35,7 +35,7 @@ export async function runInfo(session: KmuSession, json: boolean): Promise<numbe
 }
 
 /** Lines from standard input: typed at a terminal (not echoed), or piped (old, new, new). */
-async function readSecrets(count: number, questions: string[]): Promise<string[]> {
+export async function readSecrets(count: number, questions: string[], short = 'passwd needs the old password and the new one twice'): Promise<string[]> {
   const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stdout : undefined, terminal: !!process.stdin.isTTY });
   const answers: string[] = [];
   const lines = rl[Symbol.asyncIterator]();
@@ -47,7 +47,7 @@ async function readSecrets(count: number, questions: string[]): Promise<string[]
     if (process.stdin.isTTY) process.stdout.write('\n');
   }
   rl.close();
-  if (answers.length < count) throw new UsageError('passwd needs the old password and the new one twice');
+  if (answers.length < count) throw new UsageError(short);
   return answers;
 }
 

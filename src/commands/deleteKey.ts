@@ -1,7 +1,7 @@
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { requireOwner } from './lib/ownership.js';
+import { authorize } from './lib/ownership.js';
 
 export const deleteKey: Command<{ handle: number }, { handle: number }> = {
   name: 'deleteKey',
@@ -12,12 +12,12 @@ export const deleteKey: Command<{ handle: number }, { handle: number }> = {
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' }],
   async run(ctx, o) {
     requireLogin(ctx);
-    const object = await ctx.handles.resolve(o.handle);
-    requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+    const { object } = await authorize(ctx, o.handle, 'manage', 'delete');
     // Destroy first, then the tombstone: a crash between leaves a record whose key is gone,
     // which the store reports as deleted.
     await ctx.backend.session.destroyObject(object);
     await ctx.handles.remove(o.handle);
+    await ctx.backend.userModel?.quorum.forget((t) => t.handle === o.handle);
     return ok(deleteKey, { handle: o.handle });
   },
 };

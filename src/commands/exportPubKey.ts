@@ -6,6 +6,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { publicSpki, readKey } from './lib/keys.js';
+import { authorize } from './lib/ownership.js';
 
 export const exportPubKey: Command<{ handle: number; out: string }, { handle: number; file: string; pem: string }> = {
   name: 'exportPubKey',
@@ -19,7 +20,7 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
   ],
   async run(ctx, o) {
     requireLogin(ctx);
-    const key = await readKey(ctx.backend.session, await ctx.handles.resolve(o.handle));
+    const key = await readKey(ctx.backend.session, (await authorize(ctx, o.handle, 'export')).object);
     if (key.cls !== CKO.PUBLIC_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });
     const spki = publicSpki(key);

@@ -6,6 +6,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
+import { decide } from '../backend/access.js';
 
 export interface FindKeyOptions {
   cls?: number;
@@ -99,9 +100,8 @@ findKey [-c <key class>]
       const handle = handles[i]!;
       const meta = await ctx.handles.meta(handle);
       const isPublic = publicKeys.has(objects[i]!);
-      // kmu lists what the current user can use: public keys, own keys, keys shared with them,
-      // and keys whose owner kmu11 never learned (made by other tools).
-      const usable = (u: number) => isPublic || meta.owner === 0 || meta.owner === u || meta.shared.includes(u);
+      // kmu lists what the current user can use (backend/access.ts).
+      const usable = (u: number) => decide(u, { meta, isPublic }, 'see').allow;
       if (!usable(user!.id)) continue;
       if (o.users && !o.users.every(usable)) continue;
       if (o.kcv !== undefined) {

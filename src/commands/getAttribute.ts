@@ -6,6 +6,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { objAttrValues, readKey } from './lib/keys.js';
+import { authorize } from './lib/ownership.js';
 
 export interface GetAttributeOptions {
   handle: number;
@@ -56,7 +57,7 @@ getAttribute -o <key handle>
     requireLogin(ctx);
     const { session } = ctx.backend;
     const all = o.attribute === OBJ_ATTR_ALL;
-    const object = await ctx.handles.resolve(o.handle);
+    const { object } = await authorize(ctx, o.handle, 'see');
     const key = await readKey(session, object, await ctx.handles.publicValue(o.handle));
     const values = await objAttrValues(session, key, all ? undefined : o.attribute);
     if (!all && values.length === 0)

@@ -1,7 +1,7 @@
-import { CKA, CKO } from '../p11/index.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
+import { authorize } from './lib/ownership.js';
 
 export interface GetKeyInfoData {
   handle: number;
@@ -20,11 +20,8 @@ export const getKeyInfo: Command<{ handle: number }, GetKeyInfoData> = {
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key-handle>' }],
   async run(ctx, o) {
     requireLogin(ctx);
-    const object = await ctx.handles.resolve(o.handle);
-    const meta = await ctx.handles.meta(o.handle);
-    const [cls] = await ctx.backend.session.getAttributes(object, [CKA.CLASS]);
+    const { meta, isPublic } = await authorize(ctx, o.handle, 'see');
     // The page: on a public key, getKeyInfo returns only the owner.
-    const isPublic = cls && 'value' in cls && cls.value === CKO.PUBLIC_KEY;
     return ok(getKeyInfo, {
       handle: o.handle,
       owner: meta.owner,

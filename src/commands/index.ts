@@ -15,6 +15,12 @@ import { listECCCurveIds } from './listECCCurveIds.js';
 import { loginHSM } from './loginHSM.js';
 import { logoutHSM } from './logoutHSM.js';
 import { setAttribute } from './setAttribute.js';
+import { listUsers } from './listUsers.js';
+import { shareKey } from './shareKey.js';
+import { getToken } from './getToken.js';
+import { approveToken } from './approveToken.js';
+import { sign } from './sign.js';
+import { verify } from './verify.js';
 
 export const COMMANDS: readonly Command<any, any>[] = [
   exit,
@@ -32,6 +38,12 @@ export const COMMANDS: readonly Command<any, any>[] = [
   Error2String,
   listAttributes,
   listECCCurveIds,
+  listUsers,
+  shareKey,
+  getToken,
+  approveToken,
+  sign,
+  verify,
 ];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));

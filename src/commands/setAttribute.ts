@@ -5,7 +5,7 @@ import { OBJ } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { requireOwner } from './lib/ownership.js';
+import { authorize } from './lib/ownership.js';
 
 export interface SetAttributeOptions {
   handle: number;
@@ -58,8 +58,7 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
       value = 1;
     }
     const { session } = ctx.backend;
-    const object = await ctx.handles.resolve(o.handle);
-    requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+    const { object } = await authorize(ctx, o.handle, 'manage');
     const [token] = await session.getAttributes(object, [CKA.TOKEN]);
     if (!(token && 'value' in token && token.value === true)) {
       // Tokens do not let CKA_TOKEN change in place: copy to a token object, move the handle

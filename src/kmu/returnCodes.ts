@@ -19,6 +19,9 @@ const CODES = {
   SIGNATURE_INVALID: [0x0b, 'HSM Error: Signature is invalid'],
   ATTESTATION_FAILED: [0x0c, 'HSM Error: Attestation check failed'],
   FEATURE_UNAVAILABLE: [0x0d, 'HSM Error: Cluster feature not available on this backend'],
+  QUORUM_REQUIRED: [0x0e, 'HSM Error: Quorum approvals are missing or invalid'],
+  // The verify page's refusal of a signature that does not match.
+  BAD_PKCS_DATA: [0x1b, 'CSP Error: ERR_BAD_PKCS_DATA'],
   NOT_LOGGED_IN: [0xa3, 'HSM Error: User is not logged in'],
   ALREADY_LOGGED_IN: [0xa4, 'HSM Error: User is already logged in'],
   LOGIN_FAILED: [0xa5, 'HSM Error: Invalid user name or password'],

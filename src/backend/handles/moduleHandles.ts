@@ -74,6 +74,12 @@ export class ModuleHandleStore implements HandleStore {
     return pub ? Buffer.from(pub, 'hex') : undefined;
   }
 
+  /** For this process only, like register(): CloudHSM keeps sharing itself. */
+  async setMeta(handle: number, meta: KeyMeta): Promise<void> {
+    if (this.removed.has(handle)) throw invalidHandle(handle, 'deleted');
+    this.metas.set(this.aliases.get(handle) ?? handle, { owner: meta.owner, shared: [...meta.shared], mValue: meta.mValue });
+  }
+
   async replace(handle: number, newObject: number): Promise<void> {
     const old = this.aliases.get(handle) ?? handle;
     const m = this.metas.get(old);

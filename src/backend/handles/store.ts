@@ -72,6 +72,8 @@ export interface HandleStore {
   publicValue(handle: number): Promise<Buffer | undefined>;
   /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */
   replace(handle: number, newObject: number): Promise<void>;
+  /** Change owner / shared users / m_value (shareKey, a CO's claim of a key of unknown owner). */
+  setMeta(handle: number, meta: KeyMeta): Promise<void>;
   /** Record that the key was destroyed (call after a successful C_DestroyObject). */
   remove(handle: number): Promise<void>;
   /** The key's CKA_LABEL or CKA_ID was changed through this session (after setAttribute). */

@@ -6,6 +6,7 @@ import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
 import { checkInterrupt, requireLogin } from './context.js';
+import { checkShareTargets } from './ownership.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -173,6 +174,7 @@ export async function generatePair(
 export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, generate: () => Promise<T>): Promise<T> {
   requireLogin(ctx);
   checkClusterFlags(ctx, o);
+  await checkShareTargets(ctx, o.users);
   const id = o.id;
   if (id === undefined) return generate();
   const checked = async () => {

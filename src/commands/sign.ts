@@ -1,0 +1,59 @@
+import { writeFileSync } from 'node:fs';
+import { CKK, CKO } from '../p11/index.js';
+import { KmuError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import type { SignMechanism } from '../kmu/signMechanisms.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import { requireLogin } from './lib/context.js';
+import { readKey } from './lib/keys.js';
+import { authorize, requireQuorum } from './lib/ownership.js';
+import { requireKeyType, mechanismFlag, rawToDer, readInput, signingInput } from './lib/signatures.js';
+
+export interface SignOptions {
+  file: string;
+  handle: number;
+  mechanism: SignMechanism;
+  out: string;
+}
+
+/** sign: a private key the user owns or shares signs a file (a quorum-controlled key needs its approvals). */
+export const sign: Command<SignOptions, { handle: number; mechanism: string; file: string; signature: string }> = {
+  name: 'sign',
+  description: 'Generates a signature',
+  op: 'Cfm3Sign',
+  needsLogin: true,
+  syntax: `sign -h
+
+sign -f <file name>
+     -k <private key handle>
+     -m <signature mechanism>
+     -out <signed file name>`,
+  flags: [
+    { flag: '-f', key: 'file', parse: v.text('file name'), required: true, metavar: '<file name>' },
+    { flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<private key handle>' },
+    { flag: '-m', key: 'mechanism', parse: mechanismFlag, required: true, metavar: '<signature mechanism>' },
+    { flag: '-out', key: 'out', parse: v.text('file name'), required: true, metavar: '<signed file name>' },
+  ],
+  async run(ctx, o) {
+    requireLogin(ctx);
+    const message = readInput(o.file, 'file');
+    const { session } = ctx.backend;
+    const key = await authorize(ctx, o.handle, 'use');
+    const view = await readKey(session, key.object);
+    if (view.cls !== CKO.PRIVATE_KEY)
+      throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a private key; sign takes a private key handle` });
+    requireKeyType(o.mechanism, view.keyType, o.handle);
+    // Approvals are used up only once everything else about the request holds.
+    await requireQuorum(ctx, o.handle, key, 'sign');
+    const { mechanism, data } = signingInput(o.mechanism, message);
+    const raw = await session.sign(mechanism, key.object, data);
+    const signature = o.mechanism.keyType === CKK.RSA ? raw : rawToDer(raw);
+    try {
+      writeFileSync(o.out, signature, { mode: 0o644 });
+    } catch (e) {
+      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+    }
+    return ok(sign, { handle: o.handle, mechanism: o.mechanism.name, file: o.out, signature: signature.toString('hex') });
+  },
+};
