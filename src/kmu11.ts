@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Backend } from './backend/backend.js';
 import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
-import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
+import { openHandleStore, type HandleStore } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, UsageError } from './kmu/errors.js';
 import { RC } from './kmu/returnCodes.js';
@@ -40,13 +40,11 @@ export class KmuSession {
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
     try {
-      const handles: HandleStore =
-        backend.kind === 'cloudhsm'
-          ? new IdentityHandleStore(backend.session)
-          : await openHandleStore(await this.storeDir(backend), backend.session, {
-              // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
-              fullView: () => backend.user !== null,
-            });
+      // Every backend, CloudHSM's SDK 5 included (its object handles are per session).
+      const handles: HandleStore = await openHandleStore(await this.storeDir(backend), backend.session, {
+        // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
+        fullView: () => backend.user !== null,
+      });
       const options = this.options;
       return {
         backend,

@@ -37,11 +37,10 @@ import {
 export const EMBEDDED_TOKEN_LABEL = 'kmu11';
 
 /**
- * A one-HSM cluster for -min_srv. Sharing and quorum wait for the users issue (only the two
- * first users exist, and nothing would enforce a quorum yet): refused until then. There is
- * nothing to attest a local SoftHSM against.
+ * A one-HSM cluster for -min_srv (the config file's "servers" may say otherwise). Sharing and
+ * quorum wait for the users issue. -attest pins the SoftHSM library and token.
  */
-export const EMBEDDED_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: false } as const;
+export const EMBEDDED_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
 
 export interface EmbeddedPaths {
   home: string;

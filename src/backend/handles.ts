@@ -1,6 +1,6 @@
 // kmu key handles that hold across processes.
 //
-// On CloudHSM a key handle is the key's lasting name; SoftHSM's object handles are per process
+// On CloudHSM (SDK 3) a key handle was the key's lasting name; SDK 5's and SoftHSM's object handles are per session
 // (and may even be reused within one). The handle store gives every key on the token one kmu
 // handle (a positive integer, 262145 and up, never reused) that names the same key in every
 // later process until the key is deleted:
@@ -10,7 +10,6 @@
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
 //   handles/lock.ts      the allocation lock between processes
-//   handles/identity.ts  IdentityHandleStore: modules whose handles already last (CloudHSM)
 //
 // What cannot be told apart, and what the store then does:
 //  - Private keys that nothing identifies but their family (curve / DSA domain), CKA_LABEL
@@ -44,4 +43,3 @@ export {
   type HandleStoreOptions,
   type KeyMeta,
 } from './handles/store.js';
-export { IdentityHandleStore, type IdentityHandleStoreOptions } from './handles/identity.js';

@@ -44,8 +44,13 @@ export { DEFAULT_PASSWORD, MAX_LOGIN_FAILURES } from './users.js';
 /** Open a backend from an already resolved configuration. */
 export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   switch (config.backend) {
-    case 'embedded':
-      return openEmbedded(config, env);
+    case 'embedded': {
+      // The config file's "servers" and "attest" pins apply to the embedded token as to any.
+      const backend = await openEmbedded(config, env);
+      if (config.extra?.servers !== undefined) backend.capabilities.servers = config.extra.servers;
+      if (config.extra?.attest) (backend as { attestPins?: unknown }).attestPins = config.extra.attest;
+      return backend;
+    }
     case 'cloudhsm':
       return openCloudHsm(config);
     case 'generic':

@@ -6,6 +6,7 @@ import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { CKF, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
+import { sha256File, type AttestFacts, type AttestPins } from './attest.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
 
@@ -122,6 +123,7 @@ export interface TokenBackendParts {
   session: Session;
   capabilities: BackendCapabilities;
   home?: string;
+  attestPins?: AttestPins;
 }
 
 export abstract class TokenBackend implements Backend {
@@ -131,6 +133,7 @@ export abstract class TokenBackend implements Backend {
   readonly session: Session;
   readonly capabilities: BackendCapabilities;
   readonly home?: string;
+  attestPins?: AttestPins;
   protected currentUser: KmuUser | null = null;
   protected warnings: string[] = [];
   private tokenLoggedIn = false;
@@ -142,6 +145,7 @@ export abstract class TokenBackend implements Backend {
     this.session = parts.session;
     this.capabilities = parts.capabilities;
     this.home = parts.home;
+    this.attestPins = parts.attestPins;
   }
 
   get user(): KmuUser | null {
@@ -207,6 +211,22 @@ export abstract class TokenBackend implements Backend {
         flags: ti.flags,
       },
       ...this.extraInfo(),
+    };
+  }
+
+  async attestationFacts(): Promise<AttestFacts> {
+    const [mi, ti] = await Promise.all([this.module.getInfo(), this.slot.getTokenInfo()]);
+    const v = (x: { major: number; minor: number }) => `${x.major}.${x.minor}`;
+    return {
+      module: { path: this.module.path, sha256: await sha256File(this.module.path) },
+      library: { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim(), version: v(mi.libraryVersion) },
+      token: {
+        manufacturerID: ti.manufacturerID.trim(),
+        model: ti.model.trim(),
+        serialNumber: ti.serialNumber.trim(),
+        firmwareVersion: v(ti.firmwareVersion),
+        hardwareVersion: v(ti.hardwareVersion),
+      },
     };
   }
 

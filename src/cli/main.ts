@@ -8,6 +8,7 @@ import { parseLine, parseSinglecmd } from './parse.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
+import { runAttest } from './attest.js';
 
 interface Globals {
   json: boolean;
@@ -16,7 +17,7 @@ interface Globals {
   home?: string;
 }
 
-const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
+const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | attest [--repin|--show]]
   no mode on a terminal: the interactive shell (prompt "Command: ")
   no mode with standard input from a pipe or file: one command a line`;
 
@@ -96,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (mode === 'info') return await runInfo(session, globals.json);
     if (mode === 'passwd') return await runPasswd(overrides, rest.slice(1));
+    if (mode === 'attest') return await runAttest(session, rest.slice(1), globals.json);
     if (mode === 'singlecmd') return (await runSinglecmd(session, rest.slice(1), out)) ? 0 : 1;
     if (mode !== undefined) {
       out.fatal(`unknown mode '${mode}'\n${USAGE}`);

@@ -12,13 +12,15 @@ function returned(op: string, code: number, sep = ' returned:'): string {
   return `${op}${sep} ${hexCode(code)} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`;
 }
 
-/** "Node id 0 and err state 0x000000a8 : HSM Error: …": a token is a one-node cluster. */
-function clusterLines(code: number, indent = T, title = 'Cluster Error Status'): string[] {
+/** "Node id 0 and err state 0x000000a8 : HSM Error: …": one line per HSM, highest id first (a token is one). */
+function clusterLines(code: number, indent = T, title = 'Cluster Error Status', nodes = 1): string[] {
   if (code === 0xb3)
     // The page's policy refusal: the cluster reports the server unavailable.
     return [`${indent}${title}`, `${indent}Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is unavailable`];
   const state = '0x' + code.toString(16).padStart(8, '0');
-  return [`${indent}${title}`, `${indent}Node id 0 and err state ${state} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`];
+  const text = returnCodeText(code) ?? 'HSM Error: unknown error';
+  const ids = Array.from({ length: Math.max(1, nodes) }, (_, i) => Math.max(1, nodes) - 1 - i);
+  return [`${indent}${title}`, ...ids.map((n) => `${indent}Node id ${n} and err state ${state} : ${text}`)];
 }
 
 type Formatter = (r: CommandResult<any>) => string[];
@@ -27,14 +29,15 @@ const genPair =
   (sep: string): Formatter =>
   (r) =>
     r.code !== 0
-      ? ['', T + returned(r.op, r.code, sep), '', ...clusterLines(r.code)]
+      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === 0x0c ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code)]
       : [
           '',
           T + returned(r.op, 0, sep),
           '',
           `${T}${r.op}:    public key handle: ${r.data.publicKey}    private key handle: ${r.data.privateKey}`,
           '',
-          ...clusterLines(0),
+          ...(r.data.attestation ? [`${T}Attestation Check : [${r.data.attestation}]`, ''] : []),
+          ...clusterLines(0, T, 'Cluster Error Status', r.data.nodes),
         ];
 
 const login: Formatter = (r) => ['', returned(r.op, r.code), '', ...clusterLines(r.code, '', 'Cluster Status')];

@@ -22,7 +22,8 @@ export const getKeyInfo: Command<{ handle: number }, GetKeyInfoData> = {
     requireLogin(ctx);
     try {
       const object = await ctx.handles.resolve(o.handle);
-      const meta = await ctx.handles.meta(o.handle);
+      // Where the HSM keeps owners, sharing and quorum itself (cloudhsm), it is asked.
+      const meta = ctx.backend.keyInfo ? await ctx.backend.keyInfo(object) : await ctx.handles.meta(o.handle);
       const [cls] = await ctx.backend.session.getAttributes(object, [CKA.CLASS]);
       // The page: on a public key, getKeyInfo returns only the owner.
       const isPublic = cls && 'value' in cls && cls.value === CKO.PUBLIC_KEY;

@@ -3,6 +3,9 @@
 import { join } from 'node:path';
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
 import { withLock } from '../../backend/lock.js';
+import type { KeyPairRequest } from '../../backend/backend.js';
+import { requireAttestation } from '../../backend/attest.js';
+import { checkMinSrv } from '../../backend/cluster.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
@@ -59,11 +62,25 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
     new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `${flag} (${what}) is not available on the ${backend.kind} backend` });
   if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
   if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
-  // A single token is one server: -min_srv 1 is always met; more needs a cluster that has them.
-  const servers = Math.max(1, backend.capabilities.servers);
-  if (o.minSrv !== undefined && o.minSrv > servers)
-    throw refuse('-min_srv', `synchronising to ${o.minSrv} servers; this backend has ${servers}`);
+  // Each backend says how many HSMs it spans (a single token: 1); more is never met.
+  checkMinSrv(o.minSrv, Math.max(1, backend.capabilities.servers), backend.kind);
   if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
+}
+
+/** The pair as the backend's policy sees it; the algorithm from the command's options. */
+function keyPairRequest(ctx: CommandContext, o: KeyPairOptions): KeyPairRequest {
+  const x = o as KeyPairOptions & { curve?: { id: number; nid: string }; publicExponent?: unknown; modulusBits?: unknown };
+  const algorithm = x.curve ? 'ec' : x.publicExponent !== undefined ? 'rsa' : 'dsa';
+  return {
+    algorithm,
+    ...(x.curve ? { curve: { id: x.curve.id, nid: x.curve.nid } } : {}),
+    label: o.label,
+    ...(o.id !== undefined ? { id: o.id } : {}),
+    nex: !!o.nex,
+    sess: !!o.sess,
+    users: o.users ?? [],
+    mValue: o.mValue ?? 0,
+  };
 }
 
 /** An id already used by a key on the token (token or session object) is refused before generation. */
@@ -122,6 +139,10 @@ export interface GeneratedPair {
   publicKey: number;
   privateKey: number;
   token: boolean;
+  /** HSMs the backend spans: kmu prints one "Node id N" line for each. */
+  nodes?: number;
+  /** -attest: "PASS" (the pins matched, or were recorded now). */
+  attestation?: 'PASS';
   publicTemplate: Record<string, boolean | number | string>;
   privateTemplate: Record<string, boolean | number | string>;
 }
@@ -137,14 +158,23 @@ export async function generatePair(
   publicTemplate: Template,
   privateTemplate: Template,
 ): Promise<GeneratedPair> {
-  const { session, user } = ctx.backend;
+  const { backend } = ctx;
+  const { session, user } = backend;
+  const req = keyPairRequest(ctx, o);
+  if (backend.keyPairTemplates) ({ publicTemplate, privateTemplate } = backend.keyPairTemplates(req, publicTemplate, privateTemplate));
   let pair: { publicKey: number; privateKey: number };
   try {
-    pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+    // -u / -m_value where the HSM keeps them (cloudhsm): made shared in one step, or not at all.
+    const shared = req.users.length > 0 || req.mValue > 0;
+    pair =
+      shared && backend.generateSharedKeyPair
+        ? await backend.generateSharedKeyPair(req)
+        : await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
   } catch (e) {
     throw toKmuError(e);
   }
   try {
+    if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout);
     const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
     const [publicKey, privateKey] = await ctx.handles.register([
       { object: pair.publicKey, meta, partner: pair.privateKey },
@@ -154,6 +184,8 @@ export async function generatePair(
       publicKey: publicKey!,
       privateKey: privateKey!,
       token: !o.sess,
+      nodes: Math.max(1, backend.capabilities.servers),
+      ...(o.attest ? { attestation: 'PASS' as const } : {}),
       publicTemplate: templateJson(publicTemplate),
       privateTemplate: templateJson(privateTemplate),
     };
@@ -171,6 +203,9 @@ export async function generatePair(
 export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, generate: () => Promise<T>): Promise<T> {
   requireLogin(ctx);
   checkClusterFlags(ctx, o);
+  ctx.backend.checkKeyPair?.(keyPairRequest(ctx, o));
+  // -attest before anything is made: a mismatch is 0x0c and nothing is created.
+  if (o.attest) await requireAttestation(ctx.backend, ctx.backend.attestPins).catch((e) => Promise.reject(toKmuError(e)));
   const id = o.id;
   if (id === undefined) return generate();
   const checked = async () => {
