@@ -118,7 +118,7 @@ describe('config', () => {
       ['', /config file .*config\.json is not valid JSON: /],
       ['[1, 2]', /config file .*config\.json must hold a JSON object/],
       ['null', /config file .*config\.json must hold a JSON object/],
-      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend\)$/],
+      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend, cloudhsmCli, clientConfig, clusterId, servers, users, attest\)$/],
       ['{"module": 5}', /config file .*config\.json: "module" must be a non-empty string, not 5$/],
       ['{"token": ""}', /config file .*config\.json: "token" must be a non-empty string, not ""$/],
       ['{"backend": "embedded"}', /config file .*config\.json: "backend" must be "generic" or "cloudhsm", not "embedded"$/],
@@ -153,7 +153,7 @@ describe('generic backend (SoftHSM token made by softhsm2-util)', () => {
 
   it('opens the labelled token', async () => {
     expect(backend.kind).toBe('generic');
-    expect(backend.capabilities).toEqual({ sharing: false, quorum: false, servers: 0, attestation: false });
+    expect(backend.capabilities).toEqual({ sharing: false, quorum: false, servers: 1, attestation: true });
     expect(backend.listUsers).toBeUndefined();
     const info = await backend.info();
     expect(info).toMatchObject({ backend: 'generic', modulePath: tok.module, token: { label: 'kmu11-test' } });

@@ -267,12 +267,12 @@ class CloudHsmBackend extends TokenBackend {
 
 export async function openCloudHsm(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { extra?: Kmu11Config['extra'] }): Promise<Backend> {
   const extra = config.extra ?? {};
-  const client = readClientConfig(extra.clientConfig ?? CLOUDHSM_CLIENT_CONFIG);
-  const cli = new CloudHsmCli({ path: extra.cloudhsmCli, clusterId: extra.clusterId });
-  const users = CloudHsmUserMap.inHome(config.home, extra.clusterId ?? 'default', extra.users);
   const path = config.module ?? CLOUDHSM_MODULE;
   const module = await loadModule(path, 'CloudHSM PKCS#11 library');
   try {
+    const client = readClientConfig(extra.clientConfig ?? CLOUDHSM_CLIENT_CONFIG);
+    const cli = new CloudHsmCli({ path: extra.cloudhsmCli, clusterId: extra.clusterId });
+    const users = CloudHsmUserMap.inHome(config.home, extra.clusterId ?? 'default', extra.users);
     const { slot, label } = await chooseToken(module, config.token, CLOUDHSM_TOKEN_LABELS);
     const session = await openRwSession(slot, label);
     const capabilities = { sharing: true, quorum: true, servers: extra.servers ?? client.servers, attestation: true };
