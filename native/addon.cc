@@ -96,7 +96,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array keys = Napi::Array::New(env, static_cast<size_t>(Key::Count));
   for (uint32_t i = 0; i < static_cast<uint32_t>(Key::Count); ++i) keys.Set(i, Napi::String::New(env, keyNames[i]));
   data->keys = Napi::Persistent(keys.As<Napi::Object>());
-  data->dispatcher = std::make_unique<Dispatcher>(env);
+  try {
+    data->dispatcher = std::make_unique<Dispatcher>(env);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
 
   Napi::Function ctor = ModuleWrap::Define(env);
   data->moduleConstructor = Napi::Persistent(ctor);

@@ -25,14 +25,18 @@ struct AddonData {
 
   napi_value Get(napi_env env, Key key) const {
     napi_value array = nullptr, value = nullptr;
-    napi_get_reference_value(env, keys, &array);
-    napi_get_element(env, array, static_cast<uint32_t>(key), &value);
+    if (napi_get_reference_value(env, keys, &array) != napi_ok || array == nullptr ||
+        napi_get_element(env, array, static_cast<uint32_t>(key), &value) != napi_ok) {
+      throw Napi::Error::New(env, "kmu11 addon: property names unavailable");
+    }
     return value;
   }
 
   static AddonData* Get(napi_env env) {
     void* data = nullptr;
-    napi_get_instance_data(env, &data);
+    if (napi_get_instance_data(env, &data) != napi_ok || data == nullptr) {
+      throw Napi::Error::New(env, "kmu11 addon: not initialised in this environment");
+    }
     return static_cast<AddonData*>(data);
   }
 };

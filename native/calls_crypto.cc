@@ -24,11 +24,13 @@ class SignJob : public Job {
     CK_ULONG length = 0;
     rv = f->C_Sign(session_, in, data.size(), nullptr, &length);  // length query keeps the operation active
     if (rv != CKR_OK) return rv;
+    if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
     for (int attempt = 0; attempt < 4; ++attempt) {
+      if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
       signature_.resize(length ? length : 1);
       rv = f->C_Sign(session_, in, data.size(), signature_.data(), &length);
       if (rv == CKR_BUFFER_TOO_SMALL) continue;
-      if (rv == CKR_OK) signature_.resize(length);
+      if (rv == CKR_OK && length < signature_.size()) signature_.resize(length);
       return rv;
     }
     return CKR_BUFFER_TOO_SMALL;
@@ -43,8 +45,8 @@ class SignJob : public Job {
 
 Napi::Value ModuleWrap::Sign(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 2), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE key = ObjectArg(info, 2, "key");
   auto job = std::make_unique<SignJob>(lib_, session, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
@@ -77,8 +79,8 @@ class VerifyJob : public Job {
 
 Napi::Value ModuleWrap::Verify(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 2), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE key = ObjectArg(info, 2, "key");
   auto job = std::make_unique<VerifyJob>(lib_, session, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   ToBytes(env, Arg(info, 3), "data", job->data, false);
@@ -108,7 +110,7 @@ class GenerateRandomJob : public Job {
 
 Napi::Value ModuleWrap::GenerateRandom(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   CK_ULONG length = ToUlong(env, Arg(info, 1), "length");
   if (length > (1UL << 30)) throw Napi::RangeError::New(env, "length must be at most 1 GiB");
   return Job::Queue(info.Env(), std::make_unique<GenerateRandomJob>(lib_, session, length), session);

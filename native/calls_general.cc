@@ -16,9 +16,7 @@ namespace {
 // Fixed-size, blank-padded PKCS#11 text → trimmed JS string.
 napi_value Padded(napi_env env, const CK_BYTE* text, size_t size) {
   while (size > 0 && (text[size - 1] == ' ' || text[size - 1] == '\0')) --size;
-  napi_value s;
-  napi_create_string_utf8(env, reinterpret_cast<const char*>(text), size, &s);
-  return s;
+  return Napi::String::New(env, reinterpret_cast<const char*>(text), size);
 }
 
 napi_value Version(napi_env env, const CK_VERSION& v) {
@@ -43,12 +41,13 @@ CK_RV FetchList(std::vector<CK_ULONG>& out, Fetch fetch) {
     CK_ULONG count = 0;
     CK_RV rv = fetch(nullptr, &count);
     if (rv != CKR_OK) return rv;
+    if (count > kMaxListCount) return CKR_GENERAL_ERROR;
     out.resize(count);
     if (count == 0) return CKR_OK;
     rv = fetch(out.data(), &count);
     if (rv == CKR_BUFFER_TOO_SMALL) continue;
     if (rv != CKR_OK) return rv;
-    out.resize(count);
+    if (count < out.size()) out.resize(count);
     return CKR_OK;
   }
   return CKR_BUFFER_TOO_SMALL;
@@ -58,6 +57,22 @@ CK_RV FetchList(std::vector<CK_ULONG>& out, Fetch fetch) {
 
 napi_value Arg(const Napi::CallbackInfo& info, size_t index) {
   return index < info.Length() ? static_cast<napi_value>(info[index]) : static_cast<napi_value>(info.Env().Undefined());
+}
+
+// JS ids → the module's handles (handles.h). A closed Module has no map; its calls fail anyway.
+CK_SLOT_ID ModuleWrap::SlotArg(const Napi::CallbackInfo& info, size_t index) {
+  CK_ULONG id = ToUlong(info.Env(), Arg(info, index), "slot");
+  return lib_ ? lib_->handles.slots.ToNative(id) : id;
+}
+
+CK_SESSION_HANDLE ModuleWrap::SessionArg(const Napi::CallbackInfo& info, size_t index) {
+  CK_ULONG id = ToUlong(info.Env(), Arg(info, index), "session");
+  return lib_ ? lib_->handles.sessions.ToNative(id) : id;
+}
+
+CK_OBJECT_HANDLE ModuleWrap::ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  CK_ULONG id = ToUlong(info.Env(), Arg(info, index), what);
+  return lib_ ? lib_->handles.objects.ToNative(id) : id;
 }
 
 // ------------------------------------------------------------ C_Initialize
@@ -189,7 +204,7 @@ class GetSlotListJob : public Job {
     CK_BBOOL present = tokenPresent_ ? CK_TRUE : CK_FALSE;
     return FetchList(slots_, [&](CK_ULONG* list, CK_ULONG* count) { return f->C_GetSlotList(present, list, count); });
   }
-  napi_value Result(napi_env env) override { return FromUlongArray(env, slots_.data(), slots_.size()); }
+  napi_value Result(napi_env env) override { return FromHandleArray(env, slots_.data(), slots_.size(), lib_->handles.slots); }
 
  private:
   bool tokenPresent_;
@@ -225,7 +240,7 @@ class GetSlotInfoJob : public Job {
 };
 
 Napi::Value ModuleWrap::GetSlotInfo(const Napi::CallbackInfo& info) {
-  CK_SLOT_ID slot = ToUlong(info.Env(), Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   return Job::Queue(info.Env(), std::make_unique<GetSlotInfoJob>(lib_, slot));
 }
 
@@ -266,7 +281,7 @@ class GetTokenInfoJob : public Job {
 };
 
 Napi::Value ModuleWrap::GetTokenInfo(const Napi::CallbackInfo& info) {
-  CK_SLOT_ID slot = ToUlong(info.Env(), Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   return Job::Queue(info.Env(), std::make_unique<GetTokenInfoJob>(lib_, slot));
 }
 
@@ -288,7 +303,7 @@ class GetMechanismListJob : public Job {
 };
 
 Napi::Value ModuleWrap::GetMechanismList(const Napi::CallbackInfo& info) {
-  CK_SLOT_ID slot = ToUlong(info.Env(), Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   return Job::Queue(info.Env(), std::make_unique<GetMechanismListJob>(lib_, slot));
 }
 
@@ -316,7 +331,7 @@ class GetMechanismInfoJob : public Job {
 
 Napi::Value ModuleWrap::GetMechanismInfo(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SLOT_ID slot = ToUlong(env, Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   CK_MECHANISM_TYPE type = ToUlong(env, Arg(info, 1), "mechanism");
   return Job::Queue(info.Env(), std::make_unique<GetMechanismInfoJob>(lib_, slot, type));
 }
@@ -339,7 +354,7 @@ class InitTokenJob : public Job {
 
 Napi::Value ModuleWrap::InitToken(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SLOT_ID slot = ToUlong(env, Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   auto job = std::make_unique<InitTokenJob>(lib_, slot);
   ToBytes(env, Arg(info, 1), "soPin", job->pin, true);
   std::vector<CK_BYTE> label;

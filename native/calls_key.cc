@@ -20,7 +20,7 @@ class GenerateKeyJob : public Job {
   CK_RV Run(CK_FUNCTION_LIST* f) override {
     return f->C_GenerateKey(session_, mechanism.get(), attributes.data(), attributes.size(), &key_);
   }
-  napi_value Result(napi_env env) override { return FromUlong(env, key_); }
+  napi_value Result(napi_env env) override { return FromHandle(env, key_, lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -29,7 +29,7 @@ class GenerateKeyJob : public Job {
 
 Napi::Value ModuleWrap::GenerateKey(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<GenerateKeyJob>(lib_, session);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->attributes.Parse(env, Arg(info, 2), "template");
@@ -54,10 +54,9 @@ class GenerateKeyPairJob : public Job {
     AddonData* data = AddonData::Get(env);
     napi_value keyPublic = data->Get(env, Key::PublicKey);
     napi_value keyPrivate = data->Get(env, Key::PrivateKey);
-    napi_value result;
-    napi_create_object(env, &result);
-    napi_set_property(env, result, keyPublic, FromUlong(env, publicKey_));
-    napi_set_property(env, result, keyPrivate, FromUlong(env, privateKey_));
+    Napi::Object result = Napi::Object::New(env);
+    result.Set(keyPublic, FromHandle(env, publicKey_, lib_->handles.objects));
+    result.Set(keyPrivate, FromHandle(env, privateKey_, lib_->handles.objects));
     return result;
   }
 
@@ -69,7 +68,7 @@ class GenerateKeyPairJob : public Job {
 
 Napi::Value ModuleWrap::GenerateKeyPair(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<GenerateKeyPairJob>(lib_, session);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->publicTemplate.Parse(env, Arg(info, 2), "publicTemplate");
@@ -90,10 +89,11 @@ class WrapKeyJob : public Job {
       CK_ULONG length = 0;
       CK_RV rv = f->C_WrapKey(session_, mechanism.get(), wrapping_, key_, nullptr, &length);
       if (rv != CKR_OK) return rv;
+      if (length > kMaxValueLength) return CKR_GENERAL_ERROR;
       wrapped_.resize(length);
       rv = f->C_WrapKey(session_, mechanism.get(), wrapping_, key_, wrapped_.data(), &length);
       if (rv == CKR_BUFFER_TOO_SMALL) continue;
-      if (rv == CKR_OK) wrapped_.resize(length);
+      if (rv == CKR_OK && length < wrapped_.size()) wrapped_.resize(length);
       return rv;
     }
     return CKR_BUFFER_TOO_SMALL;
@@ -109,9 +109,9 @@ class WrapKeyJob : public Job {
 
 Napi::Value ModuleWrap::WrapKey(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE wrapping = ToUlong(env, Arg(info, 2), "wrappingKey");
-  CK_OBJECT_HANDLE key = ToUlong(env, Arg(info, 3), "key");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE wrapping = ObjectArg(info, 2, "wrappingKey");
+  CK_OBJECT_HANDLE key = ObjectArg(info, 3, "key");
   auto job = std::make_unique<WrapKeyJob>(lib_, session, wrapping, key);
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   return Job::Queue(info.Env(), std::move(job), session);

@@ -25,6 +25,11 @@ class FindObjectsJob : public Job {
       CK_ULONG found = 0;
       rv = f->C_FindObjects(session_, batch, sizeof batch / sizeof batch[0], &found);
       if (rv != CKR_OK || found == 0) break;
+      // A module that reports more than it was given room for, or never stops, is broken.
+      if (found > sizeof batch / sizeof batch[0] || handles_.size() > kMaxListCount * 16) {
+        rv = CKR_GENERAL_ERROR;
+        break;
+      }
       handles_.insert(handles_.end(), batch, batch + found);
     }
     // Always end the search so the session stays usable.
@@ -33,7 +38,7 @@ class FindObjectsJob : public Job {
     fn_ = "C_FindObjectsFinal";
     return finalRv;
   }
-  napi_value Result(napi_env env) override { return FromUlongArray(env, handles_.data(), handles_.size()); }
+  napi_value Result(napi_env env) override { return FromHandleArray(env, handles_.data(), handles_.size(), lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -42,7 +47,7 @@ class FindObjectsJob : public Job {
 
 Napi::Value ModuleWrap::FindObjects(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<FindObjectsJob>(lib_, session);
   job->filter.Parse(env, Arg(info, 1), "template", true);
   return Job::Queue(info.Env(), std::move(job), session);
@@ -88,7 +93,10 @@ class GetAttributeValueJob : public Job {
       if (!Tolerated(rv)) return rv;
 
       size_t unavailable = 0;
-      for (const auto& a : sizes) unavailable += a.ulValueLen == CK_UNAVAILABLE_INFORMATION;
+      for (const auto& a : sizes) {
+        unavailable += a.ulValueLen == CK_UNAVAILABLE_INFORMATION;
+        if (a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen > kMaxValueLength) return CKR_GENERAL_ERROR;
+      }
       fetch.clear();
       index.clear();
       for (size_t i = 0; i < n; ++i) {
@@ -120,7 +128,7 @@ class GetAttributeValueJob : public Job {
           values_[i].clear();
           status_[i] = Classify(f, types_[i]);
         } else {
-          values_[i].resize(fetch[k].ulValueLen);
+          if (fetch[k].ulValueLen < values_[i].size()) values_[i].resize(fetch[k].ulValueLen);
         }
       }
       return CKR_OK;
@@ -133,23 +141,18 @@ class GetAttributeValueJob : public Job {
     napi_value keyType = data->Get(env, Key::Type);
     napi_value keyValue = data->Get(env, Key::Value);
     napi_value keyUnavailable = data->Get(env, Key::Unavailable);
-    napi_value reasons[4] = {nullptr};
-    napi_create_string_utf8(env, "sensitive", NAPI_AUTO_LENGTH, &reasons[kSensitive]);
-    napi_create_string_utf8(env, "invalid", NAPI_AUTO_LENGTH, &reasons[kInvalid]);
-    napi_create_string_utf8(env, "unavailable", NAPI_AUTO_LENGTH, &reasons[kUnavailable]);
-
-    napi_value array;
-    napi_create_array_with_length(env, types_.size(), &array);
+    napi_value reasons[4] = {nullptr, Napi::String::New(env, "sensitive"), Napi::String::New(env, "invalid"),
+                             Napi::String::New(env, "unavailable")};
+    Napi::Array array = Napi::Array::New(env, types_.size());
     for (size_t i = 0; i < types_.size(); ++i) {
-      napi_value item;
-      napi_create_object(env, &item);
-      napi_set_property(env, item, keyType, FromUlong(env, types_[i]));
+      Napi::Object item = Napi::Object::New(env);
+      item.Set(keyType, FromUlong(env, types_[i]));
       if (status_[i] == kValue) {
-        napi_set_property(env, item, keyValue, FromBytes(env, values_[i].data(), values_[i].size()));
+        item.Set(keyValue, FromBytes(env, values_[i].data(), values_[i].size()));
       } else {
-        napi_set_property(env, item, keyUnavailable, reasons[status_[i]]);
+        item.Set(keyUnavailable, reasons[status_[i]]);
       }
-      napi_set_element(env, array, static_cast<uint32_t>(i), item);
+      array.Set(static_cast<uint32_t>(i), item);
     }
     return array;
   }
@@ -164,8 +167,8 @@ class GetAttributeValueJob : public Job {
 
 Napi::Value ModuleWrap::GetAttributeValue(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   std::vector<CK_ATTRIBUTE_TYPE> types = ToUlongArray(env, Arg(info, 2), "types");
   auto job = std::make_unique<GetAttributeValueJob>(lib_, session, object, std::move(types));
   return Job::Queue(info.Env(), std::move(job), session);
@@ -190,8 +193,8 @@ class SetAttributeValueJob : public Job {
 
 Napi::Value ModuleWrap::SetAttributeValue(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   auto job = std::make_unique<SetAttributeValueJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template");
   return Job::Queue(info.Env(), std::move(job), session);
@@ -208,7 +211,7 @@ class CopyObjectJob : public Job {
   CK_RV Run(CK_FUNCTION_LIST* f) override {
     return f->C_CopyObject(session_, object_, values.data(), values.size(), &copy_);
   }
-  napi_value Result(napi_env env) override { return FromUlong(env, copy_); }
+  napi_value Result(napi_env env) override { return FromHandle(env, copy_, lib_->handles.objects); }
 
  private:
   CK_SESSION_HANDLE session_;
@@ -218,8 +221,8 @@ class CopyObjectJob : public Job {
 
 Napi::Value ModuleWrap::CopyObject(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
-  CK_OBJECT_HANDLE object = ToUlong(env, Arg(info, 1), "object");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
+  CK_OBJECT_HANDLE object = ObjectArg(info, 1, "object");
   auto job = std::make_unique<CopyObjectJob>(lib_, session, object);
   job->values.Parse(env, Arg(info, 2), "template", true);
   return Job::Queue(info.Env(), std::move(job), session);
@@ -238,6 +241,7 @@ class DestroyObjectJob : public Job {
     CK_RV first = CKR_OK;
     for (CK_OBJECT_HANDLE object : objects_) {
       CK_RV rv = f->C_DestroyObject(session_, object);
+      if (rv == CKR_OK) lib_->handles.objects.Forget(object);
       if (first == CKR_OK) first = rv;
     }
     return first;
@@ -250,15 +254,14 @@ class DestroyObjectJob : public Job {
 
 Napi::Value ModuleWrap::DestroyObject(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   napi_value target = Arg(info, 1);
-  bool isArray = false;
-  napi_is_array(env, target, &isArray);
   std::vector<CK_OBJECT_HANDLE> objects;
-  if (isArray) {
+  if (IsArray(env, target, "object")) {
     objects = ToUlongArray(env, target, "object");
+    for (CK_OBJECT_HANDLE& o : objects) o = lib_ ? lib_->handles.objects.ToNative(o) : o;
   } else {
-    objects.push_back(ToUlong(env, target, "object"));
+    objects.push_back(ObjectArg(info, 1, "object"));
   }
   auto job = std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects));
   return Job::Queue(info.Env(), std::move(job), session);

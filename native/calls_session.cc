@@ -17,7 +17,7 @@ class OpenSessionJob : public Job {
 
  protected:
   CK_RV Run(CK_FUNCTION_LIST* f) override { return f->C_OpenSession(slot_, flags_, nullptr, nullptr, &session_); }
-  napi_value Result(napi_env env) override { return FromUlong(env, session_); }
+  napi_value Result(napi_env env) override { return FromHandle(env, session_, lib_->handles.sessions); }
 
  private:
   CK_SLOT_ID slot_;
@@ -27,7 +27,7 @@ class OpenSessionJob : public Job {
 
 Napi::Value ModuleWrap::OpenSession(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SLOT_ID slot = ToUlong(env, Arg(info, 0), "slot");
+  CK_SLOT_ID slot = SlotArg(info, 0);
   CK_FLAGS flags = ToUlong(env, Arg(info, 1), "flags");
   return Job::Queue(info.Env(), std::make_unique<OpenSessionJob>(lib_, slot, flags));
 }
@@ -58,7 +58,10 @@ class CloseSessionJob : public SessionOnlyJob {
         closed_(session) {}
 
  protected:
-  void Done(napi_env env) override { AddonData::Get(env)->dispatcher->ForgetSession(owner_, closed_); }
+  void Done(napi_env env) override {
+    AddonData::Get(env)->dispatcher->ForgetSession(owner_, closed_);
+    if (rv_ == CKR_OK) lib_->handles.sessions.Forget(closed_);
+  }
 
  private:
   const void* owner_;
@@ -66,12 +69,12 @@ class CloseSessionJob : public SessionOnlyJob {
 };
 
 Napi::Value ModuleWrap::CloseSession(const Napi::CallbackInfo& info) {
-  CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   return Job::Queue(info.Env(), std::make_unique<CloseSessionJob>(lib_, session), session);
 }
 
 Napi::Value ModuleWrap::Logout(const Napi::CallbackInfo& info) {
-  CK_SESSION_HANDLE session = ToUlong(info.Env(), Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<SessionOnlyJob>(
       lib_, "C_Logout", [](CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) { return f->C_Logout(s); }, session);
   return Job::Queue(info.Env(), std::move(job), session);
@@ -96,7 +99,7 @@ class LoginJob : public Job {
 
 Napi::Value ModuleWrap::Login(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   CK_USER_TYPE user = ToUlong(env, Arg(info, 1), "userType");
   auto job = std::make_unique<LoginJob>(lib_, session, user);
   ToBytes(env, Arg(info, 2), "pin", job->pin, true);
@@ -121,7 +124,7 @@ class InitPinJob : public Job {
 
 Napi::Value ModuleWrap::InitPIN(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  CK_SESSION_HANDLE session = ToUlong(env, Arg(info, 0), "session");
+  CK_SESSION_HANDLE session = SessionArg(info, 0);
   auto job = std::make_unique<InitPinJob>(lib_, session);
   ToBytes(env, Arg(info, 1), "pin", job->pin, true);
   return Job::Queue(info.Env(), std::move(job), session);

@@ -28,20 +28,27 @@ struct Dispatcher::Lane {
 };
 
 Dispatcher::Dispatcher(napi_env env) : env_(env), shared_(std::make_shared<Shared>()) {
+  // Runs once when the addon loads; a failure here fails the require(), never later calls.
+  auto must = [env](bool ok) {
+    if (!ok) throw std::runtime_error("kmu11 addon: cannot set up its event-loop handle");
+  };
   uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  shared_->async = new uv_async_t;
-  uv_async_init(loop, shared_->async, OnAsync);
+  must(napi_get_uv_event_loop(env, &loop) == napi_ok && loop != nullptr);
+  auto* async = new uv_async_t;
+  if (uv_async_init(loop, async, OnAsync) != 0) {
+    delete async;
+    must(false);
+  }
+  shared_->async = async;
   shared_->async->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(shared_->async));
 
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_reference(env, resource, 1, &resource_);
-  napi_create_string_utf8(env, "kmu11:pkcs11", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, resource, name, &context_);
-  // Before the loop is closed: the handle must be closed while it still runs.
-  napi_add_env_cleanup_hook(env, OnCleanup, this);
+  napi_value resource = nullptr, name = nullptr;
+  must(napi_create_object(env, &resource) == napi_ok && napi_create_reference(env, resource, 1, &resource_) == napi_ok &&
+       napi_create_string_utf8(env, "kmu11:pkcs11", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+       napi_async_init(env, resource, name, &context_) == napi_ok &&
+       // Before the loop is closed: the handle must be closed while it still runs.
+       napi_add_env_cleanup_hook(env, OnCleanup, this) == napi_ok);
 }
 
 Dispatcher::~Dispatcher() {
@@ -164,16 +171,18 @@ void Dispatcher::Drain() {
   inFlight_ -= batch.size();
   if (inFlight_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(shared_->async));
 
-  napi_handle_scope handles;
-  napi_open_handle_scope(env_, &handles);
-  napi_value resource;
-  napi_get_reference_value(env_, resource_, &resource);
+  napi_handle_scope handles = nullptr;
+  napi_value resource = nullptr;
+  napi_callback_scope scope = nullptr;
+  if (napi_open_handle_scope(env_, &handles) != napi_ok) return;  // the environment is going away
   // Closing the outermost callback scope runs process.nextTick callbacks and
   // microtasks: every promise settled here continues before the loop goes on.
-  napi_callback_scope scope;
-  napi_open_callback_scope(env_, resource, context_, &scope);
+  if (napi_get_reference_value(env_, resource_, &resource) != napi_ok || resource == nullptr ||
+      napi_open_callback_scope(env_, resource, context_, &scope) != napi_ok) {
+    scope = nullptr;  // settle anyway; the continuations run at the next checkpoint
+  }
   for (Job* job : batch) Job::Settle(env_, job);
-  napi_close_callback_scope(env_, scope);
+  if (scope != nullptr) napi_close_callback_scope(env_, scope);
   napi_close_handle_scope(env_, handles);
 }
 

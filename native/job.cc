@@ -1,5 +1,6 @@
 #include "job.h"
 
+#include <new>
 #include <stdexcept>
 
 #include "addon_data.h"
@@ -27,6 +28,16 @@ Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDL
   return Napi::Value(env, promise);
 }
 
+void Job::Execute(Job* job) noexcept {
+  try {
+    job->Execute();
+  } catch (const std::bad_alloc&) {
+    job->rv_ = CKR_HOST_MEMORY;
+  } catch (...) {
+    job->rv_ = CKR_GENERAL_ERROR;
+  }
+}
+
 void Job::Execute() {
   Library::Call call(*lib_);
   if (call.functions() == nullptr) {
@@ -42,13 +53,32 @@ napi_value Job::Result(napi_env env) {
   return undefined;
 }
 
-void Job::Settle(napi_env env, Job* raw) {
+namespace {
+
+// The rejection for a C++ exception while settling; if even that cannot be made, undefined, so
+// the Promise still settles.
+napi_value Fallback(napi_env env, CK_RV rv, const char* fn) noexcept {
+  try {
+    return MakeCkError(env, rv, fn);
+  } catch (...) {
+    bool pending = false;
+    napi_value ignored = nullptr, undefined = nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    napi_get_undefined(env, &undefined);
+    return undefined;
+  }
+}
+
+}  // namespace
+
+void Job::Settle(napi_env env, Job* raw) noexcept {
   std::unique_ptr<Job> job(raw);
-  Napi::Env e(env);
-  Napi::HandleScope scope(e);
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;  // the environment is going away
   napi_value outcome = nullptr;
   bool ok = false;
   try {
+    Napi::Env e(env);
     job->Done(env);
     if (!job->error_.empty()) {
       outcome = Napi::Error::New(e, job->error_).Value();
@@ -61,12 +91,24 @@ void Job::Settle(napi_env env, Job* raw) {
   } catch (const Napi::Error& err) {
     outcome = err.Value();
     ok = false;
+  } catch (const std::bad_alloc&) {
+    outcome = Fallback(env, CKR_HOST_MEMORY, job->fn_);
+    ok = false;
+  } catch (...) {
+    outcome = Fallback(env, CKR_GENERAL_ERROR, job->fn_);
+    ok = false;
   }
+  if (outcome == nullptr) {
+    outcome = Fallback(env, CKR_GENERAL_ERROR, job->fn_);
+    ok = false;
+  }
+  // Only fails when the environment is shutting down; nothing is left to tell.
   if (ok) {
     napi_resolve_deferred(env, job->deferred_, outcome);
   } else {
     napi_reject_deferred(env, job->deferred_, outcome);
   }
+  napi_close_handle_scope(env, scope);
 }
 
 }  // namespace kmu11

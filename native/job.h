@@ -45,9 +45,10 @@ class Job {
 
  private:
   friend class Dispatcher;
-  static void Execute(Job* job) { job->Execute(); }
+  // Lane thread: a C++ exception (bad_alloc, …) becomes CKR_HOST_MEMORY / CKR_GENERAL_ERROR.
+  static void Execute(Job* job) noexcept;
   // Loop thread: resolves or rejects the job's Promise and deletes the job.
-  static void Settle(napi_env env, Job* job);
+  static void Settle(napi_env env, Job* job) noexcept;
 
   napi_deferred deferred_ = nullptr;
   // The Dispatcher's bookkeeping.

@@ -87,6 +87,13 @@ Library::~Library() {
     auto it = registry.find(realpath_);
     if (it != registry.end() && it->second.expired()) registry.erase(it);
   }
+  // The last reference went while still initialised: a Module garbage-collected without
+  // close(). No call is in flight (each holds a reference), so finalize here; a module still
+  // initialised must never be unmapped (its threads and handlers would run unmapped code).
+  if (initRefs_ > 0) {
+    if (!ownsInit_) return;  // someone else initialised it and will finalize it
+    if (functions_->C_Finalize(nullptr) != CKR_OK) return;
+  }
   dlclose(handle_);
 }
 
@@ -123,6 +130,9 @@ CK_RV Library::DropInitRef() {
   if (--initRefs_ > 0) return CKR_OK;
   std::unique_lock<std::shared_mutex> gate(gate_);  // waits for calls in flight
   live_ = false;
+  handles.slots.Clear();
+  handles.sessions.Clear();
+  handles.objects.Clear();
   if (!ownsInit_) return CKR_OK;
   ownsInit_ = false;
   return functions_->C_Finalize(nullptr);

@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "handles.h"
 #include "pkcs11.h"
 
 namespace kmu11 {
@@ -43,6 +44,9 @@ class Library {
   };
 
   const std::string& realpath() const { return realpath_; }
+
+  // JS ids of this library's handles above 2^52; valid until C_Finalize.
+  Handles handles;
 
  private:
   Library(std::string realpath, void* handle, CK_FUNCTION_LIST* functions)

@@ -15,31 +15,77 @@ namespace {
 }
 
 // Only Uint8Array-shaped data; other typed arrays would silently reinterpret.
-bool GetBytes(napi_env env, napi_value value, const CK_BYTE** data, size_t* length) {
+bool GetBytes(napi_env env, napi_value value, const std::string& what, const CK_BYTE** data, size_t* length) {
   bool isTyped = false;
-  napi_is_typedarray(env, value, &isTyped);
+  Check(env, napi_is_typedarray(env, value, &isTyped), what);
   if (isTyped) {
-    napi_typedarray_type type;
+    napi_typedarray_type type = napi_int16_array;
     size_t count = 0;
     void* ptr = nullptr;
-    if (napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr) != napi_ok) return false;
+    Check(env, napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr), what);
     if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
     *data = static_cast<const CK_BYTE*>(ptr);
-    *length = count;
+    *length = ptr ? count : 0;  // a detached buffer has no data
     return true;
   }
   bool isBuffer = false;
-  napi_is_buffer(env, value, &isBuffer);
+  Check(env, napi_is_buffer(env, value, &isBuffer), what);
   if (!isBuffer) return false;
   void* ptr = nullptr;
-  if (napi_get_buffer_info(env, value, &ptr, length) != napi_ok) return false;
+  size_t count = 0;
+  Check(env, napi_get_buffer_info(env, value, &ptr, &count), what);
   *data = static_cast<const CK_BYTE*>(ptr);
+  *length = ptr ? count : 0;
   return true;
 }
 
 }  // namespace
 
-bool TryUlong(napi_env env, napi_value value, CK_ULONG* out) {
+void Check(napi_env env, napi_status status, const std::string& what) {
+  if (status == napi_ok) return;
+  // A getter or Proxy trap of the caller's value threw: that exception must not stay pending
+  // under ours (Node aborts on a throw with an exception pending).
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    ThrowType(env, what + " could not be read (a getter or Proxy threw)");
+  }
+  ThrowType(env, what + " is not a value kmu11 can read");
+}
+
+napi_valuetype TypeOf(napi_env env, napi_value value, const std::string& what) {
+  napi_valuetype type = napi_undefined;
+  Check(env, napi_typeof(env, value, &type), what);
+  return type;
+}
+
+napi_value GetProperty(napi_env env, napi_value object, napi_value key, const std::string& what) {
+  napi_value value = nullptr;
+  Check(env, napi_get_property(env, object, key, &value), what);
+  return value;
+}
+
+bool IsArray(napi_env env, napi_value value, const std::string& what) {
+  bool isArray = false;
+  Check(env, napi_is_array(env, value, &isArray), what);
+  return isArray;
+}
+
+// An array's length and elements (accessor elements run their getters, checked).
+uint32_t ArrayLength(napi_env env, napi_value array, const std::string& what) {
+  uint32_t length = 0;
+  Check(env, napi_get_array_length(env, array, &length), what);
+  return length;
+}
+
+napi_value GetElement(napi_env env, napi_value array, uint32_t index, const std::string& what) {
+  napi_value value = nullptr;
+  Check(env, napi_get_element(env, array, index, &value), what);
+  return value;
+}
+
+static bool TryUlong(napi_env env, napi_value value, CK_ULONG* out) {
   double d = 0;
   if (napi_get_value_double(env, value, &d) != napi_ok) return false;
   if (!(d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d)) return false;
@@ -47,51 +93,46 @@ bool TryUlong(napi_env env, napi_value value, CK_ULONG* out) {
   return true;
 }
 
-CK_ULONG ToUlong(napi_env env, napi_value value, const char* what) {
+CK_ULONG ToUlong(napi_env env, napi_value value, const std::string& what) {
   CK_ULONG n = 0;
-  if (!TryUlong(env, value, &n)) ThrowType(env, std::string(what) + " must be a non-negative safe integer");
+  if (TypeOf(env, value, what) != napi_number || !TryUlong(env, value, &n)) {
+    ThrowType(env, what + " must be a non-negative safe integer");
+  }
   return n;
 }
 
-bool ToBool(napi_env env, napi_value value, const char* what) {
+bool ToBool(napi_env env, napi_value value, const std::string& what) {
   bool b = false;
-  if (napi_get_value_bool(env, value, &b) != napi_ok) ThrowType(env, std::string(what) + " must be a boolean");
+  if (TypeOf(env, value, what) != napi_boolean) ThrowType(env, what + " must be a boolean");
+  Check(env, napi_get_value_bool(env, value, &b), what);
   return b;
 }
 
-void ToBytes(napi_env env, napi_value value, const char* what, std::vector<CK_BYTE>& out, bool allowString) {
-  napi_valuetype type = napi_undefined;
-  napi_typeof(env, value, &type);
+void ToBytes(napi_env env, napi_value value, const std::string& what, std::vector<CK_BYTE>& out, bool allowString) {
+  napi_valuetype type = TypeOf(env, value, what);
   if (allowString && type == napi_string) {
     size_t length = 0;
-    napi_get_value_string_utf8(env, value, nullptr, 0, &length);
+    Check(env, napi_get_value_string_utf8(env, value, nullptr, 0, &length), what);
     out.resize(length + 1);
-    napi_get_value_string_utf8(env, value, reinterpret_cast<char*>(out.data()), length + 1, &length);
+    Check(env, napi_get_value_string_utf8(env, value, reinterpret_cast<char*>(out.data()), length + 1, &length), what);
     out.resize(length);
     return;
   }
   const CK_BYTE* data = nullptr;
   size_t length = 0;
-  if (type != napi_object || !GetBytes(env, value, &data, &length)) {
-    ThrowType(env, std::string(what) + (allowString ? " must be a string or a Buffer" : " must be a Buffer"));
+  if (type != napi_object || !GetBytes(env, value, what, &data, &length)) {
+    ThrowType(env, what + (allowString ? " must be a string or a Buffer" : " must be a Buffer"));
   }
   out.assign(data, data + length);
 }
 
-std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const char* what) {
-  bool isArray = false;
-  napi_is_array(env, value, &isArray);
-  if (!isArray) ThrowType(env, std::string(what) + " must be an array of numbers");
-  uint32_t length = 0;
-  napi_get_array_length(env, value, &length);
+std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const std::string& what) {
+  if (!IsArray(env, value, what)) ThrowType(env, what + " must be an array of numbers");
+  uint32_t length = ArrayLength(env, value, what);
   std::vector<CK_ULONG> out(length);
-  std::string itemName;
   for (uint32_t i = 0; i < length; ++i) {
-    napi_value item;
-    napi_get_element(env, value, i, &item);
-    if (!TryUlong(env, item, &out[i])) {
-      ThrowType(env, std::string(what) + "[" + std::to_string(i) + "] must be a non-negative safe integer");
-    }
+    std::string item = what + "[" + std::to_string(i) + "]";
+    out[i] = ToUlong(env, GetElement(env, value, i, item), item);
   }
   return out;
 }
@@ -100,39 +141,39 @@ napi_value FromUlong(napi_env env, CK_ULONG value) {
   if (static_cast<double>(value) > kMaxSafeInteger) {
     throw Napi::RangeError::New(env, "module returned a CK_ULONG beyond Number.MAX_SAFE_INTEGER");
   }
-  napi_value result;
-  napi_create_double(env, static_cast<double>(value), &result);
-  return result;
+  return Napi::Number::New(env, static_cast<double>(value));
 }
 
 napi_value FromUlongArray(napi_env env, const CK_ULONG* values, size_t count) {
-  napi_value array;
-  napi_create_array_with_length(env, count, &array);
-  for (size_t i = 0; i < count; ++i) napi_set_element(env, array, static_cast<uint32_t>(i), FromUlong(env, values[i]));
+  Napi::Array array = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; ++i) array.Set(static_cast<uint32_t>(i), FromUlong(env, values[i]));
+  return array;
+}
+
+napi_value FromHandle(napi_env env, CK_ULONG handle, HandleMap& map) {
+  CK_ULONG id = map.ToJs(handle);
+  if (id == 0 && handle != 0) throw Napi::RangeError::New(env, "module returned more large handles than can be named");
+  return FromUlong(env, id);
+}
+
+napi_value FromHandleArray(napi_env env, const CK_ULONG* handles, size_t count, HandleMap& map) {
+  Napi::Array array = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; ++i) array.Set(static_cast<uint32_t>(i), FromHandle(env, handles[i], map));
   return array;
 }
 
 napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length) {
-  napi_value buffer;
-  void* copy = nullptr;
-  if (napi_create_buffer_copy(env, length, data, &copy, &buffer) != napi_ok) {
-    throw Napi::Error::New(env, "cannot allocate a Buffer");
-  }
-  return buffer;
+  return Napi::Buffer<CK_BYTE>::Copy(env, data, length);
 }
 
 void Template::Parse(napi_env env, napi_value value, const char* what, bool optional) {
   attributes_.clear();
   storage_.clear();
-  napi_valuetype vt = napi_undefined;
-  napi_typeof(env, value, &vt);
+  napi_valuetype vt = TypeOf(env, value, what);
   if (optional && (vt == napi_undefined || vt == napi_null)) return;
-  bool isArray = false;
-  napi_is_array(env, value, &isArray);
-  if (!isArray) ThrowType(env, std::string(what) + " must be an array of {type, value} attributes");
+  if (!IsArray(env, value, what)) ThrowType(env, std::string(what) + " must be an array of {type, value} attributes");
 
-  uint32_t count = 0;
-  napi_get_array_length(env, value, &count);
+  uint32_t count = ArrayLength(env, value, what);
   attributes_.resize(count);
   // Offsets into storage_ until the block stops growing; SIZE_MAX = NULL value.
   std::vector<size_t> offsets(count, SIZE_MAX);
@@ -152,25 +193,16 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
   };
 
   for (uint32_t i = 0; i < count; ++i) {
-    napi_value item;
-    napi_get_element(env, value, i, &item);
-    napi_valuetype itemType = napi_undefined;
-    napi_typeof(env, item, &itemType);
-    if (itemType != napi_object) ThrowType(env, name(i, "") + " must be an object {type, value}");
+    napi_value item = GetElement(env, value, i, name(i, ""));
+    if (TypeOf(env, item, name(i, "")) != napi_object) ThrowType(env, name(i, "") + " must be an object {type, value}");
 
-    napi_value typeValue;
-    napi_get_property(env, item, keyType, &typeValue);
     CK_ATTRIBUTE& attr = attributes_[i];
-    if (!TryUlong(env, typeValue, &attr.type)) ThrowType(env, name(i, ".type") + " must be a non-negative safe integer");
+    attr.type = ToUlong(env, GetProperty(env, item, keyType, name(i, ".type")), name(i, ".type"));
 
-    napi_value v;
-    napi_get_property(env, item, keyValue, &v);
-    napi_valuetype valueType = napi_undefined;
-    napi_typeof(env, v, &valueType);
-    switch (valueType) {
+    napi_value v = GetProperty(env, item, keyValue, name(i, ".value"));
+    switch (TypeOf(env, v, name(i, ".value"))) {
       case napi_boolean: {
-        bool b = false;
-        napi_get_value_bool(env, v, &b);
+        bool b = ToBool(env, v, name(i, ".value"));
         size_t off = reserve(sizeof(CK_BBOOL));
         storage_[off] = b ? CK_TRUE : CK_FALSE;
         offsets[i] = off;
@@ -178,8 +210,7 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
         break;
       }
       case napi_number: {
-        CK_ULONG n = 0;
-        if (!TryUlong(env, v, &n)) ThrowType(env, name(i, ".value") + " must be a non-negative safe integer");
+        CK_ULONG n = ToUlong(env, v, name(i, ".value"));
         size_t off = reserve(sizeof(CK_ULONG));
         std::memcpy(&storage_[off], &n, sizeof n);
         offsets[i] = off;
@@ -187,12 +218,12 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
         break;
       }
       case napi_string: {
-        size_t length = 0;
-        napi_get_value_string_utf8(env, v, nullptr, 0, &length);
-        size_t off = reserve(length + 1);  // napi writes a NUL we do not count
-        napi_get_value_string_utf8(env, v, reinterpret_cast<char*>(&storage_[off]), length + 1, &length);
+        std::vector<CK_BYTE> text;
+        ToBytes(env, v, name(i, ".value"), text, true);
+        size_t off = reserve(text.size());
+        if (!text.empty()) std::memcpy(&storage_[off], text.data(), text.size());
         offsets[i] = off;
-        attr.ulValueLen = length;
+        attr.ulValueLen = text.size();
         break;
       }
       case napi_null:
@@ -202,7 +233,7 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
       case napi_object: {
         const CK_BYTE* bytes = nullptr;
         size_t length = 0;
-        if (GetBytes(env, v, &bytes, &length)) {
+        if (GetBytes(env, v, name(i, ".value"), &bytes, &length)) {
           size_t off = reserve(length);
           if (length) std::memcpy(&storage_[off], bytes, length);
           offsets[i] = off;
@@ -221,35 +252,27 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
 }
 
 void Mechanism::Parse(napi_env env, napi_value value, const char* what) {
-  napi_valuetype vt = napi_undefined;
-  napi_typeof(env, value, &vt);
-  if (vt != napi_object) ThrowType(env, std::string(what) + " must be an object {mechanism, parameter?}");
+  const std::string name(what);
+  if (TypeOf(env, value, name) != napi_object) ThrowType(env, name + " must be an object {mechanism, parameter?}");
   AddonData* data = AddonData::Get(env);
-  napi_value m;
-  napi_get_property(env, value, data->Get(env, Key::Mechanism), &m);
-  if (!TryUlong(env, m, &mechanism_.mechanism)) {
-    ThrowType(env, std::string(what) + ".mechanism must be a non-negative safe integer");
-  }
+  napi_value m = GetProperty(env, value, data->Get(env, Key::Mechanism), name + ".mechanism");
+  mechanism_.mechanism = ToUlong(env, m, name + ".mechanism");
   mechanism_.pParameter = nullptr;
   mechanism_.ulParameterLen = 0;
 
-  napi_value p;
-  napi_get_property(env, value, data->Get(env, Key::Parameter), &p);
-  napi_valuetype pt = napi_undefined;
-  napi_typeof(env, p, &pt);
+  napi_value p = GetProperty(env, value, data->Get(env, Key::Parameter), name + ".parameter");
+  napi_valuetype pt = TypeOf(env, p, name + ".parameter");
   if (pt == napi_undefined || pt == napi_null) return;
   if (pt == napi_number) {
-    if (!TryUlong(env, p, &ulongParameter_)) {
-      ThrowType(env, std::string(what) + ".parameter must be a non-negative safe integer");
-    }
+    ulongParameter_ = ToUlong(env, p, name + ".parameter");
     mechanism_.pParameter = &ulongParameter_;
     mechanism_.ulParameterLen = sizeof(CK_ULONG);
     return;
   }
   const CK_BYTE* bytes = nullptr;
   size_t length = 0;
-  if (pt != napi_object || !GetBytes(env, p, &bytes, &length)) {
-    ThrowType(env, std::string(what) + ".parameter must be a Buffer, a number or undefined");
+  if (pt != napi_object || !GetBytes(env, p, name + ".parameter", &bytes, &length)) {
+    ThrowType(env, name + ".parameter must be a Buffer, a number or undefined");
   }
   parameter_.assign(bytes, bytes + length);
   mechanism_.pParameter = parameter_.empty() ? nullptr : parameter_.data();

@@ -8,24 +8,42 @@
 #include <string>
 #include <vector>
 
+#include "handles.h"
 #include "pkcs11.h"
 
 namespace kmu11 {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
-// A non-negative safe integer (handles, slot ids, flags, attribute types).
-bool TryUlong(napi_env env, napi_value value, CK_ULONG* out);
-CK_ULONG ToUlong(napi_env env, napi_value value, const char* what);
-bool ToBool(napi_env env, napi_value value, const char* what);
-// string → UTF-8 bytes, Buffer/Uint8Array → bytes.
-void ToBytes(napi_env env, napi_value value, const char* what, std::vector<CK_BYTE>& out, bool allowString);
-std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const char* what);
+// Every Node-API call on a caller's value is checked: a failure (a getter or Proxy trap that
+// threw, a value of the wrong kind) becomes a TypeError naming `what`, never a pending
+// exception under ours or an uninitialised napi_value.
+void Check(napi_env env, napi_status status, const std::string& what);
+napi_valuetype TypeOf(napi_env env, napi_value value, const std::string& what);
+napi_value GetProperty(napi_env env, napi_value object, napi_value key, const std::string& what);
+bool IsArray(napi_env env, napi_value value, const std::string& what);
+uint32_t ArrayLength(napi_env env, napi_value array, const std::string& what);
+napi_value GetElement(napi_env env, napi_value array, uint32_t index, const std::string& what);
 
-// Throws RangeError for values a JS number cannot hold exactly.
+// A non-negative safe integer (handles, slot ids, flags, attribute types).
+CK_ULONG ToUlong(napi_env env, napi_value value, const std::string& what);
+bool ToBool(napi_env env, napi_value value, const std::string& what);
+// string → UTF-8 bytes, Buffer/Uint8Array → bytes.
+void ToBytes(napi_env env, napi_value value, const std::string& what, std::vector<CK_BYTE>& out, bool allowString);
+std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const std::string& what);
+
+// Lengths and counts a module reports are bounded before anything is allocated for them.
+constexpr CK_ULONG kMaxValueLength = 64UL << 20;  // bytes of one value or output
+constexpr CK_ULONG kMaxListCount = 1UL << 20;      // entries of a slot or mechanism list
+
+// Results (out of memory → Napi::Error). FromUlong throws RangeError for values a JS number
+// cannot hold exactly.
 napi_value FromUlong(napi_env env, CK_ULONG value);
 napi_value FromUlongArray(napi_env env, const CK_ULONG* values, size_t count);
 napi_value FromBytes(napi_env env, const CK_BYTE* data, size_t length);
+// A module's handle → its JS id (handles.h).
+napi_value FromHandle(napi_env env, CK_ULONG handle, HandleMap& map);
+napi_value FromHandleArray(napi_env env, const CK_ULONG* handles, size_t count, HandleMap& map);
 
 // [{type, value: boolean|number|string|Buffer|null}] as one CK_ATTRIBUTE array
 // whose values live in one owned block.

@@ -59,6 +59,11 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
 
   const std::shared_ptr<Library>& library() const { return lib_; }
 
+  // Handle arguments, mapped to the module's values (handles.h).
+  CK_SLOT_ID SlotArg(const Napi::CallbackInfo& info, size_t index);
+  CK_SESSION_HANDLE SessionArg(const Napi::CallbackInfo& info, size_t index);
+  CK_OBJECT_HANDLE ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+
  private:
   std::string path_;
   State state_ = State::Closed;
