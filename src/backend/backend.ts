@@ -1,5 +1,6 @@
 import type { Module, Session, Slot, Template } from '../p11/index.js';
 import type { AttestFacts, AttestPins } from './attest.js';
+import type { TokenRules } from './tokenRules.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 
@@ -115,6 +116,8 @@ export interface Backend {
   shareKey?(object: number, users: number[], share: boolean): Promise<void>;
   /** setAttribute -a 1: make a session key a token key where C_CopyObject does not exist (cloudhsm). */
   makeTokenKey?(object: number): Promise<void>;
+  /** What this token is known to refuse (generic backend: tpm2-pkcs11 and others). Absent: nothing known. */
+  readonly tokenRules?: TokenRules;
   /** What -attest pins: module file hash, library and token info (cloudhsm: HSM identities too). */
   attestationFacts(): Promise<AttestFacts>;
   /** Pins given in the config file, if any (else recorded in the home). */

@@ -4,15 +4,32 @@
 // config file says how many it stands for ("servers"); -attest pins the module and token.
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import type { Backend, KmuUser } from './backend.js';
+import type { Template } from '../p11/index.js';
+import type { Backend, KeyPairRequest, KmuUser } from './backend.js';
+import { checkPairAgainst, templatesFor, tokenRules, type TokenRules } from './tokenRules.js';
 import type { Kmu11Config } from './config.js';
 import type { AttestPins } from './attest.js';
-import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend } from './token.js';
+import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend, type TokenBackendParts } from './token.js';
 
 export const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
 
 class GenericBackend extends TokenBackend {
   readonly kind = 'generic' as const;
+
+  constructor(
+    parts: TokenBackendParts,
+    readonly tokenRules: TokenRules,
+  ) {
+    super(parts);
+  }
+
+  checkKeyPair(req: KeyPairRequest): void {
+    checkPairAgainst(this.tokenRules, req);
+  }
+
+  keyPairTemplates(_req: KeyPairRequest, pub: Template, priv: Template): { publicTemplate: Template; privateTemplate: Template } {
+    return templatesFor(this.tokenRules, pub, priv);
+  }
 
   async login(type: string, name: string, password: string): Promise<KmuUser> {
     checkUserType(type);
@@ -29,6 +46,7 @@ export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' |
   try {
     const { slot, label } = await chooseToken(module, config.token);
     const session = await openRwSession(slot, label);
+    const rules = tokenRules((await module.getInfo()).manufacturerID);
     return new GenericBackend({
       module,
       slot,
@@ -36,7 +54,7 @@ export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' |
       home: config.home,
       capabilities: { ...GENERIC_CAPABILITIES, servers: config.extra?.servers ?? 1 },
       attestPins: config.extra?.attest as AttestPins | undefined,
-    });
+    }, rules);
   } catch (e) {
     await module.close().catch(() => undefined);
     throw e;

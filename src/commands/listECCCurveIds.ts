@@ -1,4 +1,4 @@
-import { CKA, CKK, CKM, CKO, type Session } from '../p11/index.js';
+import { CKA, CKK, CKM, CKO } from '../p11/index.js';
 import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
 import type { Backend } from '../backend/backend.js';
 import { ok, type Command } from './types.js';
@@ -12,24 +12,37 @@ export interface ListECCCurveIdsData {
 
 const probed = new WeakMap<Backend, Promise<Curve[]>>();
 
-/** A curve works when the token makes (and then destroys) a throwaway session pair on it. */
-async function works(session: Session, curve: Curve): Promise<boolean> {
+/**
+ * A curve works when the token makes (and then destroys) a throwaway pair on it: session objects
+ * where the token makes them, else token objects (tpm2-pkcs11), destroyed straight away.
+ */
+async function works(backend: Backend, curve: Curve): Promise<boolean> {
+  const { session } = backend;
+  const token = backend.tokenRules?.sessionObjects === false;
+  const common = [
+    { type: CKA.KEY_TYPE, value: CKK.EC },
+    { type: CKA.TOKEN, value: token },
+    ...(token ? [{ type: CKA.LABEL, value: 'kmu11-curve-probe' }] : [{ type: CKA.PRIVATE, value: false }]),
+  ];
+  const privateOnly = token
+    ? [
+        { type: CKA.SENSITIVE, value: true },
+        { type: CKA.EXTRACTABLE, value: false },
+        { type: CKA.SIGN, value: true },
+      ]
+    : [];
+  let pair: { publicKey: number; privateKey: number };
   try {
-    const common = [
-      { type: CKA.KEY_TYPE, value: CKK.EC },
-      { type: CKA.TOKEN, value: false },
-      { type: CKA.PRIVATE, value: false },
-    ];
-    const pair = await session.generateKeyPair(
+    pair = await session.generateKeyPair(
       { mechanism: CKM.EC_KEY_PAIR_GEN },
       [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, ...common, { type: CKA.EC_PARAMS, value: oidToDer(curve.oid) }],
-      [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common],
+      [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common, ...privateOnly],
     );
-    await session.destroyObject([pair.publicKey, pair.privateKey]);
-    return true;
   } catch {
     return false;
   }
+  await session.destroyObject([pair.publicKey, pair.privateKey]);
+  return true;
 }
 
 export function supportedCurves(backend: Backend): Promise<Curve[]> {
@@ -40,7 +53,7 @@ export function supportedCurves(backend: Backend): Promise<Curve[]> {
       const ok: Curve[] = [];
       for (const c of CURVES) {
         if (c.cloudhsmForbidden && backend.kind === 'cloudhsm') continue;
-        if (await works(backend.session, c)) ok.push(c);
+        if (await works(backend, c)) ok.push(c);
       }
       return ok;
     })();
