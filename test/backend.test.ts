@@ -188,8 +188,8 @@ describe('generic backend (SoftHSM token made by softhsm2-util)', () => {
   });
 
   it('needs a label when the module has several tokens, and names them', async () => {
-    expectSetup(await rejected(openBackend({ module: tok.module }, cleanEnv())), /has 2 tokens \("kmu11-test", "second"\); choose one with KMU11_TOKEN/);
-    expectSetup(await rejected(openBackend({ module: tok.module, token: 'absent' }, cleanEnv())), /no token labelled "absent" in .*\(tokens: "kmu11-test", "second"\)$/);
+    expectSetup(await rejected(openBackend({ module: tok.module }, cleanEnv())), /has 2 tokens \("kmu11-test" serial \w+ slot \d+, "second" serial \w+ slot \d+\); choose one with KMU11_TOKEN/);
+    expectSetup(await rejected(openBackend({ module: tok.module, token: 'absent' }, cleanEnv())), /no token labelled "absent" in .*\(tokens: "kmu11-test" serial \w+ slot \d+, "second" serial \w+ slot \d+\)$/);
     const viaEnv = await openBackend({}, cleanEnv({ KMU11_MODULE: tok.module, KMU11_TOKEN: 'second' }));
     expect((await viaEnv.info()).token.label).toBe('second');
     await viaEnv.close();

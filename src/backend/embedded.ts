@@ -172,6 +172,11 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
         `SoftHSM in this process was not started with ${paths.softhsmConf}; open the embedded backend before any other use of SoftHSM`,
       );
     }
+    // The home has its token already: another label is a typo, never a second, empty token.
+    if (initialized > 0) {
+      const labels = infos.filter((t) => t.flags & CKF.TOKEN_INITIALIZED).map((t) => JSON.stringify(t.label.trim()));
+      throw new SetupError(`no token labelled ${JSON.stringify(label)} in ${paths.home} (tokens: ${labels.sort().join(', ')}); kmu11 makes its token only in an empty home`);
+    }
     const free = slots.find((_, i) => !(infos[i]!.flags & CKF.TOKEN_INITIALIZED));
     if (!free) throw new SetupError(`SoftHSM offers no free slot to create token ${JSON.stringify(label)}`);
     const soPin = await readOrCreatePin(paths.soPin);

@@ -36,6 +36,8 @@ const genPair =
           '',
           `${T}${r.op}:    public key handle: ${r.data.publicKey}    private key handle: ${r.data.privateKey}`,
           '',
+          // kmu11's -uri: each key's PKCS#11 URI.
+          ...(r.data.showUri ? [`${T}public key URI: ${r.data.publicUri}`, `${T}private key URI: ${r.data.privateUri}`, ''] : []),
           ...(r.data.attestation ? [`${T}Attestation Check : [${r.data.attestation}]`, ''] : []),
           ...clusterLines(0, T, 'Cluster Error Status', r.data.nodes),
         ];
@@ -53,6 +55,7 @@ const FORMATTERS: Record<string, Formatter> = {
     const handles: number[] = r.data.handles;
     const lines = ['', `Total number of keys present ${handles.length}`, ''];
     if (handles.length > 0) lines.push(` number of keys matched from start index 0::${handles.length - 1}`, handles.join(', '), '');
+    if (r.data.showUri && handles.length > 0) lines.push(...handles.map((h, i) => `${h} : ${r.data.uris[i]}`), '');
     return [...lines, ...clusterLines(0), '', T + returned(r.op, 0)];
   },
   getAttribute(r) {

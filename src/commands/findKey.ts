@@ -6,6 +6,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
+import { keyUris } from './lib/uri.js';
 
 export interface FindKeyOptions {
   cls?: number;
@@ -16,6 +17,7 @@ export interface FindKeyOptions {
   users?: number[];
   modulusFile?: string;
   kcv?: string;
+  uri?: boolean;
 }
 
 const CLASSES = [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY];
@@ -51,7 +53,7 @@ function readModulus(path: string): Buffer {
   return m.subarray(i);
 }
 
-export const findKey: Command<FindKeyOptions, { handles: number[] }> = {
+export const findKey: Command<FindKeyOptions, { handles: number[]; uris: string[]; showUri?: boolean }> = {
   name: 'findKey',
   description: 'Find Key',
   op: 'Cfm3FindKey',
@@ -75,6 +77,7 @@ findKey [-c <key class>]
     { flag: '-u', key: 'users', parse: v.userIds, metavar: '<user-ids>' },
     { flag: '-m', key: 'modulusFile', parse: v.text('modulus file'), metavar: '<modulus>' },
     { flag: '-kcv', key: 'kcv', parse: kcvText, metavar: '<key_check_value>' },
+    { flag: '-uri', key: 'uri' },
   ],
   async run(ctx, o) {
     requireLogin(ctx);
@@ -112,7 +115,9 @@ findKey [-c <key class>]
         matched.push(handle);
       }
       matched.sort((a, b) => a - b);
-      return ok(findKey, { handles: matched });
+      const objectOf = new Map(handles.map((h, i) => [h, objects[i]!]));
+      const uris = await keyUris(ctx, matched.map((h) => objectOf.get(h)!));
+      return ok(findKey, { handles: matched, uris, ...(o.uri ? { showUri: true } : {}) });
     } catch (e) {
       throw toKmuError(e);
     }

@@ -11,6 +11,7 @@ import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
 import { requireLogin, toKmuError } from './context.js';
+import { keyUris } from './uri.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -22,6 +23,8 @@ export interface KeyPairOptions {
   timeout?: number;
   users?: number[];
   attest?: boolean;
+  /** kmu11's -uri: print each key's PKCS#11 URI (always in --json). */
+  uri?: boolean;
 }
 
 export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
@@ -34,6 +37,7 @@ export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
   { flag: '-timeout', key: 'timeout', parse: v.integer(0, 86_400), metavar: '<number of seconds>' },
   { flag: '-u', key: 'users', parse: v.userIds, metavar: '<user-ids>' },
   { flag: '-attest', key: 'attest' },
+  { flag: '-uri', key: 'uri' },
 ];
 
 /** The page's parameter rules that need no token. */
@@ -143,6 +147,10 @@ export interface GeneratedPair {
   nodes?: number;
   /** -attest: "PASS" (the pins matched, or were recorded now). */
   attestation?: 'PASS';
+  /** RFC 7512 URIs of the two keys; `showUri`: -uri asked for them in text. */
+  publicUri: string;
+  privateUri: string;
+  showUri?: boolean;
   publicTemplate: Record<string, boolean | number | string>;
   privateTemplate: Record<string, boolean | number | string>;
 }
@@ -180,9 +188,13 @@ export async function generatePair(
       { object: pair.publicKey, meta, partner: pair.privateKey },
       { object: pair.privateKey, meta, partner: pair.publicKey },
     ]);
+    const [publicUri, privateUri] = await keyUris(ctx, [pair.publicKey, pair.privateKey]);
     return {
       publicKey: publicKey!,
       privateKey: privateKey!,
+      publicUri: publicUri!,
+      privateUri: privateUri!,
+      ...(o.uri ? { showUri: true } : {}),
       token: !o.sess,
       nodes: Math.max(1, backend.capabilities.servers),
       ...(o.attest ? { attestation: 'PASS' as const } : {}),
