@@ -19,6 +19,8 @@ export interface CommandContext {
   handles: HandleStore;
   /** Ask the operator (loginHSM -hpswd). Absent when nobody can answer. */
   prompt?: (question: string, opts: { hidden: boolean }) => Promise<string>;
+  /** Set when the user interrupts (SIGINT/SIGTERM, Ctrl-C in the shell); checked at safe points. */
+  signal?: AbortSignal;
 }
 
 /** What a command returns; formatters turn it into kmu's text or --json. */

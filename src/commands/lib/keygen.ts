@@ -182,7 +182,7 @@ export async function generatePair(
     throw toKmuError(e);
   }
   try {
-    if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout);
+    if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout, ctx.signal);
     const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
     const [publicKey, privateKey] = await ctx.handles.register([
       { object: pair.publicKey, meta, partner: pair.privateKey },
