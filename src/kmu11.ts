@@ -22,6 +22,8 @@ export interface FailedResult extends CommandResult<{ error: { detail?: string; 
 export class KmuSession {
   private context?: Promise<CommandContext>;
   private closed = false;
+  /** HSMs the open backend spans (kmu prints one "Node id" line for each); 1 before it opens. */
+  nodes = 1;
 
   constructor(private readonly options: KmuOptions = {}) {}
 
@@ -39,6 +41,7 @@ export class KmuSession {
 
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
+    this.nodes = Math.max(1, backend.capabilities.servers);
     try {
       // Every backend, CloudHSM's SDK 5 included (its object handles are per session).
       const handles: HandleStore = await openHandleStore(await this.storeDir(backend), backend.session, {

@@ -242,6 +242,12 @@ describe('-min_srv / -timeout on a 3-HSM cluster', () => {
     const r = run(['genECCKeyPair', '-i', '2', '-l', 'ms4', '-min_srv', '4']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/-min_srv 4: the cloudhsm backend spans 3 HSMs/);
+    // A failure, too, reports every HSM.
+    expect(r.stdout.slice(r.stdout.indexOf('Cfm3GenerateKeyPair')).match(/Node id \d+ and err state 0x0000000d/g)).toEqual([
+      'Node id 2 and err state 0x0000000d',
+      'Node id 1 and err state 0x0000000d',
+      'Node id 0 and err state 0x0000000d',
+    ]);
     const ok = run(['genECCKeyPair', '-i', '2', '-l', 'ms2', '-min_srv', '2', '-timeout', '1']);
     expect(ok.status, ok.stderr).toBe(0);
     // One "Node id" line per HSM, highest first, as the page prints them.

@@ -26,7 +26,9 @@ export async function runParsed(session: KmuSession, parsed: ParsedCommand, out:
   } catch (e) {
     if (e instanceof SetupError) throw e;
     const err = e instanceof UsageError || e instanceof KmuError ? e : toKmuError(e);
-    out.result(failure(command, err));
+    const failed = failure(command, err);
+    if (session.nodes > 1) (failed.data as { nodes?: number }).nodes = session.nodes;
+    out.result(failed);
     return { ok: false, exit: false };
   }
 }

@@ -29,7 +29,7 @@ const genPair =
   (sep: string): Formatter =>
   (r) =>
     r.code !== 0
-      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === 0x0c ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code)]
+      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === 0x0c ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code, T, 'Cluster Error Status', r.data.nodes)]
       : [
           '',
           T + returned(r.op, 0, sep),
