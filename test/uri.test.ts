@@ -93,6 +93,12 @@ describe('choosing a token', () => {
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^kmu11: no token labelled "kmu1l" in .* \(tokens: "kmu11"\); kmu11 makes its token only in an empty home\n$/);
       expect(readdirSync(tokensDir).length).toBe(before);
+      const info = JSON.parse(kmu11(['--json', 'info'], { env: home.env }).stdout);
+      const ok = kmu11(['--token', `pkcs11:token=kmu11;serial=${info.token.serialNumber}`, 'singlecmd', ...LOGIN], { env: home.env });
+      expect(ok.status, ok.stderr).toBe(0);
+      const other = kmu11(['--token', 'pkcs11:token=kmu11;serial=0000', 'singlecmd', ...LOGIN], { env: home.env });
+      expect(other.status).toBe(2);
+      expect(other.stderr).toMatch(/does not match pkcs11:token=kmu11;serial=0000/);
     } finally {
       home.cleanup();
     }
