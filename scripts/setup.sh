@@ -26,6 +26,12 @@ if [ "$tests" = 1 ]; then
   /usr/bin/python3 -c 'import PyKCS11' 2>/dev/null || pkgs+=(python3-pykcs11)
   command -v openssl >/dev/null || pkgs+=(openssl)
   command -v cc >/dev/null || pkgs+=(gcc)
+  # The second real token (test/tpm2.test.ts): tpm2-pkcs11 on swtpm behind tpm2-abrmd on a private D-Bus.
+  for p in swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus; do
+    dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
+  done
+  # OpenSSL's PKCS#11 engine, to sign with a key kmu11 printed the URI of (test/uri.test.ts).
+  dpkg -s libengine-pkcs11-openssl >/dev/null 2>&1 || pkgs+=(libengine-pkcs11-openssl)
 fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
   echo "kmu11 setup: apt-get install ${pkgs[*]}" >&2

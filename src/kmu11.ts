@@ -25,6 +25,8 @@ export class KmuSession {
   private closed = false;
   /** The running command's interruption (see interrupt()). */
   private running?: AbortController;
+  /** HSMs the open backend spans (kmu prints one "Node id" line for each); 1 before it opens. */
+  nodes = 1;
 
   constructor(private readonly options: KmuOptions = {}) {}
 
@@ -43,6 +45,7 @@ export class KmuSession {
   private async open(): Promise<CommandContext> {
     const backend: Backend = await openBackend(this.options);
     if (this.options.clock && backend.userModel) backend.userModel.quorum.now = this.options.clock;
+    this.nodes = Math.max(1, backend.capabilities.servers);
     try {
       const handles = await handleStoreFor(backend, resolveConfig(this.options).home);
       const options = this.options;

@@ -118,7 +118,7 @@ describe('config', () => {
       ['', /config file .*config\.json is not valid JSON: /],
       ['[1, 2]', /config file .*config\.json must hold a JSON object/],
       ['null', /config file .*config\.json must hold a JSON object/],
-      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend\)$/],
+      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend, cloudhsmCli, clientConfig, clusterId, servers, users, attest\)$/],
       ['{"module": 5}', /config file .*config\.json: "module" must be a non-empty string, not 5$/],
       ['{"token": ""}', /config file .*config\.json: "token" must be a non-empty string, not ""$/],
       ['{"backend": "embedded"}', /config file .*config\.json: "backend" must be "generic" or "cloudhsm", not "embedded"$/],
@@ -153,7 +153,7 @@ describe('generic backend (SoftHSM token made by softhsm2-util)', () => {
 
   it('opens the labelled token', async () => {
     expect(backend.kind).toBe('generic');
-    expect(backend.capabilities).toEqual({ sharing: false, quorum: false, servers: 0, attestation: false });
+    expect(backend.capabilities).toEqual({ sharing: false, quorum: false, servers: 1, attestation: true });
     expect(backend.listUsers).toBeUndefined();
     const info = await backend.info();
     expect(info).toMatchObject({ backend: 'generic', modulePath: tok.module, token: { label: 'kmu11-test' } });
@@ -188,8 +188,8 @@ describe('generic backend (SoftHSM token made by softhsm2-util)', () => {
   });
 
   it('needs a label when the module has several tokens, and names them', async () => {
-    expectSetup(await rejected(openBackend({ module: tok.module }, cleanEnv())), /has 2 tokens \("kmu11-test", "second"\); choose one with KMU11_TOKEN/);
-    expectSetup(await rejected(openBackend({ module: tok.module, token: 'absent' }, cleanEnv())), /no token labelled "absent" in .*\(tokens: "kmu11-test", "second"\)$/);
+    expectSetup(await rejected(openBackend({ module: tok.module }, cleanEnv())), /has 2 tokens \("kmu11-test" serial \w+ slot \d+, "second" serial \w+ slot \d+\); choose one with KMU11_TOKEN/);
+    expectSetup(await rejected(openBackend({ module: tok.module, token: 'absent' }, cleanEnv())), /no token labelled "absent" in .*\(tokens: "kmu11-test" serial \w+ slot \d+, "second" serial \w+ slot \d+\)$/);
     const viaEnv = await openBackend({}, cleanEnv({ KMU11_MODULE: tok.module, KMU11_TOKEN: 'second' }));
     expect((await viaEnv.info()).token.label).toBe('second');
     await viaEnv.close();

@@ -103,7 +103,7 @@ describe('embedded backend: first use', () => {
     expect(info.library.manufacturerID).toMatch(/SoftHSM/);
     expect(info).toMatchObject({ home, softhsmConf: paths.softhsmConf, userPinFile: paths.userPin, soPinFile: paths.soPin });
     expect(info.token.flags & 0x8).toBe(0x8); // CKF_USER_PIN_INITIALIZED
-    expect(backend.capabilities).toEqual({ sharing: true, quorum: true, servers: 1, attestation: false });
+    expect(backend.capabilities).toEqual({ sharing: true, quorum: true, servers: 1, attestation: true });
     expect(backend.user).toBeNull();
     expect(softhsmLabels(paths.softhsmConf)).toEqual(['kmu11']);
   });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
-import { ModuleHandleStore, openHandleStore } from '../src/backend/handles.js';
+import { openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
 import { describe as describeObj } from '../src/backend/handles/fingerprint.js';
@@ -376,19 +376,6 @@ describe('handle store, in one process', () => {
     const [hn] = await s2.register([{ object: k.publicKey, meta: META }]);
     expect(hn).toBe(hs[11]! + 1);
     await s2.close();
-  });
-
-  it('identity store: the object handle is the kmu handle', async () => {
-    const k = await genEc(unitSession, 'id');
-    const store = new ModuleHandleStore(unitSession);
-    expect(await store.register([{ object: k.publicKey, meta: META }])).toEqual([k.publicKey]);
-    expect(await store.resolve(k.publicKey)).toBe(k.publicKey);
-    expect(await store.list([k.privateKey])).toEqual([k.privateKey]);
-    expect(await store.meta(k.publicKey)).toEqual(META);
-    await unitSession.destroyObject(k.publicKey);
-    await store.remove(k.publicKey);
-    await expectInvalid(store.resolve(k.publicKey));
-    await expectInvalid(store.resolve(0x7ffffff0));
   });
 });
 

@@ -1,5 +1,7 @@
-import type { Module, Session, Slot } from '../p11/index.js';
+import type { Module, Session, Slot, Template } from '../p11/index.js';
+import type { AttestFacts, AttestPins } from './attest.js';
 import type { QuorumStore } from './quorum.js';
+import type { TokenRules } from './tokenRules.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 
@@ -43,7 +45,7 @@ export interface BackendCapabilities {
   sharing: boolean;
   /** -m_value. */
   quorum: boolean;
-  /** -min_srv / -timeout: number of servers in the cluster, or 0 when not a cluster. */
+  /** -min_srv / -timeout: HSMs the backend spans (a single token: 1). */
   servers: number;
   /** -attest. */
   attestation: boolean;
@@ -54,6 +56,26 @@ export interface UserModel {
   /** A user by id (with the quorum key they registered, PEM), or undefined. */
   user(id: number): Promise<(KmuUser & { mofnPubKey?: string }) | undefined>;
   readonly quorum: QuorumStore;
+}
+
+/** Owner, shared users and quorum of a key, as the backend keeps them (getKeyInfo, shareKey). */
+export interface KeyAccess {
+  owner: number;
+  shared: number[];
+  mValue: number;
+}
+
+/** A key pair as kmu asked for it, for the backend's policy and its own ways of making pairs. */
+export interface KeyPairRequest {
+  algorithm: 'ec' | 'dsa' | 'rsa';
+  /** EC: kmu's curve id and OpenSSL name. */
+  curve?: { id: number; nid: string };
+  label: string;
+  id?: string;
+  nex: boolean;
+  sess: boolean;
+  users: number[];
+  mValue: number;
 }
 
 export interface Backend {
@@ -90,6 +112,33 @@ export interface Backend {
   listUsers?(): Promise<UserListEntry[]>;
   /** Users, sharing and quorum; absent where PKCS#11 alone cannot know them (generic, cloudhsm). */
   readonly userModel?: UserModel;
+  /**
+   * The backend's rules for a pair, before anything is made: throws KmuError in kmu's words for
+   * what it cannot do (cloudhsm: DSA, curves SDK 5 lacks, -sess with -u). Absent: no rules.
+   */
+  checkKeyPair?(req: KeyPairRequest): void;
+  /** The PKCS#11 templates as this backend must send them (cloudhsm: a unique CKA_ID, its defaults). */
+  keyPairTemplates?(req: KeyPairRequest, pub: Template, priv: Template): { publicTemplate: Template; privateTemplate: Template };
+  /**
+   * Makes a pair shared with `req.users` and with quorum `req.mValue` in one step, or nothing
+   * (cloudhsm: CloudHSM CLI). Returns this session's PKCS#11 objects. Absent: -u/-m_value are
+   * the handle store's metadata (embedded) or refused (capabilities).
+   */
+  generateSharedKeyPair?(req: KeyPairRequest): Promise<{ publicKey: number; privateKey: number }>;
+  /** -min_srv above what the module guarantees itself: wait until the new pair is on `minSrv` HSMs or throw (caller destroys it). */
+  waitForServers?(pair: { publicKey: number; privateKey: number }, minSrv: number, timeout: number | undefined, signal?: AbortSignal): Promise<void>;
+  /** getKeyInfo: owner/shared/quorum as the HSM keeps them. Absent: the handle store's metadata. */
+  keyInfo?(object: number): Promise<KeyAccess>;
+  /** shareKey: share (true) or unshare the key with each user id. */
+  shareKey?(object: number, users: number[], share: boolean): Promise<void>;
+  /** setAttribute -a 1: make a session key a token key where C_CopyObject does not exist (cloudhsm). */
+  makeTokenKey?(object: number): Promise<void>;
+  /** What this token is known to refuse (generic backend: tpm2-pkcs11 and others). Absent: nothing known. */
+  readonly tokenRules?: TokenRules;
+  /** What -attest pins: module file hash, library and token info (cloudhsm: HSM identities too). */
+  attestationFacts(): Promise<AttestFacts>;
+  /** Pins given in the config file, if any (else recorded in the home). */
+  readonly attestPins?: AttestPins;
   /** Close sessions; session objects (-sess keys) die here. Idempotent. */
   close(): Promise<void>;
 }

@@ -26,6 +26,18 @@ export interface ConfigFile {
   module?: string;
   token?: string;
   backend?: 'generic' | 'cloudhsm';
+  /** cloudhsm: CloudHSM CLI executable (default /opt/cloudhsm/bin/cloudhsm-cli). */
+  cloudhsmCli?: string;
+  /** cloudhsm: SDK 5 client configuration, for the HSM count (default /opt/cloudhsm/etc/cloudhsm-pkcs11.cfg). */
+  clientConfig?: string;
+  /** cloudhsm: --cluster-id passed to CloudHSM CLI when several clusters are configured. */
+  clusterId?: string;
+  /** HSMs the backend spans, for -min_srv (embedded/generic: 1; cloudhsm: from the client configuration). */
+  servers?: number;
+  /** cloudhsm: kmu user id of a CloudHSM username, e.g. {"alice": 3}; others are numbered on first sight. */
+  users?: Record<string, number>;
+  /** -attest pins (as `kmu11 attest --show` prints them); absent: recorded in the home on first use. */
+  attest?: Record<string, unknown>;
 }
 
 export type ConfigSource = 'override' | 'env' | 'file' | 'default';
@@ -42,9 +54,11 @@ export interface Kmu11Config {
   configFile?: string;
   /** Where module and token came from, for `kmu11 info` and error messages. */
   sources: { module: ConfigSource; token: ConfigSource; home: ConfigSource };
+  /** The config file's backend settings (cloudhsmCli, clientConfig, servers, users, attest…), env applied. */
+  extra: Omit<ConfigFile, 'module' | 'token' | 'backend'>;
 }
 
-const FILE_KEYS = ['module', 'token', 'backend'] as const;
+const FILE_KEYS = ['module', 'token', 'backend', 'cloudhsmCli', 'clientConfig', 'clusterId', 'servers', 'users', 'attest'] as const;
 const FILE_BACKENDS = ['generic', 'cloudhsm'] as const;
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -81,13 +95,35 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
     }
   }
   const out: ConfigFile = {};
-  for (const key of ['module', 'token'] as const) {
+  for (const key of ['module', 'token', 'cloudhsmCli', 'clientConfig', 'clusterId'] as const) {
     const v = obj[key];
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') {
       throw new SetupError(`config file ${path}: "${key}" must be a non-empty string, not ${JSON.stringify(v)}`);
     }
     out[key] = v;
+  }
+  if (obj.servers !== undefined) {
+    const v = obj.servers;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 32)
+      throw new SetupError(`config file ${path}: "servers" must be an integer from 1 to 32, not ${JSON.stringify(v)}`);
+    out.servers = v;
+  }
+  if (obj.users !== undefined) {
+    const v = obj.users;
+    const ok =
+      typeof v === 'object' && v !== null && !Array.isArray(v) &&
+      Object.values(v).every((id) => typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 0xffff);
+    if (!ok) throw new SetupError(`config file ${path}: "users" must map CloudHSM usernames to kmu user ids, e.g. {"alice": 3}`);
+    const ids = Object.values(v as Record<string, number>);
+    if (new Set(ids).size !== ids.length) throw new SetupError(`config file ${path}: "users" gives one kmu user id to two usernames`);
+    out.users = Object.fromEntries(Object.entries(v as Record<string, number>).map(([k, id]) => [k.toLowerCase(), id]));
+  }
+  if (obj.attest !== undefined) {
+    const v = obj.attest;
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new SetupError(`config file ${path}: "attest" must hold the pins as \`kmu11 attest --show\` prints them`);
+    out.attest = v as Record<string, unknown>;
   }
   if (obj.backend !== undefined) {
     const v = obj.backend;
@@ -149,6 +185,14 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
     backend = 'embedded';
   }
 
+  const { module: _m, token: _t, backend: _b, ...extra } = file ?? {};
+  const cli = nonEmpty(env.KMU11_CLOUDHSM_CLI);
+  if (cli) extra.cloudhsmCli = cli;
+  else if (extra.cloudhsmCli) extra.cloudhsmCli = resolve(dirname(configFile), extra.cloudhsmCli);
+  const clientConfig = nonEmpty(env.KMU11_CLOUDHSM_CONFIG);
+  if (clientConfig) extra.clientConfig = clientConfig;
+  else if (extra.clientConfig) extra.clientConfig = resolve(dirname(configFile), extra.clientConfig);
+
   return {
     backend,
     module,
@@ -156,5 +200,6 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
     home,
     configFile: file ? configFile : undefined,
     sources: { module: moduleSource, token: tokenSource, home: homeSource },
+    extra,
   };
 }

@@ -39,10 +39,11 @@ import {
 export const EMBEDDED_TOKEN_LABEL = 'kmu11';
 
 /**
- * A one-HSM cluster for -min_srv, with CloudHSM's users, sharing and quorum (users.json,
- * quorum.json). There is nothing to attest a local SoftHSM against.
+ * A one-HSM cluster for -min_srv (the config file's "servers" may say otherwise), with
+ * CloudHSM's users, sharing and quorum (users.json, quorum.json). -attest pins the SoftHSM
+ * library and token.
  */
-export const EMBEDDED_CAPABILITIES = { sharing: true, quorum: true, servers: 1, attestation: false } as const;
+export const EMBEDDED_CAPABILITIES = { sharing: true, quorum: true, servers: 1, attestation: true } as const;
 
 export interface EmbeddedPaths {
   home: string;
@@ -175,6 +176,11 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
       throw new SetupError(
         `SoftHSM in this process was not started with ${paths.softhsmConf}; open the embedded backend before any other use of SoftHSM`,
       );
+    }
+    // The home has its token already: another label is a typo, never a second, empty token.
+    if (initialized > 0) {
+      const labels = infos.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED).map((t) => JSON.stringify(t.label.trim()));
+      throw new SetupError(`no token labelled ${JSON.stringify(label)} in ${paths.home} (tokens: ${labels.sort().join(', ')}); kmu11 makes its token only in an empty home`);
     }
     const free = slots.find((_, i) => !(infos[i]!.flags & CKF_TOKEN.TOKEN_INITIALIZED));
     if (!free) throw new SetupError(`SoftHSM offers no free slot to create token ${JSON.stringify(label)}`);

@@ -1,6 +1,6 @@
 // kmu key handles that hold across processes.
 //
-// On CloudHSM a key handle is the key's lasting name; SoftHSM's object handles are per process
+// On CloudHSM (SDK 3) a key handle was the key's lasting name; SDK 5's and SoftHSM's object handles are per session
 // (and may even be reused within one). The handle store gives every key on the token one kmu
 // handle (a positive integer, 262145 and up, never reused) that names the same key in every
 // later process until the key is deleted:
@@ -9,7 +9,6 @@
 //   handles/fingerprint.ts how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
-//   handles/moduleHandles.ts ModuleHandleStore: modules whose handles already last (CloudHSM)
 //
 // What cannot be told apart, and what the store then does:
 //  - Private keys that nothing identifies but their family (curve / DSA domain), CKA_LABEL
@@ -36,7 +35,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Backend } from './backend.js';
-import { ModuleHandleStore } from './handles/moduleHandles.js';
 import { openHandleStore, type HandleStore } from './handles/store.js';
 
 export {
@@ -50,15 +48,12 @@ export {
   type HandleStoreOptions,
   type KeyMeta,
 } from './handles/store.js';
-export { ModuleHandleStore, type ModuleHandleStoreOptions } from './handles/moduleHandles.js';
-
 /**
- * The handle store for a backend's token. CloudHSM's handles already last: the module's own.
- * Elsewhere a journal: in the embedded token's home, or for another module's token in
- * <home>/handles/<module, serial number and label hashed>.
+ * The handle store for a backend's token: a journal, in the embedded token's home, or for
+ * another module's token in <home>/handles/<module, serial number and label hashed>. Every
+ * backend, CloudHSM's SDK 5 included (its object handles are per session).
  */
 export async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
-  if (backend.kind === 'cloudhsm') return new ModuleHandleStore(backend.session);
   const info = await backend.info();
   const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
   const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));

@@ -2,6 +2,8 @@
 // Everything that keeps kmu11 from starting is a SetupError with a one-line message and no
 // "kmu11: " prefix (the CLI adds it), e.g. "SoftHSMv2 not found (looked in …); install it with: …".
 import type { Backend } from './backend.js';
+import { SetupError } from '../kmu/errors.js';
+import { parseTokenUri, tokenMatches } from './uri.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';
 import { openEmbedded } from './embedded.js';
@@ -41,11 +43,39 @@ export { cloudHsmPin, openCloudHsm } from './cloudhsm.js';
 export { TOKEN_USER_ID } from './token.js';
 export { DEFAULT_PASSWORD, MAX_LOGIN_FAILURES } from './users.js';
 
+/** The embedded token by label, or by a PKCS#11 URI naming it (token= required, the rest checked). */
+async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): Promise<Backend> {
+  if (!config.token?.startsWith('pkcs11:')) return openEmbedded(config, env);
+  const attrs = parseTokenUri(config.token);
+  if (attrs.token === undefined) throw new SetupError(`the embedded token is chosen by its label: ${config.token} needs token=…`);
+  const backend = await openEmbedded({ ...config, token: attrs.token }, env);
+  const [mi, si, ti] = await Promise.all([backend.module.getInfo(), backend.slot.getInfo(), backend.slot.getTokenInfo()]);
+  const candidate = {
+    slotId: backend.slot.id,
+    label: ti.label.trim(),
+    manufacturerID: ti.manufacturerID.trim(),
+    model: ti.model.trim(),
+    serialNumber: ti.serialNumber.trim(),
+    slotDescription: si.slotDescription.trim(),
+    slotManufacturer: si.manufacturerID.trim(),
+  };
+  if (!tokenMatches(attrs, candidate, { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() })) {
+    await backend.close();
+    throw new SetupError(`the embedded token ${JSON.stringify(candidate.label)} (serial ${candidate.serialNumber}) does not match ${config.token}`);
+  }
+  return backend;
+}
+
 /** Open a backend from an already resolved configuration. */
 export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   switch (config.backend) {
-    case 'embedded':
-      return openEmbedded(config, env);
+    case 'embedded': {
+      // The config file's "servers" and "attest" pins apply to the embedded token as to any.
+      const backend = await openEmbeddedByUri(config, env);
+      if (config.extra?.servers !== undefined) backend.capabilities.servers = config.extra.servers;
+      if (config.extra?.attest) (backend as { attestPins?: unknown }).attestPins = config.extra.attest;
+      return backend;
+    }
     case 'cloudhsm':
       return openCloudHsm(config);
     case 'generic':

@@ -7,8 +7,11 @@ import { RC } from '../kmu/returnCodes.js';
 import { toKmuError } from '../kmu/pkcs11Codes.js';
 import { CKA, CKF_TOKEN, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
+import { sha256File, type AttestFacts, type AttestPins } from './attest.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
+import type { TokenRules } from './tokenRules.js';
+import { parseTokenUri, tokenMatches, type TokenCandidate } from './uri.js';
 
 /**
  * The user id reported for a login on the generic and cloudhsm backends. PKCS#11 has one
@@ -46,45 +49,67 @@ export interface TokenChoice {
   label: string;
 }
 
-async function describeTokens(module: Module): Promise<{ slot: Slot; label: string; flags: number }[]> {
+async function describeTokens(module: Module): Promise<Array<TokenCandidate & { slot: Slot; flags: number }>> {
   const out = [];
   for (const slot of await module.getSlots(true)) {
-    const ti = await slot.getTokenInfo();
-    out.push({ slot, label: ti.label.trim(), flags: ti.flags });
+    const [ti, si] = await Promise.all([slot.getTokenInfo(), slot.getInfo()]);
+    out.push({
+      slot,
+      slotId: slot.id,
+      label: ti.label.trim(),
+      flags: ti.flags,
+      manufacturerID: ti.manufacturerID.trim(),
+      model: ti.model.trim(),
+      serialNumber: ti.serialNumber.trim(),
+      slotDescription: si.slotDescription.trim(),
+      slotManufacturer: si.manufacturerID.trim(),
+    });
   }
   return out;
 }
 
 /**
- * The token to use: the one labelled `label`; else the first of `preferred` that is present;
- * else the only initialized token. Anything ambiguous or absent is a SetupError that lists
- * what the module offers.
+ * The token to use: the one `choice` names — a label, or a PKCS#11 URI (RFC 7512: token=,
+ * serial=, slot-id=, model=, manufacturer=, …); else the first of `preferred` that is present;
+ * else the only initialized token. Nothing found, or more than one token matching, is a
+ * SetupError that lists what the module offers: kmu11 never picks one of two silently.
  */
-export async function chooseToken(module: Module, label: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
+export async function chooseToken(module: Module, choice: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
   const tokens = await describeTokens(module);
   const initialized = tokens.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED);
-  const labels = initialized
-    .map((t) => t.label)
-    .sort()
-    .map((l) => JSON.stringify(l))
-    .join(', ');
-  if (label !== undefined) {
-    const hit = tokens.find((t) => t.label === label);
-    if (hit) return hit;
+  const describe = (list: typeof tokens) =>
+    list
+      .map((t) => `${JSON.stringify(t.label)} serial ${t.serialNumber || '-'} slot ${t.slotId}`)
+      .sort()
+      .join(', ');
+  if (choice !== undefined) {
+    let hits: typeof tokens;
+    if (choice.startsWith('pkcs11:')) {
+      const attrs = parseTokenUri(choice);
+      const mi = await module.getInfo();
+      const library = { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() };
+      hits = tokens.filter((t) => tokenMatches(attrs, t, library));
+    } else {
+      hits = tokens.filter((t) => t.label === choice);
+    }
+    if (hits.length === 1) return hits[0]!;
+    const what = choice.startsWith('pkcs11:') ? choice : `labelled ${JSON.stringify(choice)}`;
+    if (hits.length > 1)
+      throw new SetupError(`${hits.length} tokens ${choice.startsWith('pkcs11:') ? 'match ' : ''}${what} in ${module.path} (${describe(hits)}); choose one with a PKCS#11 URI, e.g. --token 'pkcs11:serial=${hits[0]!.serialNumber}'`);
     throw new SetupError(
-      `no token labelled ${JSON.stringify(label)} in ${module.path}` +
-        (initialized.length ? ` (tokens: ${labels})` : ' (it has no initialized token)'),
+      `no token ${choice.startsWith('pkcs11:') ? 'matches ' : ''}${what} in ${module.path}` +
+        (initialized.length ? ` (tokens: ${describe(initialized)})` : ' (it has no initialized token)'),
     );
   }
   for (const p of preferred) {
-    const hit = initialized.find((t) => t.label === p);
-    if (hit) return hit;
+    const hit = initialized.filter((t) => t.label === p);
+    if (hit.length === 1) return hit[0]!;
   }
   if (initialized.length === 1) return initialized[0]!;
   if (initialized.length === 0) {
     throw new SetupError(`${module.path} has no initialized token; initialize one or set KMU11_TOKEN`);
   }
-  throw new SetupError(`${module.path} has ${initialized.length} tokens (${labels}); choose one with KMU11_TOKEN or --token`);
+  throw new SetupError(`${module.path} has ${initialized.length} tokens (${describe(initialized)}); choose one with KMU11_TOKEN or --token (a label or a PKCS#11 URI)`);
 }
 
 // PKCS#11 login state belongs to the application (this process) and token, not to a session:
@@ -99,6 +124,7 @@ export interface TokenBackendParts {
   session: Session;
   capabilities: BackendCapabilities;
   home?: string;
+  attestPins?: AttestPins;
 }
 
 export abstract class TokenBackend implements Backend {
@@ -107,7 +133,10 @@ export abstract class TokenBackend implements Backend {
   readonly slot: Slot;
   readonly session: Session;
   readonly capabilities: BackendCapabilities;
+  /** What this token is known to refuse (the generic backend sets it: tpm2-pkcs11 and others). */
+  readonly tokenRules?: TokenRules;
   readonly home?: string;
+  attestPins?: AttestPins;
   protected currentUser: KmuUser | null = null;
   protected warnings: string[] = [];
   private tokenLoggedIn = false;
@@ -121,6 +150,7 @@ export abstract class TokenBackend implements Backend {
     this.session = parts.session;
     this.capabilities = parts.capabilities;
     this.home = parts.home;
+    this.attestPins = parts.attestPins;
   }
 
   get user(): KmuUser | null {
@@ -175,15 +205,25 @@ export abstract class TokenBackend implements Backend {
     if (!p) {
       p = (async () => {
         try {
+          // A throwaway pair: session objects where the token makes them, else token objects
+          // (tpm2-pkcs11), destroyed straight away.
+          const token = this.tokenRules?.sessionObjects === false;
           const common = [
             { type: CKA.KEY_TYPE, value: CKK.EC },
-            { type: CKA.TOKEN, value: false },
-            { type: CKA.PRIVATE, value: false },
+            { type: CKA.TOKEN, value: token },
+            ...(token ? [{ type: CKA.LABEL, value: 'kmu11-curve-probe' }] : [{ type: CKA.PRIVATE, value: false }]),
           ];
+          const privateOnly = token
+            ? [
+                { type: CKA.SENSITIVE, value: true },
+                { type: CKA.EXTRACTABLE, value: false },
+                { type: CKA.SIGN, value: true },
+              ]
+            : [];
           const pair = await this.session.generateKeyPair(
             { mechanism: CKM.EC_KEY_PAIR_GEN },
             [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, ...common, { type: CKA.EC_PARAMS, value: ecParams }],
-            [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common],
+            [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, ...common, ...privateOnly],
           );
           await this.session.destroyObject([pair.publicKey, pair.privateKey]);
           return true;
@@ -221,6 +261,22 @@ export abstract class TokenBackend implements Backend {
         flags: ti.flags,
       },
       ...this.extraInfo(),
+    };
+  }
+
+  async attestationFacts(): Promise<AttestFacts> {
+    const [mi, ti] = await Promise.all([this.module.getInfo(), this.slot.getTokenInfo()]);
+    const v = (x: { major: number; minor: number }) => `${x.major}.${x.minor}`;
+    return {
+      module: { path: this.module.path, sha256: await sha256File(this.module.path) },
+      library: { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim(), version: v(mi.libraryVersion) },
+      token: {
+        manufacturerID: ti.manufacturerID.trim(),
+        model: ti.model.trim(),
+        serialNumber: ti.serialNumber.trim(),
+        firmwareVersion: v(ti.firmwareVersion),
+        hardwareVersion: v(ti.hardwareVersion),
+      },
     };
   }
 

@@ -9,6 +9,7 @@ import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
 import { runUsers } from './users.js';
+import { runAttest } from './attest.js';
 
 interface Globals {
   json: boolean;
@@ -17,7 +18,7 @@ interface Globals {
   home?: string;
 }
 
-const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> …]
+const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
   no mode on a terminal: the interactive shell (prompt "Command: ")
   no mode with standard input from a pipe or file: one command a line`;
 
@@ -131,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (mode === 'info') return await runInfo(session, globals.json);
     if (mode === 'passwd') return await runPasswd(overrides, rest.slice(1));
+    if (mode === 'attest') return await runAttest(session, rest.slice(1), globals.json);
     if (mode === 'users') return await runUsers(overrides, rest.slice(1));
     if (mode === 'singlecmd') return status(await runSinglecmd(session, rest.slice(1), out, interrupts));
     if (mode !== undefined) {

@@ -23,7 +23,9 @@ export async function runParsed(session: KmuSession, parsed: ParsedCommand, out:
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;
-    out.result(failure(command, e as KmuError | UsageError)); // execute() converted it
+    const failed = failure(command, e as KmuError | UsageError); // execute() converted it
+    if (session.nodes > 1) (failed.data as { nodes?: number }).nodes = session.nodes;
+    out.result(failed);
     return { ok: false, exit: false };
   }
 }

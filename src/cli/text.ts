@@ -13,13 +13,15 @@ export function returned(op: string, code: number, sep = ' returned:'): string {
   return `${op}${sep} ${hexCode(code)} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`;
 }
 
-/** "Node id 0 and err state 0x000000a8 : HSM Error: …": a token is a one-node cluster. */
-export function clusterLines(code: number, indent = T, title = 'Cluster Error Status'): string[] {
+/** "Node id 0 and err state 0x000000a8 : HSM Error: …": one line per HSM, highest id first (a token is one). */
+export function clusterLines(code: number, indent = T, title = 'Cluster Error Status', nodes = 1): string[] {
   if (code === 0xb3)
     // The page's policy refusal: the cluster reports the server unavailable.
     return [`${indent}${title}`, `${indent}Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is unavailable`];
   const state = '0x' + code.toString(16).padStart(8, '0');
-  return [`${indent}${title}`, `${indent}Node id 0 and err state ${state} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`];
+  const text = returnCodeText(code) ?? 'HSM Error: unknown error';
+  const ids = Array.from({ length: Math.max(1, nodes) }, (_, i) => Math.max(1, nodes) - 1 - i);
+  return [`${indent}${title}`, ...ids.map((n) => `${indent}Node id ${n} and err state ${state} : ${text}`)];
 }
 
 type Formatter = (r: CommandResult<any>) => string[];
@@ -28,14 +30,17 @@ const genPair =
   (sep: string): Formatter =>
   (r) =>
     r.code !== 0
-      ? ['', T + returned(r.op, r.code, sep), '', ...clusterLines(r.code)]
+      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === 0x0c ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code, T, 'Cluster Error Status', r.data.nodes)]
       : [
           '',
           T + returned(r.op, 0, sep),
           '',
           `${T}${r.op}:    public key handle: ${r.data.publicKey}    private key handle: ${r.data.privateKey}`,
           '',
-          ...clusterLines(0),
+          // kmu11's -uri: each key's PKCS#11 URI.
+          ...(r.data.showUri ? [`${T}public key URI: ${r.data.publicUri}`, `${T}private key URI: ${r.data.privateUri}`, ''] : []),
+          ...(r.data.attestation ? [`${T}Attestation Check : [${r.data.attestation}]`, ''] : []),
+          ...clusterLines(0, T, 'Cluster Error Status', r.data.nodes),
         ];
 
 const login: Formatter = (r) => ['', returned(r.op, r.code), '', ...clusterLines(r.code, '', 'Cluster Status')];
@@ -51,6 +56,7 @@ const FORMATTERS: Record<string, Formatter> = {
     const handles: number[] = r.data.handles;
     const lines = ['', `Total number of keys present ${handles.length}`, ''];
     if (handles.length > 0) lines.push(` number of keys matched from start index 0::${handles.length - 1}`, handles.join(', '), '');
+    if (r.data.showUri && handles.length > 0) lines.push(...handles.map((h, i) => `${h} : ${r.data.uris[i]}`), '');
     return [...lines, ...clusterLines(0), '', T + returned(r.op, 0)];
   },
   getAttribute(r) {

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { CKO, toPem } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
@@ -26,6 +27,12 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
     const spki = publicSpki(key);
     if (!spki) throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA, DSA or EC public key kmu11 can export` });
     const pem = toPem(spki);
+    // Never a file that does not parse: the key as the token gave it must make a valid SPKI.
+    try {
+      createPublicKey(pem);
+    } catch (e) {
+      throw new KmuError(RC.ATTRIBUTE_INVALID, { detail: `the token's public key ${o.handle} does not make a valid key (${(e as Error).message}); nothing written` });
+    }
     try {
       writeFileSync(o.out, pem, { mode: 0o644 });
     } catch (e) {

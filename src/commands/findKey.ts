@@ -7,6 +7,7 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
 import { decide } from '../backend/access.js';
+import { keyUris } from './lib/uri.js';
 
 export interface FindKeyOptions {
   cls?: number;
@@ -17,6 +18,7 @@ export interface FindKeyOptions {
   users?: number[];
   modulusFile?: string;
   kcv?: string;
+  uri?: boolean;
 }
 
 const CLASSES = [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY];
@@ -52,7 +54,7 @@ function readModulus(path: string): Buffer {
   return m.subarray(i);
 }
 
-export const findKey: Command<FindKeyOptions, { handles: number[] }> = {
+export const findKey: Command<FindKeyOptions, { handles: number[]; uris: string[]; showUri?: boolean }> = {
   name: 'findKey',
   description: 'Find Key',
   op: 'Cfm3FindKey',
@@ -76,6 +78,7 @@ findKey [-c <key class>]
     { flag: '-u', key: 'users', parse: v.userIds, metavar: '<user-ids>' },
     { flag: '-m', key: 'modulusFile', parse: v.text('modulus file'), metavar: '<modulus>' },
     { flag: '-kcv', key: 'kcv', parse: kcvText, metavar: '<key_check_value>' },
+    { flag: '-uri', key: 'uri' },
   ],
   async run(ctx, o) {
     requireLogin(ctx);
@@ -111,6 +114,8 @@ findKey [-c <key class>]
       matched.push(handle);
     }
     matched.sort((a, b) => a - b);
-    return ok(findKey, { handles: matched });
+    const objectOf = new Map(handles.map((h, i) => [h, objects[i]!]));
+    const uris = await keyUris(ctx, matched.map((h) => objectOf.get(h)!));
+    return ok(findKey, { handles: matched, uris, ...(o.uri ? { showUri: true } : {}) });
   },
 };

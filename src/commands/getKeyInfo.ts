@@ -20,13 +20,15 @@ export const getKeyInfo: Command<{ handle: number }, GetKeyInfoData> = {
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key-handle>' }],
   async run(ctx, o) {
     requireLogin(ctx);
-    const { meta, isPublic } = await authorize(ctx, o.handle, 'see');
+    const key = await authorize(ctx, o.handle, 'see');
+    // Where the HSM keeps owners, sharing and quorum itself (cloudhsm), it is asked.
+    const meta = ctx.backend.keyInfo ? await ctx.backend.keyInfo(key.object) : key.meta;
     // The page: on a public key, getKeyInfo returns only the owner.
     return ok(getKeyInfo, {
       handle: o.handle,
       owner: meta.owner,
-      shared: isPublic ? [] : meta.shared,
-      mValue: isPublic ? 0 : meta.mValue,
+      shared: key.isPublic ? [] : meta.shared,
+      mValue: key.isPublic ? 0 : meta.mValue,
     });
   },
 };

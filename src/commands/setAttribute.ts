@@ -60,7 +60,10 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
     const { session } = ctx.backend;
     const { object } = await authorize(ctx, o.handle, 'manage');
     const [token] = await session.getAttributes(object, [CKA.TOKEN]);
-    if (!(token && 'value' in token && token.value === true)) {
+    if (!(token && 'value' in token && token.value === true) && ctx.backend.makeTokenKey) {
+      // No C_CopyObject / C_SetAttributeValue there (CloudHSM SDK 5): the backend's own way.
+      await ctx.backend.makeTokenKey(object);
+    } else if (!(token && 'value' in token && token.value === true)) {
       // Tokens do not let CKA_TOKEN change in place: copy to a token object, move the handle
       // to the copy (durably), then destroy the session object. A crash before the handle
       // moves leaves a token key seen as new and a session key that dies with the process.

@@ -39,6 +39,8 @@ export function unwrapOctetString(der: Buffer): Buffer {
   if (der.length < 2 || der[0] !== 0x04) return der;
   let n = der[1]!;
   let off = 2;
+  // tpm2-pkcs11 1.9 writes a P-521 point's length 133 as the single byte 0x85 (not 81 85).
+  if (n & 0x80 && n === der.length - 2 && der[2] === 0x04) return der.subarray(2);
   if (n & 0x80) {
     const k = n & 0x7f;
     if (k === 0 || k > 3 || der.length < 2 + k) return der;

@@ -1,12 +1,16 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
+import type { KeyPairRequest } from '../../backend/backend.js';
+import { requireAttestation } from '../../backend/attest.js';
+import { checkMinSrv } from '../../backend/cluster.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
 import { checkInterrupt, requireLogin } from './context.js';
 import { checkShareTargets } from './ownership.js';
+import { keyUris } from './uri.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -18,6 +22,8 @@ export interface KeyPairOptions {
   timeout?: number;
   users?: number[];
   attest?: boolean;
+  /** kmu11's -uri: print each key's PKCS#11 URI (always in --json). */
+  uri?: boolean;
 }
 
 export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
@@ -30,6 +36,7 @@ export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
   { flag: '-timeout', key: 'timeout', parse: v.integer(0, 86_400), metavar: '<number of seconds>' },
   { flag: '-u', key: 'users', parse: v.userIds, metavar: '<user-ids>' },
   { flag: '-attest', key: 'attest' },
+  { flag: '-uri', key: 'uri' },
 ];
 
 /** The page's parameter rules that need no token. */
@@ -58,11 +65,25 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
     new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `${flag} (${what}) is not available on the ${backend.kind} backend` });
   if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
   if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
-  // A single token is one server: -min_srv 1 is always met; more needs a cluster that has them.
-  const servers = Math.max(1, backend.capabilities.servers);
-  if (o.minSrv !== undefined && o.minSrv > servers)
-    throw refuse('-min_srv', `synchronising to ${o.minSrv} servers; this backend has ${servers}`);
+  // Each backend says how many HSMs it spans (a single token: 1); more is never met.
+  checkMinSrv(o.minSrv, Math.max(1, backend.capabilities.servers), backend.kind);
   if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
+}
+
+/** The pair as the backend's policy sees it; the algorithm from the command's options. */
+function keyPairRequest(ctx: CommandContext, o: KeyPairOptions): KeyPairRequest {
+  const x = o as KeyPairOptions & { curve?: { id: number; nid: string }; publicExponent?: unknown; modulusBits?: unknown };
+  const algorithm = x.curve ? 'ec' : x.publicExponent !== undefined ? 'rsa' : 'dsa';
+  return {
+    algorithm,
+    ...(x.curve ? { curve: { id: x.curve.id, nid: x.curve.nid } } : {}),
+    label: o.label,
+    ...(o.id !== undefined ? { id: o.id } : {}),
+    nex: !!o.nex,
+    sess: !!o.sess,
+    users: o.users ?? [],
+    mValue: o.mValue ?? 0,
+  };
 }
 
 /** An id already used by a key on the token (token or session object) is refused before generation. */
@@ -121,6 +142,14 @@ export interface GeneratedPair {
   publicKey: number;
   privateKey: number;
   token: boolean;
+  /** HSMs the backend spans: kmu prints one "Node id N" line for each. */
+  nodes?: number;
+  /** -attest: "PASS" (the pins matched, or were recorded now). */
+  attestation?: 'PASS';
+  /** RFC 7512 URIs of the two keys; `showUri`: -uri asked for them in text. */
+  publicUri: string;
+  privateUri: string;
+  showUri?: boolean;
   publicTemplate: Record<string, boolean | number | string>;
   privateTemplate: Record<string, boolean | number | string>;
 }
@@ -138,13 +167,21 @@ export async function generatePair(
   publicTemplate: Template,
   privateTemplate: Template,
 ): Promise<GeneratedPair> {
-  const { session, user } = ctx.backend;
+  const { backend } = ctx;
+  const { session, user } = backend;
+  const req = keyPairRequest(ctx, o);
+  if (backend.keyPairTemplates) ({ publicTemplate, privateTemplate } = backend.keyPairTemplates(req, publicTemplate, privateTemplate));
   const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
   checkInterrupt(ctx);
   if (!o.sess) await ctx.handles.intend({ label: o.label, id: o.id === undefined ? undefined : Buffer.from(o.id, 'utf8'), meta });
-  const pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  // -u / -m_value where the HSM keeps them (cloudhsm): made shared in one step, or not at all.
+  const pair =
+    (req.users.length > 0 || req.mValue > 0) && backend.generateSharedKeyPair
+      ? await backend.generateSharedKeyPair(req)
+      : await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
   let handles: number[] = [];
   try {
+    if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout, ctx.signal);
     checkInterrupt(ctx);
     handles = await ctx.handles.register([
       { object: pair.publicKey, meta, partner: pair.privateKey },
@@ -152,10 +189,16 @@ export async function generatePair(
     ]);
     checkInterrupt(ctx);
     const [publicKey, privateKey] = handles;
+    const [publicUri, privateUri] = await keyUris(ctx, [pair.publicKey, pair.privateKey]);
     return {
       publicKey: publicKey!,
       privateKey: privateKey!,
+      publicUri: publicUri!,
+      privateUri: privateUri!,
+      ...(o.uri ? { showUri: true } : {}),
       token: !o.sess,
+      nodes: Math.max(1, backend.capabilities.servers),
+      ...(o.attest ? { attestation: 'PASS' as const } : {}),
       publicTemplate: templateJson(publicTemplate),
       privateTemplate: templateJson(privateTemplate),
     };
@@ -175,6 +218,9 @@ export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, gene
   requireLogin(ctx);
   checkClusterFlags(ctx, o);
   await checkShareTargets(ctx, o.users);
+  ctx.backend.checkKeyPair?.(keyPairRequest(ctx, o));
+  // -attest before anything is made: a mismatch is 0x0c and nothing is created.
+  if (o.attest) await requireAttestation(ctx.backend, ctx.backend.attestPins);
   const id = o.id;
   if (id === undefined) return generate();
   const checked = async () => {

@@ -44,6 +44,8 @@ export async function authorize(ctx: CommandContext, handle: number, action: Key
 export async function requireQuorum(ctx: CommandContext, handle: number, key: AuthorizedKey, op: QuorumOp): Promise<void> {
   if (key.isPublic || key.meta.mValue <= 0) return;
   const model = ctx.backend.userModel;
+  // An HSM that keeps quorum itself (cloudhsm) enforces it on the operation.
+  if (!model && ctx.backend.capabilities.quorum) return;
   if (!model) throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `key ${handle} is quorum-controlled and the ${ctx.backend.kind} backend has no quorum` });
   await model.quorum.consume(handle, op, ctx.backend.user!.id, key.meta.mValue, quorumMembers(key.meta));
 }
