@@ -73,9 +73,12 @@ export class KmuSession {
    * Runs a command whose options are already read (by the CLI parser, or by `run`). Returns the
    * result; a command that fails throws KmuError or UsageError.
    */
-  async execute(command: Command<any, any>, options: Record<string, unknown>): Promise<CommandResult<any>> {
+  async execute(command: Command<any, any>, options: Record<string, unknown>, signal?: AbortSignal): Promise<CommandResult<any>> {
     if (command.offline) return command.run(undefined as unknown as CommandContext, options);
-    return command.run(await this.connect(), options);
+    const ctx = await this.connect();
+    // Interrupted while the token was being opened: the command has not started.
+    signal?.throwIfAborted();
+    return command.run(signal ? { ...ctx, signal } : ctx, options);
   }
 
   /**
