@@ -139,6 +139,20 @@ export async function ensurePrivateDir(path: string, warnings: string[]): Promis
   if (w) warnings.push(w);
 }
 
+/**
+ * As ssh does with a private key: a file or directory that holds secrets and is open to group
+ * or others is refused, with the command that fixes it (nothing is loosened or tightened here).
+ */
+export async function requirePrivate(path: string, mode: number): Promise<void> {
+  const st = await fs.stat(path);
+  const actual = st.mode & 0o777;
+  if ((actual & 0o077) === 0) return;
+  throw fsError(
+    'EPERM',
+    `${path} is mode ${octal(actual)}: it holds the token's secrets and must be private; fix it with: chmod ${octal(mode).slice(1)} ${path}`,
+  );
+}
+
 /** fsync a directory, so that a rename or link in it is durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fs.FileHandle | undefined;

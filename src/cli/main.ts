@@ -4,7 +4,8 @@
 import { SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
 import { jsonOutput, textOutput, type Output } from './output.js';
-import { parseLine, parseSinglecmd } from './parse.js';
+import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
+import { askOrEnv, lineSource, type LineSource } from './prompt.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
@@ -39,11 +40,14 @@ function readGlobals(argv: string[]): [Globals, string[]] {
 async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  // loginHSM -hpswd reads its password as the next line (not echoed, not run).
+  const next = lineSource(rl[Symbol.asyncIterator]());
+  session.setPrompt((question, opts) => askOrEnv(question, opts, { hidden: opts.hidden, terminal: false, lines: next }));
   let allOk = true;
-  for await (const raw of rl) {
+  for (let raw = await next(); raw !== undefined; raw = await next()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    out.echo(line);
+    out.echo(maskLine(line));
     let outcome;
     try {
       const parsed = parseLine(line);
@@ -59,6 +63,27 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
 }
 
 async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
+  // ps shows the command line: a password given with -p is masked there as soon as kmu11 runs.
+  const masked = maskWords(words);
+  if (masked.some((w, i) => w !== words[i])) process.title = ['kmu11', 'singlecmd', ...masked].join(' ');
+  let lines: LineSource | undefined;
+  let rl: import('node:readline').Interface | undefined;
+  session.setPrompt(async (question, opts) => {
+    if (!lines && !process.stdin.isTTY) {
+      const { createInterface } = await import('node:readline');
+      rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      lines = lineSource(rl[Symbol.asyncIterator]());
+    }
+    return askOrEnv(question, opts, { hidden: opts.hidden, lines });
+  });
+  try {
+    return await runCommands(session, words, out);
+  } finally {
+    rl?.close();
+  }
+}
+
+async function runCommands(session: KmuSession, words: string[], out: Output): Promise<boolean> {
   let commands;
   try {
     commands = parseSinglecmd(words);
