@@ -3,7 +3,7 @@
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
 import { SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
-import { jsonOutput, textOutput, type Output } from './output.js';
+import { jsonOutput, printableLine, textOutput, type Output } from './output.js';
 import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
 import { askOrEnv, lineSource, type LineSource } from './prompt.js';
 import { runParsed, usageFailure } from './run.js';
@@ -31,7 +31,7 @@ function readGlobals(argv: string[]): [Globals, string[]] {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
       g[a.slice(2) as 'module' | 'token' | 'home'] = v;
-    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}\n${USAGE}`);
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${printableLine(a)}\n${USAGE}`);
     else break;
   }
   return [g, argv.slice(i)];
@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     if (mode === 'passwd') return await runPasswd(overrides, rest.slice(1));
     if (mode === 'singlecmd') return (await runSinglecmd(session, rest.slice(1), out)) ? 0 : 1;
     if (mode !== undefined) {
-      out.fatal(`unknown mode '${mode}'\n${USAGE}`);
+      out.fatal(`unknown mode '${printableLine(mode)}'\n${USAGE}`);
       return 2;
     }
     if (process.stdin.isTTY && !globals.json) return (await runShell(session, overrides, out)) ? 0 : 1;
