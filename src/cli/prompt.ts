@@ -78,7 +78,6 @@ export async function ask(question: string, o: AskOptions): Promise<string> {
     if (line === undefined) throw new NoAnswer();
     return line.replace(/\r$/, '');
   }
-  output.write(question);
   return new Promise<string>((resolve, reject) => {
     let answer = '';
     let done = false;
@@ -113,7 +112,9 @@ export async function ask(question: string, o: AskOptions): Promise<string> {
       answer += text;
       if (!o.hidden) output.write(text);
     };
+    // Raw mode first, then the question: keys typed as soon as it shows are never echoed.
     const release = takeKeys(input, onKey);
+    output.write(question);
     for (const [text, key] of o.pending?.splice(0) ?? []) onKey(text, key);
   });
 }

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
 import { changePassword, resetPassword } from '../backend/embedded.js';
 import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
-import { ask, Interrupted, lineSource } from './prompt.js';
+import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
 import type { BackendInfo } from '../backend/backend.js';
 import type { KmuSession } from '../kmu11.js';
 
@@ -40,13 +40,17 @@ async function readSecrets(questions: string[]): Promise<string[]> {
   const rl = process.stdin.isTTY ? undefined : createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   const lines = rl && lineSource(rl[Symbol.asyncIterator]());
   const answers: string[] = [];
+  // On a terminal, raw mode (no echo) for all three questions: keys typed between them are held.
+  const pending: KeyPress[] = [];
+  const hold = rl ? undefined : takeKeys(process.stdin, (text, key) => void pending.push([text, key]));
   try {
-    for (const question of questions) answers.push(await ask(question, { hidden: true, lines }));
+    for (const question of questions) answers.push(await ask(question, { hidden: true, lines, pending }));
   } catch (e) {
     if (e instanceof NoAnswer) throw new UsageError('passwd needs the old password and the new one twice');
     if (e instanceof Interrupted) throw new UsageError('interrupted; no password changed');
     throw e;
   } finally {
+    hold?.();
     rl?.close();
   }
   return answers;
