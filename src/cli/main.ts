@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
-import { SetupError, UsageError } from '../kmu/errors.js';
+import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
 import { jsonOutput, printableLine, textOutput, type Output } from './output.js';
 import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
@@ -42,7 +42,11 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   // loginHSM -hpswd reads its password as the next line (not echoed, not run).
   const next = lineSource(rl[Symbol.asyncIterator]());
-  session.setPrompt((question, opts) => askOrEnv(question, opts, { hidden: opts.hidden, terminal: false, lines: next }));
+  // Only passwords come from the batch's lines; other questions need a terminal (setAttribute -v).
+  session.setPrompt(async (question, opts) => {
+    if (!opts.hidden) throw new NoAnswer();
+    return askOrEnv(question, opts, { hidden: true, terminal: false, lines: next });
+  });
   let allOk = true;
   for (let raw = await next(); raw !== undefined; raw = await next()) {
     const line = raw.trim();
@@ -69,6 +73,7 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output): 
   let lines: LineSource | undefined;
   let rl: import('node:readline').Interface | undefined;
   session.setPrompt(async (question, opts) => {
+    if (!process.stdin.isTTY && !opts.hidden) throw new NoAnswer();
     if (!lines && !process.stdin.isTTY) {
       const { createInterface } = await import('node:readline');
       rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });

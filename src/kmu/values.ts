@@ -33,7 +33,7 @@ const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 const SEPARATOR = /[\p{Zl}\p{Zp}]/u;
 const INVISIBLE = /[^\P{Cf}\u200c\u200d]/u;
 const NONCHARACTER = /[\ufdd0-\ufdef\ufffe\uffff\u{1fffe}\u{1ffff}\u{2fffe}\u{2ffff}\u{10fffe}\u{10ffff}]/u;
-const VISIBLE = /[^\p{White_Space}\p{Cf}\p{M}\u3164\u115f\u1160\uffa0]/u;
+const VISIBLE = /[^\p{White_Space}\p{Cf}\p{M}\u3164\u115f\u1160\uffa0\u2800]/u;
 
 function checkText(text: string, flag: string, what: string): string {
   // argv and stdin are decoded as UTF-8; invalid bytes arrive as U+FFFD.
