@@ -235,7 +235,6 @@ const LOGGED_IN: Case[] = [...genericCases(), ...valueCases(), ...labelCases(), 
 
 describe('bad-input corpus', () => {
   it('holds at least 300 lines and 30 start-up cases', () => {
-    console.log('CORPUS', LOGGED_IN.length, fileCases('/x', 1).length, STARTUP_CASES().length);
     expect(LOGGED_IN.length + 20).toBeGreaterThanOrEqual(300);
     expect(STARTUP.length).toBeGreaterThanOrEqual(30);
     expect(LOGGED_IN.length + 20 + STARTUP.length).toBeGreaterThanOrEqual(350);
