@@ -5,4 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 mkdir -p build
+# --long: the soak (and other long loops) at full size, as KMU11_LONG=1.
+args=()
+for a in "$@"; do
+  if [ "$a" = "--long" ]; then export KMU11_LONG=1; else args+=("$a"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
 exec npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=build/test-report.json "$@"
