@@ -4,6 +4,7 @@
 // handle printed is found exactly while it lives, findKey lists exactly the live ones, and the
 // token (read by pkcs11-tool) holds exactly that many objects.
 // CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10.
+// KMU11_SOAK=SxFxR: any other size.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,13 @@ import { LOGIN, kmu11, makeHome } from './helpers/cli.js';
 import { embeddedToken, objectCount } from './helpers/oracle.js';
 
 const LONG = process.env.KMU11_LONG === '1';
-const SIZE = LONG ? { sessions: 32, inFlight: 30, rounds: 10 } : { sessions: 4, inFlight: 5, rounds: 2 };
+// KMU11_SOAK=SxFxR picks another size (e.g. 32x30x1).
+const custom = /^(\d+)x(\d+)x(\d+)$/.exec(process.env.KMU11_SOAK ?? '');
+const SIZE = custom
+  ? { sessions: Number(custom[1]), inFlight: Number(custom[2]), rounds: Number(custom[3]) }
+  : LONG
+    ? { sessions: 32, inFlight: 30, rounds: 10 }
+    : { sessions: 4, inFlight: 5, rounds: 2 };
 const API = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const SCRIPT = `
@@ -90,5 +97,5 @@ describe(`soak: ${SIZE.sessions} sessions × ${SIZE.inFlight} in flight × ${SIZ
     const next = kmu11(['singlecmd', ...LOGIN, 'findKey'], { env: h.env });
     expect(next.stdout).toContain(`Total number of keys present ${result.live}`);
     console.log(`soak ${JSON.stringify(SIZE)}: ${result.calls} calls in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  }, LONG ? 3_600_000 : 120_000);
+  }, LONG || custom ? 3_600_000 : 120_000);
 });
