@@ -12,12 +12,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errno } from '../fsutil.js';
 import { processAlive, startTime } from '../proc.js';
 
 export type Release = () => Promise<void>;
+
+const turns = new Map<string, Promise<void>>();
 
 export class DirLock {
   private socketName?: string;
@@ -40,7 +42,38 @@ export class DirLock {
     return this.socketName;
   }
 
+  /**
+   * Stores in this process on the same directory (one per library session) take turns before
+   * the lock, so only one of them polls it: many sessions neither starve each other past the
+   * timeout nor spin on the socket.
+   */
   async acquire(): Promise<Release> {
+    const key = resolve(this.dir);
+    const before = turns.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = before.then(() => new Promise<void>((r) => (done = r)));
+    turns.set(key, mine);
+    await before;
+    const finish = () => {
+      done();
+      if (turns.get(key) === mine) turns.delete(key);
+    };
+    try {
+      const release = await this.acquireLock();
+      return async () => {
+        try {
+          await release();
+        } finally {
+          finish();
+        }
+      };
+    } catch (e) {
+      finish();
+      throw e;
+    }
+  }
+
+  private async acquireLock(): Promise<Release> {
     const deadline = Date.now() + this.timeoutMs;
     let delay = 1;
     for (;;) {
