@@ -1,7 +1,7 @@
 // The interactive shell on a real pseudo-terminal: Ctrl-C cancels the running command or
 // clears the line and the shell keeps reading; Ctrl-D ends it at an empty prompt and is a
 // failed login at the -hpswd question; passwords stay out of the history file and the screen.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOGIN, makeHome } from './helpers/cli.js';
@@ -64,7 +64,9 @@ describe('shell keys', () => {
     expect(await sh.exit()).toBe(1); // the failed logins count
   });
 
-  it('keeps -p passwords out of the history file, masked as ********', async () => {
+  it('keeps -p passwords out of the history file, masked as ******** (an older history is masked too)', async () => {
+    mkdirSync(h.home, { recursive: true, mode: 0o700 });
+    writeFileSync(join(h.home, 'history'), 'loginHSM -u CU -s crypto_user -p old-s3cret-in-history\n', { mode: 0o600 });
     const sh = await openShell(h.env);
     await sh.send('loginHSM -u CU -s crypto_user -p s3cret-in-history');
     await sh.send('loginHSM -u CU -s crypto_user -p "quoted s3cret-in-history" -bogus');

@@ -1,6 +1,6 @@
 // The interactive shell: prompt "Command: ", history (kept in $KMU11_HOME/history), tab
 // completion of command names and of each command's flags.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { COMMANDS, findCommand } from '../commands/index.js';
@@ -40,7 +40,7 @@ function historyFile(overrides: ConfigOverrides): string | undefined {
 }
 
 /** Why a command stopped when the operator pressed Ctrl-C (the command rolls back what it made). */
-export function interruption(): KmuError {
+function interruption(): KmuError {
   return new KmuError(RC.GENERAL_ERROR, { detail: 'interrupted (Ctrl-C)' });
 }
 
@@ -53,7 +53,13 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
   const file = historyFile(overrides);
   let history: string[] = [];
   try {
-    if (file) history = readFileSync(file, 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+    if (file) {
+      const kept = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      // A history written before passwords were masked is rewritten masked.
+      const masked = kept.map(maskLine);
+      if (masked.some((l, i) => l !== kept[i])) writeFileSync(file, masked.map((l) => l + '\n').join(''), { mode: 0o600 });
+      history = masked.reverse().slice(0, HISTORY_SIZE);
+    }
   } catch {
     // no history yet
   }
