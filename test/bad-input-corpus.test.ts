@@ -5,6 +5,7 @@
 // lines again with --json for each one's return code); start-up cases (homes, modules, config
 // files, global options) run one process each.
 import { spawnSync } from 'node:child_process';
+import { printableLine } from '../src/cli/output.js';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,29 +187,45 @@ function fileCases(dir: string, handle: number): Case[] {
 const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2069\ufeff]/;
 
 interface Answer {
+  /** What text mode printed on stdout for the line (after its echo). */
   text: string;
+  /** The JSON run's return code and the one Error: line text mode prints for it ('' if none). */
   code: string;
+  error: string;
 }
 
-/** Runs the lines in one batch process (text, then --json); one answer per line, in order. */
-function batch(env: NodeJS.ProcessEnv, prefix: string[], lines: string[]): { answers: Answer[]; status: number | null; raw: string } {
+/**
+ * Runs the lines in one batch process in text mode, and again with --json; one answer per
+ * line, in order. Text mode's stderr must hold exactly the Error: lines the JSON answers imply.
+ */
+function batch(env: NodeJS.ProcessEnv, prefix: string[], lines: string[]): { answers: Answer[]; status: number | null } {
   const input = [...prefix, ...lines].join('\n') + '\n';
-  const text = spawnSync('sh', ['-c', `exec "${process.execPath}" "${CLI}" 2>&1`], { env: { ...process.env, ...env }, input, encoding: 'utf8', timeout: 120_000 });
+  const text = spawnSync(process.execPath, [CLI], { env: { ...process.env, ...env }, input, encoding: 'utf8', timeout: 120_000 });
   const json = spawnSync(process.execPath, [CLI, '--json'], { env: { ...process.env, ...env }, input, encoding: 'utf8', timeout: 120_000 });
   const sections = text.stdout.split(/^Command: /m).slice(1 + prefix.length);
-  const codes = json.stdout.trim().split('\n').slice(prefix.length).map((l) => JSON.parse(l).code as string);
+  const objects = json.stdout.trim().split('\n').slice(prefix.length).map((l) => JSON.parse(l));
   expect(sections.length, text.stdout.slice(-2000)).toBe(lines.length);
-  expect(codes.length).toBe(lines.length);
-  return { answers: sections.map((s, i) => ({ text: s.slice(s.indexOf('\n') + 1), code: codes[i]! })), status: text.status, raw: text.stdout };
+  expect(objects.length).toBe(lines.length);
+  const errors = objects.map((o) => {
+    const why: string | undefined = o.error?.usage ?? o.error?.detail;
+    return why === undefined ? '' : `Error: ${printableLine(why)}`;
+  });
+  const skipped = prefix.length ? text.stderr.split('\n').findIndex((l) => l.startsWith('Warning')) + 1 : 0;
+  const stderrErrors = text.stderr.split('\n').slice(skipped).filter((l) => l !== '' && !l.startsWith('Warning'));
+  expect(stderrErrors).toEqual(errors.filter((e) => e !== ''));
+  expect(text.stderr).not.toMatch(/^\s+at /m);
+  expect(UNPRINTABLE.test(text.stderr)).toBe(false);
+  return {
+    answers: sections.map((s, i) => ({ text: s.slice(s.indexOf('\n') + 1), code: objects[i]!.code, error: errors[i]! })),
+    status: text.status,
+  };
 }
 
 function check(c: Case, a: Answer) {
   const [name, , error] = c;
   expect.soft(a.code, name).not.toBe('0x00');
   expect.soft(a.text, name).not.toMatch(/^\s+at |internal error/m);
-  const errors = a.text.split('\n').filter((l) => l.startsWith('Error:') || l.startsWith('kmu11:'));
-  expect.soft(errors.length, `${name}:\n${a.text}`).toBeLessThanOrEqual(1);
-  expect.soft(errors[0] ?? '', `${name}:\n${a.text}`).toMatch(error);
+  expect.soft(a.error, `${name}:\n${a.text}`).toMatch(error);
   expect.soft(UNPRINTABLE.test(a.text), `${name}: raw control character in\n${JSON.stringify(a.text)}`).toBe(false);
 }
 
