@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 mkdir -p build
-# --long: the long kill loops (KMU11_LONG=1), not a vitest flag.
+# --long: the long kill loops and the soak at full size (KMU11_LONG=1), not a vitest flag.
 args=()
 for a in "$@"; do if [ "$a" = --long ]; then export KMU11_LONG=1; else args+=("$a"); fi; done
 set -- "${args[@]+"${args[@]}"}"

@@ -9,6 +9,7 @@ import { KmuError, SetupError, UsageError } from './kmu/errors.js';
 import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
+import { checkInterrupt } from './commands/lib/context.js';
 
 export interface KmuOptions extends ConfigOverrides {
   /** Answers loginHSM -hpswd; absent in scripts and the library. */
@@ -83,8 +84,13 @@ export class KmuSession {
     command: Command<any, any>,
     options: Record<string, unknown>,
     deliver?: (result: CommandResult<any>) => void,
+    signal?: AbortSignal,
   ): Promise<CommandResult<any>> {
     const running = (this.running = new AbortController());
+    // The caller's own interruption (the shell's Ctrl-C) reaches the command the same way.
+    const forward = () => running.abort(signal!.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener('abort', forward, { once: true });
     let ctx: CommandContext | undefined;
     let delivered = false;
     try {
@@ -94,6 +100,8 @@ export class KmuSession {
         return result;
       }
       ctx = await this.connect();
+      // Interrupted while the token was being opened: the command has not started.
+      checkInterrupt({ signal: running.signal } as CommandContext);
       await ctx.handles.recover();
       const result = await command.run({ ...ctx, prompt: ctx.prompt, signal: running.signal }, options);
       result.warnings.push(...ctx.handles.takeWarnings());
@@ -104,6 +112,7 @@ export class KmuSession {
       if (e instanceof SetupError) throw e;
       throw toKmuError(e);
     } finally {
+      signal?.removeEventListener('abort', forward);
       if (this.running === running) this.running = undefined;
       await ctx?.handles.settle(delivered).catch(() => undefined);
     }

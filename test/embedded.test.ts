@@ -333,22 +333,30 @@ describe('embedded backend: reuse, repair and races', () => {
     expect(readFileSync(paths.userPin, 'utf8').trim()).toMatch(/^[0-9a-f]{32}$/);
   });
 
-  it('tightens loose modes with a warning, and refuses a token whose user.pin is gone', async () => {
+  it('refuses a home or PIN file open to others, naming the fix (as ssh), and a token whose user.pin is gone', async () => {
     const home = join(tempRoot(), 'home');
     const paths = embeddedPaths(home);
     await runChild(`const b = await kmu.openBackend({ home: input.home }); await b.close(); return {};`, { home });
+    const open = () => runChild(`const b = await kmu.openBackend({ home: input.home }); await b.close(); return {};`, { home });
     chmodSync(home, 0o755);
-    chmodSync(paths.userPin, 0o644);
-    const r = await runChild(
-      `const b = await kmu.openBackend({ home: input.home }); const w = b.takeWarnings(); await b.close(); return w;`,
-      { home },
-    );
-    expect(r).toEqual([
-      `Warning: ${home} was mode 0755; tightened to 0700`,
-      `Warning: ${paths.userPin} was mode 0644; tightened to 0600`,
-    ]);
-    expect(mode(home)).toBe(0o700);
-    expect(mode(paths.userPin)).toBe(0o600);
+    expect((await open()).error).toMatchObject({
+      name: 'SetupError',
+      message: `${home} is mode 0755: it holds the token's secrets and must be private; fix it with: chmod 700 ${home}`,
+    });
+    expect(mode(home)).toBe(0o755); // refused, not changed behind the user's back
+    chmodSync(home, 0o700);
+    for (const [path, loose] of [
+      [paths.userPin, 0o644],
+      [paths.soPin, 0o640],
+      [paths.users, 0o604],
+      [paths.tokens, 0o750],
+    ] as const) {
+      chmodSync(path, loose);
+      const r = await open();
+      expect(r.error?.message, path).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is mode 0${loose.toString(8)}: .*fix it with: chmod (600|700) `));
+      chmodSync(path, path === paths.tokens ? 0o700 : 0o600);
+    }
+    expect((await open()).error).toBeUndefined();
 
     renameSync(paths.userPin, paths.userPin + '.bak');
     const gone = await runChild(`const b = await kmu.openBackend({ home: input.home }); await b.close(); return {};`, { home });

@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { oneLine, SetupError } from '../kmu/errors.js';
 import type { BackendKind } from './backend.js';
+import { homeProblem } from './fsutil.js';
 
 export const CLOUDHSM_MODULE = '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so';
 const CLOUDHSM_MODULE_BASENAME = 'libcloudhsm_pkcs11.so';
@@ -146,6 +147,8 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
   const home = resolve(homeOverride ?? homeEnv ?? join(homedir(), '.kmu11'));
   const homeSource: ConfigSource = homeOverride ? 'override' : homeEnv ? 'env' : 'default';
   if (home.includes('\n')) throw new SetupError('the home directory path must not contain a newline');
+  const problem = homeProblem(home);
+  if (problem) throw new SetupError(`cannot use ${home} as kmu11's home: ${problem}`);
 
   const explicitFile = nonEmpty(overrides.config) ?? nonEmpty(env.KMU11_CONFIG);
   const configFile = explicitFile ? resolve(explicitFile) : join(home, 'config.json');

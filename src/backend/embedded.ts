@@ -23,7 +23,7 @@ import type { Backend, BackendInfo, KmuUser, UserListEntry, UserModel } from './
 import { QuorumStore } from './quorum.js';
 import { userById } from './userAdmin.js';
 import type { Kmu11Config } from './config.js';
-import { createFileAtomic, ensurePrivateDir, FILE_MODE, missing, tightenMode } from './fsutil.js';
+import { createFileAtomic, DIR_MODE, FILE_MODE, makeDirs, missing, requirePrivate } from './fsutil.js';
 import { withLock } from './lock.js';
 import { findSoftHsmModule } from './softhsm.js';
 import { checkUserType, loadModule, openRwSession, TokenBackend } from './token.js';
@@ -258,11 +258,21 @@ class EmbeddedBackend extends TokenBackend {
   }
 }
 
-async function tightenFiles(paths: EmbeddedPaths, warnings: string[]): Promise<void> {
-  for (const f of [paths.softhsmConf, paths.users, paths.soPin, paths.userPin]) {
-    if (!(await missing(f))) {
-      const w = await tightenMode(f, FILE_MODE);
-      if (w) warnings.push(w);
+/** The home, its token directory and every file with a PIN or password hash: private, or kmu11 refuses to start. */
+async function checkPrivate(paths: EmbeddedPaths): Promise<void> {
+  for (const [path, mode] of [
+    [paths.home, DIR_MODE],
+    [paths.tokens, DIR_MODE],
+    [paths.softhsmConf, FILE_MODE],
+    [paths.users, FILE_MODE],
+    [paths.soPin, FILE_MODE],
+    [paths.userPin, FILE_MODE],
+  ] as const) {
+    if (await missing(path)) continue;
+    try {
+      await requirePrivate(path, mode);
+    } catch (e) {
+      throw new SetupError((e as Error).message, { cause: e });
     }
   }
 }
@@ -285,8 +295,7 @@ async function openComplete(modulePath: string, paths: EmbeddedPaths, label: str
       await module.close();
       return undefined;
     }
-    await ensurePrivateDir(paths.tokens, warnings);
-    await tightenFiles(paths, warnings);
+    await checkPrivate(paths);
     await readPin(paths.userPin);
     const session = await openRwSession(found.slot, label);
     return new EmbeddedBackend({ module, slot: found.slot, session, home: paths.home, capabilities: { ...EMBEDDED_CAPABILITIES } }, paths, warnings);
@@ -304,20 +313,21 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
   const label = config.token ?? EMBEDDED_TOKEN_LABEL;
   const warnings: string[] = [];
   try {
-    await ensurePrivateDir(paths.home, warnings);
+    await makeDirs(paths.home, DIR_MODE);
   } catch (e) {
     throw setupError(`cannot create ${paths.home}`, e);
   }
+  await checkPrivate(paths);
   const ready = await openComplete(modulePath, paths, label, warnings);
   if (ready) return ready;
   // First use, or an interrupted one: every step checked and done under the lock, and SoftHSM
   // loaded only inside it, so that it sees a token another process has just made.
   return withLock(paths.lock, async () => {
     try {
-      await ensurePrivateDir(paths.tokens, warnings);
+      await makeDirs(paths.tokens, DIR_MODE);
+      await checkPrivate(paths);
       if (await missing(paths.softhsmConf)) await createFileAtomic(paths.softhsmConf, softhsmConf(paths));
       await ensureUsers(paths.users);
-      await tightenFiles(paths, warnings);
     } catch (e) {
       if (e instanceof SetupError) throw e;
       throw setupError(`cannot set up ${paths.home}`, e);

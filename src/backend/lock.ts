@@ -55,8 +55,24 @@ async function breakStale(lockPath: string, stale: Holder): Promise<void> {
   await fs.rm(aside, { force: true });
 }
 
+// Callers in this process take turns before the file (not reentrant): only one of them polls
+// it at a time, so many concurrent callers (library sessions) neither starve each other past
+// the timeout nor mistake their own process for the holder.
+const turns = new Map<string, Promise<unknown>>();
+
 /** Run `fn` holding the lock at `lockPath`; the lock is released however `fn` ends. */
-export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+export function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const before = turns.get(lockPath) ?? Promise.resolve();
+  const mine = before.then(() => withFileLock(lockPath, fn, opts));
+  const settled = mine.catch(() => undefined);
+  turns.set(lockPath, settled);
+  void settled.then(() => {
+    if (turns.get(lockPath) === settled) turns.delete(lockPath);
+  });
+  return mine;
+}
+
+async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const staleMs = opts.staleMs ?? 120_000;
   const me = `${process.pid} ${hostname()} ${Date.now()}\n`;

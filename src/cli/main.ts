@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
-import { SetupError, UsageError } from '../kmu/errors.js';
+import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
-import { jsonOutput, textOutput, type Output } from './output.js';
-import { parseLine, parseSinglecmd } from './parse.js';
+import { jsonOutput, printableLine, textOutput, type Output } from './output.js';
+import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
+import { askOrEnv, lineSource, type LineSource } from './prompt.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
@@ -32,7 +33,7 @@ function readGlobals(argv: string[]): [Globals, string[]] {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
       g[a.slice(2) as 'module' | 'token' | 'home'] = v;
-    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}\n${USAGE}`);
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${printableLine(a)}\n${USAGE}`);
     else break;
   }
   return [g, argv.slice(i)];
@@ -65,12 +66,19 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   interrupts.stop = () => rl.close();
+  // loginHSM -hpswd reads its password as the next line (not echoed, not run).
+  const next = lineSource(rl[Symbol.asyncIterator]());
+  // Only passwords come from the batch's lines; other questions need a terminal (setAttribute -v).
+  session.setPrompt(async (question, opts) => {
+    if (!opts.hidden) throw new NoAnswer();
+    return askOrEnv(question, opts, { hidden: true, terminal: false, lines: next });
+  });
   let allOk = true;
-  for await (const raw of rl) {
+  for (let raw = await next(); raw !== undefined; raw = await next()) {
     if (interrupts.signal) break;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    out.echo(line);
+    out.echo(maskLine(line));
     let outcome;
     try {
       const parsed = parseLine(line);
@@ -86,6 +94,28 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
 }
 
 async function runSinglecmd(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
+  // ps shows the command line: a password given with -p is masked there as soon as kmu11 runs.
+  const masked = maskWords(words);
+  if (masked.some((w, i) => w !== words[i])) process.title = ['kmu11', 'singlecmd', ...masked].join(' ');
+  let lines: LineSource | undefined;
+  let rl: import('node:readline').Interface | undefined;
+  session.setPrompt(async (question, opts) => {
+    if (!process.stdin.isTTY && !opts.hidden) throw new NoAnswer();
+    if (!lines && !process.stdin.isTTY) {
+      const { createInterface } = await import('node:readline');
+      rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      lines = lineSource(rl[Symbol.asyncIterator]());
+    }
+    return askOrEnv(question, opts, { hidden: opts.hidden, lines });
+  });
+  try {
+    return await runCommands(session, words, out, interrupts);
+  } finally {
+    rl?.close();
+  }
+}
+
+async function runCommands(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
   let commands;
   try {
     commands = parseSinglecmd(words);
@@ -136,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     if (mode === 'users') return await runUsers(overrides, rest.slice(1));
     if (mode === 'singlecmd') return status(await runSinglecmd(session, rest.slice(1), out, interrupts));
     if (mode !== undefined) {
-      out.fatal(`unknown mode '${mode}'\n${USAGE}`);
+      out.fatal(`unknown mode '${printableLine(mode)}'\n${USAGE}`);
       return 2;
     }
     if (shell) return status(await runShell(session, overrides, out));

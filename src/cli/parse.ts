@@ -116,3 +116,45 @@ export function parseSinglecmd(words: string[]): ParsedCommand[] {
   }
   return out;
 }
+
+/** What a password looks like in echoes, history and the process title. */
+export const SECRET_MASK = '********';
+
+/** Words with every secret flag's value (loginHSM -p) masked; across several commands for singlecmd. */
+export function maskWords(words: string[]): string[] {
+  const out = [...words];
+  let command = findCommand(words[0] ?? '');
+  for (let i = 0; i < out.length; i++) {
+    const word = out[i]!;
+    const spec = command?.flags.find((f) => f.flag === word);
+    // An unknown command's flags are unknown: mask after -p, as loginHSM's.
+    if (spec?.secret || (!command && word === '-p')) {
+      if (i + 1 < out.length) out[++i] = SECRET_MASK;
+      continue;
+    }
+    if (spec?.parse) {
+      i++;
+      continue;
+    }
+    command = findCommand(word) ?? command;
+  }
+  return out;
+}
+
+/** A line as splitWords reads it back: words with blanks, quotes or backslashes are double-quoted. */
+export function formatLine(words: string[]): string {
+  return words.map((w) => (/^[^\s"'\\]+$/.test(w) ? w : `"${w.replace(/["\\]/g, '\\$&')}"`)).join(' ');
+}
+
+/** The line with its secrets masked (unchanged when it has none); for the batch echo and the history. */
+export function maskLine(line: string): string {
+  let words: string[];
+  try {
+    words = splitWords(line);
+  } catch {
+    // Unbalanced quotes: everything after a -p goes.
+    return line.replace(/(^|\s)-p(\s.*)?$/, `$1-p ${SECRET_MASK}`);
+  }
+  const masked = maskWords(words);
+  return masked.every((w, i) => w === words[i]) ? line : formatLine(masked);
+}

@@ -12,14 +12,14 @@ export interface Outcome {
  * Runs one parsed command and prints its result. Setup errors (no token to talk to) propagate;
  * every other failure becomes kmu's error result.
  */
-export async function runParsed(session: KmuSession, parsed: ParsedCommand, out: Output): Promise<Outcome> {
+export async function runParsed(session: KmuSession, parsed: ParsedCommand, out: Output, signal?: AbortSignal): Promise<Outcome> {
   const { command } = parsed;
   if (parsed.help) {
     out.syntax(command.name, command.syntax);
     return { ok: true, exit: false };
   }
   try {
-    const result = await session.execute(command, parsed.options, (r) => out.result(r));
+    const result = await session.execute(command, parsed.options, (r) => out.result(r), signal);
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;

@@ -1,15 +1,18 @@
 // The interactive shell: prompt "Command: ", history (kept in $KMU11_HOME/history), tab
 // completion of command names and of each command's flags.
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { COMMANDS, findCommand } from '../commands/index.js';
 import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
-import { SetupError } from '../kmu/errors.js';
+import { KmuError, SetupError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
 import type { KmuSession } from '../kmu11.js';
+import { makeDirsSync } from '../backend/fsutil.js';
 import type { Output } from './output.js';
-import { parseLine } from './parse.js';
-import { runParsed, usageFailure } from './run.js';
+import { maskLine, parseLine } from './parse.js';
+import { askOrEnv, Interrupted, takeKeys, type KeyPress } from './prompt.js';
+import { runParsed, usageFailure, type Outcome } from './run.js';
 
 const HISTORY_SIZE = 1000;
 
@@ -29,42 +32,49 @@ export function complete(line: string): [string[], string] {
 function historyFile(overrides: ConfigOverrides): string | undefined {
   try {
     const home = resolveConfig(overrides).home;
-    mkdirSync(home, { recursive: true, mode: 0o700 });
+    makeDirsSync(home, 0o700);
     return join(home, 'history');
   } catch {
     return undefined; // history is a convenience
   }
 }
 
-/** Asks on the shell's own line reader without echoing what is typed (loginHSM -hpswd). */
-function hiddenQuestion(rl: Interface, question: string): Promise<string> {
-  const r = rl as unknown as { _writeToOutput(s: string): void };
-  const write = r._writeToOutput;
-  return new Promise((resolve) => {
-    r._writeToOutput = (s: string) => {
-      if (s.includes(question)) write.call(rl, question);
-    };
-    rl.question(question, (answer) => {
-      r._writeToOutput = write;
-      process.stdout.write('\n');
-      resolve(answer);
-    });
-  });
+/** Why a command stopped when the operator pressed Ctrl-C (the command rolls back what it made). */
+function interruption(): KmuError {
+  return new KmuError(RC.GENERAL_ERROR, { detail: 'interrupted by Ctrl-C; nothing was made' });
 }
 
+/**
+ * Reads commands until exit or Ctrl-D at an empty prompt. While a command runs the shell holds
+ * the keys: Ctrl-C aborts the command (CommandContext.signal), anything else typed meanwhile is
+ * given back to the line editor afterwards. Ctrl-C at the prompt clears the line.
+ */
 export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output): Promise<boolean> {
   const file = historyFile(overrides);
   let history: string[] = [];
   try {
-    if (file) history = readFileSync(file, 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+    if (file) {
+      const kept = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      // A history written before passwords were masked is rewritten masked.
+      const masked = kept.map(maskLine);
+      if (masked.some((l, i) => l !== kept[i])) writeFileSync(file, masked.map((l) => l + '\n').join(''), { mode: 0o600 });
+      history = masked.reverse().slice(0, HISTORY_SIZE);
+    }
   } catch {
     // no history yet
   }
-  session.setPrompt((question, { hidden }) =>
-    hidden ? hiddenQuestion(rl, question) : new Promise<string>((resolve) => rl.question(question, resolve)),
+  const input = process.stdin;
+  const pending: KeyPress[] = [];
+  let running: AbortController | undefined;
+  session.setPrompt((question, opts) =>
+    askOrEnv(question, opts, { hidden: opts.hidden, input, output: process.stdout, pending }).catch((e: unknown) => {
+      if (!(e instanceof Interrupted)) throw e;
+      running?.abort('Ctrl-C');
+      throw interruption();
+    }),
   );
   const rl: Interface = createInterface({
-    input: process.stdin,
+    input,
     output: process.stdout,
     terminal: true,
     completer: complete,
@@ -73,33 +83,84 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
     prompt: 'Command: ',
   });
   let allOk = true;
-  rl.prompt();
-  for await (const raw of rl) {
-    const line = raw.trim();
-    if (line !== '' && !line.startsWith('#')) {
-      if (file) {
-        try {
-          appendFileSync(file, line + '\n', { mode: 0o600 });
-        } catch {
-          // history is a convenience
-        }
-      }
-      let outcome;
-      try {
-        const parsed = parseLine(line);
-        outcome = parsed ? await runParsed(session, parsed, out) : { ok: true, exit: false };
-      } catch (e) {
-        if (e instanceof SetupError) {
-          out.fatal(e.message);
-          outcome = { ok: false, exit: false };
-        } else outcome = usageFailure(out, e);
-      }
-      allOk &&= outcome.ok;
-      if (outcome.exit) break;
-      process.stdout.write('\n');
+  let busy = false;
+  let ended = false;
+  let settle!: (ok: boolean) => void;
+  const done = new Promise<boolean>((resolve) => (settle = resolve));
+  const finish = () => {
+    if (!ended) {
+      ended = true;
+      rl.close();
     }
+    settle(allOk);
+  };
+
+  rl.on('SIGINT', () => {
+    const r = rl as unknown as { clearLine?(): void };
+    if (r.clearLine) r.clearLine();
+    else process.stdout.write('\n');
     rl.prompt();
+  });
+  rl.on('close', () => {
+    if (ended) return;
+    ended = true; // Ctrl-D at an empty prompt, or the terminal went away
+    process.stdout.write('\n');
+    if (!busy) settle(allOk);
+  });
+  rl.on('line', (raw: string) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return rl.prompt();
+    busy = true;
+    const masked = maskLine(line);
+    const kept = (rl as unknown as { history?: string[] }).history;
+    if (masked !== line && kept?.[0] === raw) kept[0] = masked;
+    const controller = new AbortController();
+    running = controller;
+    const release = takeKeys(input, (text, key) => {
+      if (key?.ctrl && key.name === 'c') {
+        process.stdout.write('^C\n');
+        controller.abort('Ctrl-C');
+      } else pending.push([text, key]);
+    });
+    void runLine(session, line, masked, file, out, controller.signal).then((outcome) => {
+      running = undefined;
+      release();
+      busy = false;
+      allOk &&= outcome.ok;
+      if (outcome.exit || ended) return finish();
+      process.stdout.write('\n');
+      rl.prompt();
+      // Type-ahead goes to the line editor as if typed now (an Enter in it runs the next line).
+      for (const [text, key] of pending.splice(0)) input.emit('keypress', text, key);
+    });
+  });
+  rl.prompt();
+  return done;
+}
+
+async function runLine(
+  session: KmuSession,
+  line: string,
+  masked: string,
+  file: string | undefined,
+  out: Output,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  if (file) {
+    try {
+      appendFileSync(file, masked + '\n', { mode: 0o600 });
+    } catch {
+      // history is a convenience
+    }
   }
-  rl.close();
-  return allOk;
+  try {
+    const parsed = parseLine(line);
+    return parsed ? await runParsed(session, parsed, out, signal) : { ok: true, exit: false };
+  } catch (e) {
+    if (e instanceof SetupError) {
+      out.fatal(e.message);
+      return { ok: false, exit: false };
+    }
+    return usageFailure(out, e);
+  }
 }

@@ -3,7 +3,8 @@
 import { createInterface } from 'node:readline';
 import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
 import { changePassword, resetPassword } from '../backend/embedded.js';
-import { KmuError, UsageError } from '../kmu/errors.js';
+import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
+import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
 import type { BackendInfo } from '../backend/backend.js';
 import type { KmuSession } from '../kmu11.js';
 
@@ -34,20 +35,27 @@ export async function runInfo(session: KmuSession, json: boolean): Promise<numbe
   return 0;
 }
 
-/** Lines from standard input: typed at a terminal (not echoed), or piped (old, new, new). */
-export async function readSecrets(count: number, questions: string[], short = 'passwd needs the old password and the new one twice'): Promise<string[]> {
-  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stdout : undefined, terminal: !!process.stdin.isTTY });
+/**
+ * Passwords from standard input: asked on a terminal (not echoed), else one a line. `short`:
+ * the usage error when input ends first.
+ */
+export async function readSecrets(questions: string[], short = 'passwd needs the old password and the new one twice'): Promise<string[]> {
+  const rl = process.stdin.isTTY ? undefined : createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  const lines = rl && lineSource(rl[Symbol.asyncIterator]());
   const answers: string[] = [];
-  const lines = rl[Symbol.asyncIterator]();
-  for (let i = 0; i < count; i++) {
-    if (process.stdin.isTTY) process.stdout.write(questions[i]!);
-    const next = await lines.next();
-    if (next.done) break;
-    answers.push(next.value);
-    if (process.stdin.isTTY) process.stdout.write('\n');
+  // On a terminal, raw mode (no echo) for all three questions: keys typed between them are held.
+  const pending: KeyPress[] = [];
+  const hold = rl ? undefined : takeKeys(process.stdin, (text, key) => void pending.push([text, key]));
+  try {
+    for (const question of questions) answers.push(await ask(question, { hidden: true, lines, pending }));
+  } catch (e) {
+    if (e instanceof NoAnswer) throw new UsageError(short);
+    if (e instanceof Interrupted) throw new UsageError('interrupted; nothing changed');
+    throw e;
+  } finally {
+    hold?.();
+    rl?.close();
   }
-  rl.close();
-  if (answers.length < count) throw new UsageError(short);
   return answers;
 }
 
@@ -70,7 +78,7 @@ export async function runPasswd(overrides: ConfigOverrides, args: string[]): Pro
   const config = resolveConfig(overrides);
   if (config.backend !== 'embedded') throw new UsageError("passwd changes the embedded token's users; other backends manage their own");
   const first = reset ? `Password of CO ${officer}: ` : 'Old password: ';
-  const [given, newPassword, again] = await readSecrets(3, [first, 'New password: ', 'New password again: ']);
+  const [given, newPassword, again] = await readSecrets([first, 'New password: ', 'New password again: ']);
   if (newPassword !== again) throw new UsageError('the new passwords differ');
   try {
     if (reset) await resetPassword(config.home, officer, given!, user, newPassword!);

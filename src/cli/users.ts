@@ -100,7 +100,7 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
       }
       case 'create': {
         if (args.length !== 2) throw new UsageError(USERS_USAGE);
-        const [coPassword, password, again] = await readSecrets(3, [`Password of CO ${officer}: `, 'New user password: ', 'New user password again: '], 'create needs the CO password and the new password twice');
+        const [coPassword, password, again] = await readSecrets([`Password of CO ${officer}: `, 'New user password: ', 'New user password again: '], 'create needs the CO password and the new password twice');
         if (password !== again) throw new UsageError('the new passwords differ');
         const u = await createUser(paths, officer, coPassword!, args[0]!, args[1]!, password!);
         process.stdout.write(`Creating User ${u.name}(${u.type}) on 1 nodes\nUser ${u.name} has id ${u.id}\n`);
@@ -108,7 +108,7 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
       }
       case 'delete': {
         if (args.length !== 1) throw new UsageError(USERS_USAGE);
-        const [coPassword] = await readSecrets(1, [`Password of CO ${officer}: `], 'delete needs the CO password');
+        const [coPassword] = await readSecrets([`Password of CO ${officer}: `], 'delete needs the CO password');
         await withHandles(overrides, async (store) => {
           const u = await deleteUser(paths, officer, coPassword!, args[0]!, (id) => ownedBy(store, id));
           // The user's ids leave every key shared with them, and their pending quorum tokens go.
@@ -128,7 +128,7 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
         } catch (e) {
           throw new UsageError(`cannot read ${args[1]}: ${(e as NodeJS.ErrnoException).code ?? e}`);
         }
-        const [password] = await readSecrets(1, [`Password of ${args[0]}: `], 'register-key needs the user password');
+        const [password] = await readSecrets([`Password of ${args[0]}: `], 'register-key needs the user password');
         const u = await registerQuorumKey(paths, args[0]!, password!, pem);
         process.stdout.write(`Quorum key of ${u.name} (user ${u.id}) registered\n`);
         return 0;
@@ -137,7 +137,7 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
         if (args.length !== 2) throw new UsageError(USERS_USAGE);
         const handle = positive(args[0]!, 'the key handle');
         const id = positive(args[1]!, 'the user id');
-        const [coPassword] = await readSecrets(1, [`Password of CO ${officer}: `], 'claim needs the CO password');
+        const [coPassword] = await readSecrets([`Password of CO ${officer}: `], 'claim needs the CO password');
         await authenticateOfficer(paths, officer, coPassword!);
         const u = await userById(paths, id);
         if (!u || u.type !== 'CU') throw new UsageError(`user ${id} is not a crypto user`);

@@ -1,4 +1,5 @@
-import { UsageError } from '../kmu/errors.js';
+import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 
@@ -21,7 +22,7 @@ loginHSM -u <user type>
   flags: [
     { flag: '-u', key: 'userType', parse: v.text('user type'), required: true, metavar: '<user type>' },
     { flag: '-s', key: 'user', parse: v.text('username'), required: true, metavar: '<username>' },
-    { flag: '-p', key: 'password', parse: (t: string) => t, metavar: '<password>' },
+    { flag: '-p', key: 'password', parse: (t: string) => t, metavar: '<password>', secret: true },
     { flag: '-hpswd', key: 'hiddenPassword' },
   ],
   validate(o) {
@@ -31,8 +32,14 @@ loginHSM -u <user type>
   async run(ctx, o) {
     let password = o.password;
     if (password === undefined) {
-      if (!ctx.prompt) throw new UsageError('-hpswd needs a terminal to ask for the password; use -p in scripts');
-      password = await ctx.prompt('Enter password: ', { hidden: true });
+      if (!ctx.prompt) throw new UsageError('-hpswd needs a terminal or standard input to read the password from; use -p or KMU11_PASSWORD');
+      try {
+        password = await ctx.prompt('Enter password: ', { hidden: true, env: 'KMU11_PASSWORD' });
+      } catch (e) {
+        // Ctrl-D or end of input at the password question: a failed login, as a wrong password.
+        if (e instanceof NoAnswer) throw new KmuError(RC.LOGIN_FAILED, { detail: 'no password given' });
+        throw e;
+      }
     }
     const user = await ctx.backend.login(o.userType, o.user, password);
     return ok(loginHSM, { user: { id: user.id, name: user.name, type: user.type } }, ctx.backend.takeWarnings());

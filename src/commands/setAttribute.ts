@@ -1,5 +1,5 @@
 import { CKA } from '../p11/index.js';
-import { KmuError, UsageError } from '../kmu/errors.js';
+import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { OBJ } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
@@ -53,7 +53,12 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
     const prompted = value === undefined;
     if (value === undefined) {
       if (!ctx.prompt) throw new UsageError('setAttribute needs -v 1 when there is no terminal to ask for the value');
-      const answer = (await ctx.prompt('         This attribute is defined as a boolean value.\n          Enter the boolean attribute value (0 or 1):', { hidden: false })).trim();
+      const answer = (
+        await ctx.prompt('         This attribute is defined as a boolean value.\n          Enter the boolean attribute value (0 or 1):', { hidden: false }).catch((e: unknown) => {
+          if (e instanceof NoAnswer) throw new UsageError('setAttribute needs -v 1 when there is no terminal to ask for the value');
+          throw e;
+        })
+      ).trim();
       if (answer !== '1') throw new KmuError(RC.ATTRIBUTE_INVALID, { detail: `the only valid value is 1, not '${answer}'` });
       value = 1;
     }

@@ -12,17 +12,19 @@ export interface FlagSpec {
   required?: boolean;
   /** Shown after the flag in usage errors, e.g. "<EC curve id>". */
   metavar?: string;
+  /** A password: masked in echoes, history and the process title. */
+  secret?: boolean;
 }
 
 export interface CommandContext {
   backend: Backend;
   handles: HandleStore;
-  /** Ask the operator (loginHSM -hpswd). Absent when nobody can answer. */
-  prompt?: (question: string, opts: { hidden: boolean }) => Promise<string>;
   /**
-   * Aborted when the operator interrupts (SIGINT, SIGTERM, Ctrl-C in the shell); its reason is
-   * the signal's name. A command checks it at safe points and rolls back what it made.
+   * Ask the operator (loginHSM -hpswd). Absent when nobody can answer. `env`: a variable that
+   * answers instead when set (KMU11_PASSWORD). Rejects with NoAnswer on Ctrl-D / end of input.
    */
+  prompt?: (question: string, opts: { hidden: boolean; env?: string }) => Promise<string>;
+  /** Aborted when the operator interrupts (Ctrl-C, SIGINT, SIGTERM): stop at a safe point and roll back. */
   signal?: AbortSignal;
 }
 

@@ -30,6 +30,14 @@ export class UsageError extends Error {
   }
 }
 
+/** The operator gave no answer to a question: Ctrl-D at it, or standard input ended. */
+export class NoAnswer extends UsageError {
+  constructor() {
+    super('no answer (end of input)');
+    this.name = 'NoAnswer';
+  }
+}
+
 /**
  * kmu11 itself cannot start: no module, SoftHSM missing, unreadable config. One line, exit 2.
  */

@@ -9,16 +9,25 @@ export interface Shell {
    * shell shows `until` (its "Command: " prompt, or a question the command asks).
    */
   send(line: string, until?: string): Promise<string[]>;
+  /** Types `keys` as they are (no Enter added: "\x03" is Ctrl-C, "\x04" Ctrl-D); resolves with the output once `until` shows. */
+  press(keys: string, until?: string): Promise<string>;
+  /** Resolves with the exit status once the program has ended (after Ctrl-D, exit…). */
+  closed(): Promise<number | null>;
+  /** Everything the terminal showed so far (carriage returns removed). */
+  screen(): string;
   /** Types exit and waits for the program to end; resolves with its exit status. */
   exit(): Promise<number | null>;
 }
 
 const PROMPT = 'Command: ';
 
-export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
-  const child: ChildProcessWithoutNullStreams = spawn('script', ['-qfec', `${process.execPath} ${CLI}`, '/dev/null'], {
+/** `args` run another mode on the terminal (kmu11 passwd …); `first` is what to wait for before resolving. */
+export async function openShell(env: NodeJS.ProcessEnv, args: string[] = [], first = PROMPT): Promise<Shell> {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child: ChildProcessWithoutNullStreams = spawn('script', ['-qfec', command, '/dev/null'], {
     env: { ...process.env, ...env, TERM: 'dumb' },
   });
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   let buffer = '';
   let waiter: (() => void) | undefined;
   child.stdout.on('data', (d: Buffer) => {
@@ -39,8 +48,15 @@ export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
       waiter = check;
       check();
     });
-  await untilPrompt(0);
+  await untilPrompt(0, first);
   return {
+    async press(keys, until = PROMPT) {
+      const from = buffer.length;
+      child.stdin.write(keys);
+      return untilPrompt(from, until);
+    },
+    closed: () => closed,
+    screen: () => buffer,
     async send(line, until) {
       const from = buffer.length;
       child.stdin.write(line + '\n');
@@ -51,11 +67,9 @@ export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
       return lines;
     },
     exit() {
-      return new Promise((resolve) => {
-        child.on('close', (code) => resolve(code));
-        child.stdin.write('exit\n');
-        child.stdin.end();
-      });
+      child.stdin.write('exit\n');
+      child.stdin.end();
+      return closed;
     },
   };
 }
