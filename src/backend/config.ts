@@ -26,6 +26,8 @@ export interface ConfigFile {
   module?: string;
   token?: string;
   backend?: 'generic' | 'cloudhsm';
+  /** kmu's output form: "kmu3" (what 3.x printed, scripts parse it) or "pages" (the reference pages). */
+  profile?: 'kmu3' | 'pages';
 }
 
 export type ConfigSource = 'override' | 'env' | 'file' | 'default';
@@ -40,11 +42,14 @@ export interface Kmu11Config {
   home: string;
   /** The config file that was read, if any. */
   configFile?: string;
+  /** Output form from the config file ("kmu3" unless it says "pages"); --profile and KMU11_PROFILE win. */
+  profile: 'kmu3' | 'pages';
   /** Where module and token came from, for `kmu11 info` and error messages. */
   sources: { module: ConfigSource; token: ConfigSource; home: ConfigSource };
 }
 
-const FILE_KEYS = ['module', 'token', 'backend'] as const;
+const FILE_KEYS = ['module', 'token', 'backend', 'profile'] as const;
+export const PROFILES = ['kmu3', 'pages'] as const;
 const FILE_BACKENDS = ['generic', 'cloudhsm'] as const;
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -95,6 +100,12 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
       throw new SetupError(`config file ${path}: "backend" must be "generic" or "cloudhsm", not ${JSON.stringify(v)}`);
     }
     out.backend = v as ConfigFile['backend'];
+  }
+  if (obj.profile !== undefined) {
+    const v = obj.profile;
+    if (typeof v !== 'string' || !(PROFILES as readonly string[]).includes(v))
+      throw new SetupError(`config file ${path}: "profile" must be "kmu3" or "pages", not ${JSON.stringify(v)}`);
+    out.profile = v as ConfigFile['profile'];
   }
   return out;
 }
@@ -155,6 +166,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
     token,
     home,
     configFile: file ? configFile : undefined,
+    profile: file?.profile ?? 'kmu3',
     sources: { module: moduleSource, token: tokenSource, home: homeSource },
   };
 }

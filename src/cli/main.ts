@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
+import { PROFILES, resolveConfig } from '../backend/config.js';
 import { SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
-import { jsonOutput, textOutput, type Output } from './output.js';
+import { jsonOutput, promptOf, textOutput, type Output, type Profile } from './output.js';
 import { parseLine, parseSinglecmd } from './parse.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
@@ -11,13 +12,14 @@ import { runInfo, runPasswd } from './tools.js';
 
 interface Globals {
   json: boolean;
+  profile?: Profile;
   module?: string;
   token?: string;
   home?: string;
 }
 
-const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
-  no mode on a terminal: the interactive shell (prompt "Command: ")
+const USAGE = `usage: kmu11 [--json] [--profile kmu3|pages] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
+  no mode on a terminal: the interactive shell (prompt "Command:  ")
   no mode with standard input from a pipe or file: one command a line`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
@@ -26,7 +28,11 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') g.json = true;
-    else if (a === '--module' || a === '--token' || a === '--home') {
+    else if (a === '--profile') {
+      const v = argv[++i];
+      if (!(PROFILES as readonly (string | undefined)[]).includes(v)) throw new UsageError(`--profile takes kmu3 or pages, not '${v ?? ''}'`);
+      g.profile = v as Profile;
+    } else if (a === '--module' || a === '--token' || a === '--home') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
       g[a.slice(2) as 'module' | 'token' | 'home'] = v;
@@ -36,12 +42,26 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   return [g, argv.slice(i)];
 }
 
+/**
+ * Batch: one command a line, echoed after the prompt and answered as the shell would, with the
+ * same blank line before the next prompt. A command's question (setAttribute without -v,
+ * loginHSM -hpswd) reads the next line, as a terminal user types it.
+ */
 async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  session.setPrompt(async (question, { hidden }) => {
+    process.stdout.write(question);
+    const next = await lines.next();
+    // A secret is never echoed; another answer shows after its question, as on the page.
+    process.stdout.write(`${hidden || next.done ? '' : next.value}\n`);
+    if (next.done) throw new UsageError('no input line left to answer the question');
+    return next.value;
+  });
   let allOk = true;
-  for await (const raw of rl) {
-    const line = raw.trim();
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value.trim();
     if (line === '' || line.startsWith('#')) continue;
     out.echo(line);
     let outcome;
@@ -53,11 +73,17 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
     }
     allOk &&= outcome.ok;
     if (outcome.exit) break;
+    out.between();
   }
   rl.close();
   return allOk;
 }
 
+/**
+ * singlecmd: the whole chain is read first (a typo anywhere runs nothing), then the commands run
+ * in order and the chain stops at the first one that fails, so a failed loginHSM is not followed
+ * by commands that could only fail too. Exit status 1 names the commands not run on stderr.
+ */
 async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
   let commands;
   try {
@@ -66,13 +92,23 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output): 
     usageFailure(out, e);
     return false;
   }
-  let allOk = true;
-  for (const parsed of commands) {
-    const outcome = await runParsed(session, parsed, out);
-    allOk &&= outcome.ok;
+  for (let i = 0; i < commands.length; i++) {
+    const outcome = await runParsed(session, commands[i]!, out);
+    if (!outcome.ok) {
+      const rest = commands.slice(i + 1).map((c) => c.command.name);
+      if (rest.length > 0) process.stderr.write(`singlecmd: ${commands[i]!.command.name} failed; not run: ${rest.join(' ')}\n`);
+      return false;
+    }
     if (outcome.exit) break;
   }
-  return allOk;
+  return true;
+}
+
+function profileFromEnv(): Profile | undefined {
+  const v = process.env.KMU11_PROFILE;
+  if (v === undefined || v === '') return undefined;
+  if (!(PROFILES as readonly string[]).includes(v)) throw new UsageError(`KMU11_PROFILE must be kmu3 or pages, not '${v}'`);
+  return v as Profile;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -85,8 +121,15 @@ export async function main(argv: string[]): Promise<number> {
     early.fatal((e as Error).message);
     return 2;
   }
-  const out = globals.json ? jsonOutput() : textOutput();
   const overrides = { module: globals.module, token: globals.token, home: globals.home };
+  let profile: Profile;
+  try {
+    profile = globals.profile ?? profileFromEnv() ?? resolveConfig(overrides).profile;
+  } catch (e) {
+    early.fatal((e as Error).message);
+    return 2;
+  }
+  const out = globals.json ? jsonOutput() : textOutput(profile);
   const mode = rest[0];
   if (mode === '--help' || mode === '-h') {
     process.stdout.write(USAGE + '\n');
@@ -101,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       out.fatal(`unknown mode '${mode}'\n${USAGE}`);
       return 2;
     }
-    if (process.stdin.isTTY && !globals.json) return (await runShell(session, overrides, out)) ? 0 : 1;
+    if (process.stdin.isTTY && !globals.json) return (await runShell(session, overrides, out, promptOf(profile))) ? 0 : 1;
     return (await runBatch(session, out)) ? 0 : 1;
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {

@@ -60,15 +60,16 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
   const command = lookup(words[start]!);
   const options: Record<string, unknown> = {};
   const seen = new Set<string>();
-  let help = false;
+  // -h wins over every other flag (`genECCKeyPair -h -i 99` shows the syntax): the command's
+  // words, up to the next command name in a singlecmd chain, are not checked.
+  let end = start + 1;
+  while (end < words.length && !(stopAtCommand && findCommand(words[end]!) && !command.flags.some((f) => f.flag === words[end - 1] && f.parse)))
+    end++;
+  if (words.slice(start + 1, end).includes('-h')) return [{ command, words: words.slice(start, end), help: true, options }, end];
+  const help = false;
   let i = start + 1;
   while (i < words.length) {
     const word = words[i]!;
-    if (word === '-h') {
-      help = true;
-      i++;
-      continue;
-    }
     const spec = command.flags.find((f) => f.flag === word);
     if (!spec) {
       if (stopAtCommand && findCommand(word)) break;

@@ -1,4 +1,4 @@
-// The interactive shell: prompt "Command: ", history (kept in $KMU11_HOME/history), tab
+// The interactive shell: prompt "Command:  " (kmu 3.x; "Command: " with --profile pages), history (kept in $KMU11_HOME/history), tab
 // completion of command names and of each command's flags.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ function hiddenQuestion(rl: Interface, question: string): Promise<string> {
   });
 }
 
-export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output): Promise<boolean> {
+export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output, prompt: string): Promise<boolean> {
   const file = historyFile(overrides);
   let history: string[] = [];
   try {
@@ -70,7 +70,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
     completer: complete,
     history,
     historySize: HISTORY_SIZE,
-    prompt: 'Command: ',
+    prompt,
   });
   let allOk = true;
   rl.prompt();
@@ -96,7 +96,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
       }
       allOk &&= outcome.ok;
       if (outcome.exit) break;
-      process.stdout.write('\n');
+      out.between();
     }
     rl.prompt();
   }

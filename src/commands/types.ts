@@ -12,6 +12,8 @@ export interface FlagSpec {
   required?: boolean;
   /** Shown after the flag in usage errors, e.g. "<EC curve id>". */
   metavar?: string;
+  /** What kmu calls the value in "Error: <what> (-i) is missing."; default: the metavar, capitalised. */
+  what?: string;
 }
 
 export interface CommandContext {

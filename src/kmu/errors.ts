@@ -30,6 +30,17 @@ export class UsageError extends Error {
   }
 }
 
+/** Required flags not given: kmu prints "Error: <what> (-<flag>) is missing." for each. */
+export class MissingFlagsError extends UsageError {
+  constructor(
+    message: string,
+    readonly missing: ReadonlyArray<{ flag: string; what: string }>,
+  ) {
+    super(message);
+    this.name = 'MissingFlagsError';
+  }
+}
+
 /**
  * kmu11 itself cannot start: no module, SoftHSM missing, unreadable config. One line, exit 2.
  */

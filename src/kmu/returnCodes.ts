@@ -1,6 +1,6 @@
 // kmu's return codes: the number a command prints after "returned:", and its text.
-// 0x00, 0xa8, 0xb3, 0xc6 and 0xdb (with their exact wording) come from the key_mgmt_util
-// reference pages; the rest are kmu11's own assignments in the same style, kept here as data
+// 0x00, 0xa8, 0xb3, 0xc6, 0xdb and the cluster state 0x30000085 (with their exact wording) come
+// from the key_mgmt_util reference pages; the rest are kmu11's own assignments in the same style, kept here as data
 // so that Error2String, the formatters and the PKCS#11 mapping all read one table.
 
 export interface ReturnCode {
@@ -35,7 +35,12 @@ const table: ReadonlyArray<readonly [number, string]> = [
   [0xb3, 'HSM Error: This operation violates the current configured/FIPS policies'],
   [0xc6, 'HSM Error: Key Access is denied'],
   [0xdb, 'HSM Error: Invalid User Type.'],
+  // A node's err state, not a command's return code: the genECCKeyPair page's policy refusal.
+  [0x30000085, 'HSM CLUSTER ERROR: Server in cluster is unavailable'],
 ];
+
+/** The err state kmu prints for a node when the cluster refuses an operation (0xb3). */
+export const CLUSTER_UNAVAILABLE = 0x30000085;
 
 export const RETURN_CODES: ReadonlyMap<number, string> = new Map(table);
 
