@@ -15,9 +15,10 @@ export interface Shell {
 
 const PROMPT = 'Command: ';
 
-export async function openShell(env: NodeJS.ProcessEnv): Promise<Shell> {
+export async function openShell(env: NodeJS.ProcessEnv, cwd?: string): Promise<Shell> {
   const child: ChildProcessWithoutNullStreams = spawn('script', ['-qfec', `${process.execPath} ${CLI}`, '/dev/null'], {
     env: { ...process.env, ...env, TERM: 'dumb' },
+    cwd,
   });
   let buffer = '';
   let waiter: (() => void) | undefined;
