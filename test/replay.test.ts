@@ -44,7 +44,7 @@ const SKIP: Record<string, string> = {
   'getKeyInfo: findKey -u 4': USERS,
   'getKeyInfo: getKeyInfo -k 28': USERS,
   'loginHSM: loginHSM -u CU -s crypto_user -hpswd':
-    'the page shows the answer in a separate block without its command; -hpswd is typed in cli.test.ts',
+    "the page shows what follows in a separate block without its command; scripts.test.ts compares batch's answer with that block",
 };
 /** Replayed in batch and the shell only: the command reads session keys an earlier example made in the same process. */
 const SAME_PROCESS: Record<string, string> = {

@@ -13,7 +13,7 @@ import { OBJ } from '../src/kmu/objAttr.js';
 import { RETURN_CODES } from '../src/kmu/returnCodes.js';
 import { LOGIN, kmu11, makeHome, pairHandles } from './helpers/cli.js';
 import { openShell } from './helpers/shell.js';
-import { pageBlocks } from './helpers/pages.js';
+import { normalize, pageBlocks } from './helpers/pages.js';
 
 let h: ReturnType<typeof makeHome>;
 let pub: number;
@@ -160,6 +160,15 @@ describe('answers, codes, help and chains', () => {
     expect(r.stderr).not.toMatch(/unknown command/);
     expect(r.stdout).toMatch(/^Total number of keys present: 2$/m);
     expect(r.status).toBe(1);
+  });
+
+  it('loginHSM -hpswd in batch reads the password from the next line, never echoed, as the page\'s answer block', () => {
+    const r = kmu11(['--profile', 'pages'], { env: h.env, input: 'loginHSM -u CU -s crypto_user -hpswd\npassword\n' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/password\n|Command: password/);
+    const block = pageBlocks('cloudhsm-docs/key_mgmt_util-loginHSM.md').find((b) => b.lines[0]?.startsWith('Enter password:'))!;
+    const ours = r.stdout.split('\n').slice(1);
+    expect(normalize(ours)).toEqual(normalize(block.lines.slice(0, block.lines.findIndex((l) => l.startsWith('Command:')))));
   });
 
   it('Error2String knows every code kmu11 prints, and an unknown code fails', async () => {

@@ -52,10 +52,9 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   const lines = rl[Symbol.asyncIterator]();
   session.setPrompt(async (question, { hidden }) => {
-    process.stdout.write(question);
     const next = await lines.next();
     // A secret is never echoed; another answer shows after its question, as on the page.
-    process.stdout.write(`${hidden || next.done ? '' : next.value}\n`);
+    out.asked(question, hidden || next.done ? undefined : next.value);
     if (next.done) throw new UsageError('no input line left to answer the question');
     return next.value;
   });

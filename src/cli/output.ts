@@ -18,6 +18,8 @@ export interface Output {
   echo(line: string): void;
   /** What a terminal shows between one command's output and the next prompt. */
   between(): void;
+  /** A command's question answered from the next batch line: the answer shows after it unless secret. */
+  asked(question: string, answer: string | undefined): void;
   fatal(message: string): void;
 }
 
@@ -42,6 +44,9 @@ export function textOutput(profile: Profile = 'kmu3', stdout = process.stdout, s
     },
     between() {
       stdout.write('\n');
+    },
+    asked(question, answer) {
+      stdout.write(`${question}${answer ?? ''}\n`);
     },
     fatal(message) {
       stderr.write(`kmu11: ${message}\n`);
@@ -69,6 +74,7 @@ export function jsonOutput(stdout = process.stdout): Output {
     },
     echo() {},
     between() {},
+    asked() {},
     fatal(message) {
       emit({ command: null, code: null, error: { fatal: message } });
     },
