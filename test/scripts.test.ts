@@ -194,17 +194,26 @@ describe('answers, codes, help and chains', () => {
     }
   });
 
-  it('singlecmd reads the whole chain first, then stops at the first command that fails', () => {
-    const typo = kmu11(['singlecmd', ...LOGIN, 'genECCKeyPair', '-i', '2', '-l', 'never', 'findKey', '-zz'], { env: h.env });
+  it('singlecmd runs as the same lines in batch: a failed command (typo or failure) reports and the chain goes on', () => {
+    const typo = kmu11(['singlecmd', ...LOGIN, 'findKey', '-zz', 'getKeyInfo', '-k', String(priv)], { env: h.env });
     expect(typo.status).toBe(1);
-    expect(typo.stdout).not.toMatch(/Cfm3LoginHSM|Cfm3GenerateKeyPair/);
-    const denied = kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'wrong', 'genECCKeyPair', '-i', '2', '-l', 'never', 'findKey'], { env: h.env });
+    expect(typo.stdout).toMatch(/Cfm3LoginHSM returned: 0x00/);
+    expect(typo.stderr).toMatch(/findKey has no flag -zz/);
+    expect(typo.stdout).toMatch(/Cfm3GetKey returned: 0x00/);
+    const batchTypo = batch([LOGIN.join(' '), 'findKey -zz', `getKeyInfo -k ${priv}`]);
+    expect(batchTypo.status).toBe(1);
+    expect(batchTypo.stdout).toMatch(/Cfm3GetKey returned: 0x00/);
+    const denied = kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'wrong', 'genECCKeyPair', '-i', '2', '-l', 'never'], { env: h.env });
     expect(denied.status).toBe(1);
     expect(denied.stdout).toMatch(/Cfm3LoginHSM returned: 0xa5/);
-    expect(denied.stdout).not.toMatch(/Cfm3GenerateKeyPair|Cfm3FindKey/);
-    expect(denied.stderr).toMatch(/^singlecmd: loginHSM failed; not run: genECCKeyPair findKey$/m);
-    const none = kmu11(['singlecmd', ...LOGIN, 'findKey', '-l', 'never'], { env: h.env });
-    expect(none.stdout).toMatch(/Total number of keys present: 0$/m);
+    // Not logged in: the next command refuses, and makes nothing.
+    expect(denied.stdout).toMatch(/Cfm3GenerateKeyPair returned: 0xa3/);
+    expect(kmu11(['singlecmd', ...LOGIN, 'findKey', '-l', 'never'], { env: h.env }).stdout).toMatch(/Total number of keys present: 0$/m);
+    // A word that is neither a flag nor a command is the error of the command it follows.
+    const stray = kmu11(['singlecmd', 'Error2String', '-r', '0xdb', 'nonsense', 'Error2String', '-r', '0xa8'], { env: h.env });
+    expect(stray.status).toBe(1);
+    expect(stray.stdout).toMatch(/Error Code a8 maps to/);
+    expect(stray.stdout).not.toMatch(/Error Code db maps to/);
   });
 
   it('the default-password warning shows once per home, not on every login', () => {

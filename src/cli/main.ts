@@ -79,9 +79,8 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
 }
 
 /**
- * singlecmd: the whole chain is read first (a typo anywhere runs nothing), then the commands run
- * in order and the chain stops at the first one that fails, so a failed loginHSM is not followed
- * by commands that could only fail too. Exit status 1 names the commands not run on stderr.
+ * singlecmd: the commands run as the same lines would in batch: one that fails (a typo, a bad
+ * value, a failed login) prints its error and the chain goes on; the exit status is 1 if any failed.
  */
 async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
   let commands;
@@ -91,16 +90,13 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output): 
     usageFailure(out, e);
     return false;
   }
-  for (let i = 0; i < commands.length; i++) {
-    const outcome = await runParsed(session, commands[i]!, out);
-    if (!outcome.ok) {
-      const rest = commands.slice(i + 1).map((c) => c.command.name);
-      if (rest.length > 0) process.stderr.write(`singlecmd: ${commands[i]!.command.name} failed; not run: ${rest.join(' ')}\n`);
-      return false;
-    }
+  let allOk = true;
+  for (const entry of commands) {
+    const outcome = 'error' in entry ? usageFailure(out, entry.error) : await runParsed(session, entry, out);
+    allOk &&= outcome.ok;
     if (outcome.exit) break;
   }
-  return true;
+  return allOk;
 }
 
 function profileFromEnv(): Profile | undefined {

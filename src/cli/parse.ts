@@ -105,15 +105,29 @@ export function parseLine(line: string): ParsedCommand | null {
   return parsed;
 }
 
-/** `singlecmd loginHSM -u CU ... genECCKeyPair -i 2 -l x`: every command on one line. */
-export function parseSinglecmd(words: string[]): ParsedCommand[] {
+/** One command of a singlecmd chain: read, or the reason it could not be. */
+export type ChainEntry = ParsedCommand | { error: UsageError };
+
+/**
+ * `singlecmd loginHSM -u CU ... genECCKeyPair -i 2 -l x`: every command on one line. A command
+ * that cannot be read becomes its error, and reading goes on at the next command name, so the
+ * chain runs as the same lines would in batch.
+ */
+export function parseSinglecmd(words: string[]): ChainEntry[] {
   if (words.length === 0) throw new UsageError('singlecmd needs at least one command');
-  const out: ParsedCommand[] = [];
+  const out: ChainEntry[] = [];
   let i = 0;
   while (i < words.length) {
-    const [parsed, next] = readCommand(words, i, true);
-    out.push(parsed);
-    i = next;
+    try {
+      const [parsed, next] = readCommand(words, i, true);
+      out.push(parsed);
+      i = next;
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      out.push({ error: e });
+      i++;
+      while (i < words.length && !findCommand(words[i]!)) i++;
+    }
   }
   return out;
 }
