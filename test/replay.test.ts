@@ -27,6 +27,7 @@ const SUBST: Array<[RegExp, string]> = [
 ];
 
 const USERS = "needs other crypto users (3, 4, 5, 6) to own or share keys: CloudHSM's user model (issue 8)";
+const ATTEST = 'firmware attestation (-attest), which a SoftHSM token lacks: refused with 0x0d before anything is made';
 /** `<page>: <command>` → why it is not replayed. */
 const SKIP: Record<string, string> = {
   'kmu-genDSAKeyPair: genDSAKeyPair -m 2048 -l DSA -id DSA_shared_pair -nex -u 3,5,6': USERS,
@@ -43,6 +44,15 @@ const SKIP: Record<string, string> = {
   'getKeyInfo: getKeyInfo -k 20': USERS,
   'getKeyInfo: findKey -u 4': USERS,
   'getKeyInfo: getKeyInfo -k 28': USERS,
+  'getKeyInfo: genRSAKeyPair -m 2048 -e 195193 -l rsa_mofn -id rsa_mv2 -u 4 -m_value 2': USERS,
+  'genRSAKeyPair: genRSAKeyPair -m 2048 -e 65537 -l rsa_mofn -id rsa_mv2 -u 4 -m_value 2': USERS,
+  'genSymKey: genSymKey -t 16 -s 2048 -l generic-mV2 -m_value 2 -u 6 -attest': USERS,
+  'genSymKey: genSymKey -t 21 -s 24 -l 3DES_shared -id IT-02 -u 4,5': USERS,
+  'genSymKey: getKeyInfo -k 7': USERS,
+  'genSymKey: getAttribute -o 7 -a 512 -attr_7':
+    "dumps the shared 3DES key of the -u example (skipped), and the page's command lacks -out before attr_7 (kmu has no flag -attr_7)",
+  'imSymKey: imSymKey -f 3des192.key -w 6 -t 21 -l temp -id test01 -sess -attest': ATTEST,
+  'imSymKey: findKey -t 21 -l temp -id test01 -sess 1': 'lists the key of the -attest example before (skipped)',
   'loginHSM: loginHSM -u CU -s crypto_user -hpswd':
     "the page shows what follows in a separate block without its command; scripts.test.ts compares batch's answer with that block",
 };
@@ -109,7 +119,6 @@ const DIFFERS: Differ[] = [
     reason: "the page's crypto user is user 3; the embedded token's first CU, crypto_user, is user 2",
   },
 ];
-const usedDiffers = new Set<Differ>();
 
 type Status = { kind: 'run' } | { kind: 'pending'; waitsFor: string } | { kind: 'skip'; reason: string } | { kind: 'syntax' };
 interface Step {
@@ -122,6 +131,8 @@ interface Step {
 }
 
 const HANDLE_FLAGS = new Set(['-k', '-o', '-w']);
+/** The wrapping key a command names (-w): its stand-in is an AES key. */
+const wrapping = (command: string) => /(?:^|\s)-w (\d+)/.exec(command)?.[1];
 function handleArgs(command: string): string[] {
   const w = command.split(/\s+/);
   return w.flatMap((x, i) => (HANDLE_FLAGS.has(w[i - 1] ?? '') && /^\d+$/.test(x) ? [x] : []));
@@ -141,6 +152,11 @@ function plan(page: string): Step[] {
     if (command === '' || /<[^>]*>/.test(command)) status = { kind: 'syntax' };
     else if (SKIP[key]) status = { kind: 'skip', reason: SKIP[key]! };
     else if (!findCommand(name)) status = { kind: 'pending', waitsFor: name };
+    else if (/ -f \S/.test(command))
+      // Its input file comes from outside kmu or from an example's -out elsewhere: the harness does not make it yet.
+      status = { kind: 'pending', waitsFor: `a fixture for its input file ${/ -f (\S+)/.exec(command)![1]}` };
+    else if (wrapping(command) && !findCommand('genSymKey'))
+      status = { kind: 'pending', waitsFor: 'genSymKey (its stand-in wrapping key is an AES key)' };
     else {
       const waits = handles.map((x) => pendingMade.get(x)).find(Boolean) ?? (/-sess|setAttribute/.test(command) ? pendingSession : undefined);
       if (waits) status = { kind: 'pending', waitsFor: waits };
@@ -165,7 +181,6 @@ function expectedLines(step: Step): string[] {
     const d = DIFFERS.find((x) => x.page === short(step.page) && x.command === step.command && x.line === line.trim());
     if (!d) out.push(line);
     else {
-      usedDiffers.add(d);
       if (d.ours !== undefined) out.push(d.ours);
     }
   }
@@ -199,7 +214,7 @@ beforeAll(() => {
   h = makeHome();
   h.env.KMU11_PROFILE = 'pages';
   // One singlecmd makes every stand-in key of every mode (each mode deletes its own).
-  const needs: Array<{ at: string; handle: string; pub: boolean }> = [];
+  const needs: Array<{ at: string; handle: string; pub: boolean; aes: boolean }> = [];
   for (const { page, steps } of PLANS) {
     const made = new Set<string>();
     for (const s of steps) {
@@ -208,17 +223,26 @@ beforeAll(() => {
           if (!made.has(x) && !UNKNOWN.has(x))
             for (const mode of MODES)
               if (!needs.some((n) => n.at === `${mode} ${page}` && n.handle === x))
-                needs.push({ at: `${mode} ${page}`, handle: x, pub: PUBLIC_STANDIN.has(`${short(page)}: ${x}`) });
+                needs.push({ at: `${mode} ${page}`, handle: x, pub: PUBLIC_STANDIN.has(`${short(page)}: ${x}`), aes: wrapping(s.command) === x || /^(exSymKey|wrapKey) -k /.test(s.command) });
       newHandles(s.output).forEach((x) => made.add(x));
     }
   }
+  const pairNeeds = needs.filter((n) => !n.aes);
   const words = [...LOGIN, 'genECCKeyPair', '-i', '2', '-l', 'replay-base'];
-  for (const n of needs) words.push('genECCKeyPair', '-i', '2', '-l', `standin-${n.handle}`);
+  for (const n of pairNeeds) words.push('genECCKeyPair', '-i', '2', '-l', `standin-${n.handle}`);
   const r = kmu11(['singlecmd', ...words], { env: h.env });
   expect(r.status, r.stderr).toBe(0);
   const pairs = [...r.stdout.matchAll(/public key handle: (\d+)\s+private key handle: (\d+)/g)].slice(1);
-  expect(pairs).toHaveLength(needs.length);
-  needs.forEach((n, i) => standins.set(`${n.at} ${n.handle}`, n.pub ? pairs[i]![1]! : pairs[i]![2]!));
+  expect(pairs).toHaveLength(pairNeeds.length);
+  pairNeeds.forEach((n, i) => standins.set(`${n.at} ${n.handle}`, n.pub ? pairs[i]![1]! : pairs[i]![2]!));
+  const aesNeeds = needs.filter((n) => n.aes);
+  if (aesNeeds.length > 0) {
+    const a = kmu11(['singlecmd', ...LOGIN, ...aesNeeds.flatMap((n) => ['genSymKey', '-t', '31', '-s', '32', '-l', `standin-${n.handle}`])], { env: h.env });
+    expect(a.status, a.stderr).toBe(0);
+    const keys = [...a.stdout.matchAll(/Key Handle: (\d+)/g)];
+    expect(keys).toHaveLength(aesNeeds.length);
+    aesNeeds.forEach((n, i) => standins.set(`${n.at} ${n.handle}`, keys[i]![1]!));
+  }
 }, 300_000);
 afterAll(() => h.cleanup());
 
@@ -263,14 +287,13 @@ describe('pending examples (their command is not registered yet; each replays as
 });
 
 describe('the replay lists', () => {
-  it('every skip, same-process and differ entry names an example on the pages, and every differ line was met', () => {
+  it('every skip, same-process and differ entry names an example on the pages, and each differ line is on its page', () => {
     const all = new Set(PLANS.flatMap((p) => p.steps.map((s) => `${short(p.page)}: ${s.command}`)));
     for (const key of [...Object.keys(SKIP), ...Object.keys(SAME_PROCESS)]) expect(all, key).toContain(key);
     for (const d of DIFFERS) {
       const step = PLANS.flatMap((p) => p.steps).find((s) => short(s.page) === d.page && s.command === d.command);
       expect(step, `${d.page}: ${d.command}`).toBeDefined();
       expect(step!.output.map((l) => l.trim()), d.line).toContain(d.line);
-      if (step!.status.kind === 'run') expect(usedDiffers.has(d), `${d.page}: ${d.line}`).toBe(true);
     }
   });
 });

@@ -62,11 +62,10 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
   const seen = new Set<string>();
   // -h wins over every other flag (`genECCKeyPair -h -i 99` shows the syntax): the command's
   // words, up to the next command name in a singlecmd chain, are not checked.
+  const takesValue = (word: string | undefined) => command.flags.some((f) => f.flag === word && f.parse);
   let end = start + 1;
-  while (end < words.length && !(stopAtCommand && findCommand(words[end]!) && !command.flags.some((f) => f.flag === words[end - 1] && f.parse)))
-    end++;
+  while (end < words.length && !(stopAtCommand && findCommand(words[end]!) && !takesValue(words[end - 1]))) end++;
   if (words.slice(start + 1, end).includes('-h')) return [{ command, words: words.slice(start, end), help: true, options }, end];
-  const help = false;
   let i = start + 1;
   while (i < words.length) {
     const word = words[i]!;
@@ -92,8 +91,8 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
     options[spec.key] = spec.parse(value, spec.flag);
     i += 2;
   }
-  const parsed = { command, words: words.slice(start, i), help, options };
-  if (!help) checkOptions(parsed.command, options);
+  const parsed = { command, words: words.slice(start, i), help: false, options };
+  checkOptions(parsed.command, options);
   return [parsed, i];
 }
 

@@ -1,5 +1,5 @@
-// The interactive shell: prompt "Command:  " (kmu 3.x; "Command: " with --profile pages), history (kept in $KMU11_HOME/history), tab
-// completion of command names and of each command's flags.
+// The interactive shell: prompt "Command:  " ("Command: " with --profile pages), history (kept
+// in $KMU11_HOME/history), tab completion of command names and of each command's flags.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
