@@ -25,6 +25,8 @@ if [ "$tests" = 1 ]; then
   # Debian's PyKCS11 is importable by the system interpreter, whatever python3 is first on PATH.
   /usr/bin/python3 -c 'import PyKCS11' 2>/dev/null || pkgs+=(python3-pykcs11)
   command -v openssl >/dev/null || pkgs+=(openssl)
+  # Debian's expect drives the shell as operators' expect scripts do (test/expect/).
+  command -v expect >/dev/null || pkgs+=(expect)
   command -v cc >/dev/null || pkgs+=(gcc)
   # The second real token (test/tpm2.test.ts): tpm2-pkcs11 on swtpm behind tpm2-abrmd on a private D-Bus.
   for p in swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus; do

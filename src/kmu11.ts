@@ -5,7 +5,7 @@ import { openBackend } from './backend/index.js';
 import { resolveConfig, type ConfigOverrides } from './backend/config.js';
 import { handleStoreFor } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
-import { KmuError, SetupError, UsageError } from './kmu/errors.js';
+import { KmuError, MissingFlagsError, SetupError, UsageError } from './kmu/errors.js';
 import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
@@ -19,7 +19,8 @@ export interface KmuOptions extends ConfigOverrides {
 }
 
 /** A command that failed: the result object formatters print, with the reason. */
-export interface FailedResult extends CommandResult<{ error: { detail?: string; ckr?: string; usage?: string } }> {}
+export interface FailedResult
+  extends CommandResult<{ error: { detail?: string; ckr?: string; usage?: string; missing?: Array<{ flag: string; what: string }> } }> {}
 
 export class KmuSession {
   private context?: Promise<CommandContext>;
@@ -167,7 +168,11 @@ function offlineContext(signal: AbortSignal): CommandContext {
 /** The result object of a failed command, for the formatters. */
 export function failure(command: Command<any, any> | undefined, e: KmuError | UsageError): FailedResult {
   const error =
-    e instanceof UsageError ? { usage: e.message } : { ...(e.detail ? { detail: e.detail } : {}), ...(e.ckr ? { ckr: e.ckr } : {}) };
+    e instanceof MissingFlagsError
+      ? { usage: e.message, missing: [...e.missing] }
+      : e instanceof UsageError
+        ? { usage: e.message }
+        : { ...(e.detail ? { detail: e.detail } : {}), ...(e.ckr ? { ckr: e.ckr } : {}) };
   return {
     command: command?.name ?? 'unknown',
     op: command?.op ?? 'unknown',

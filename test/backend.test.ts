@@ -118,7 +118,7 @@ describe('config', () => {
       ['', /config file .*config\.json is not valid JSON: /],
       ['[1, 2]', /config file .*config\.json must hold a JSON object/],
       ['null', /config file .*config\.json must hold a JSON object/],
-      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend, cloudhsmCli, clientConfig, clusterId, servers, users, attest\)$/],
+      ['{"modul": "/x.so"}', /config file .*config\.json: unknown key "modul" \(allowed: module, token, backend, profile, cloudhsmCli, clientConfig, clusterId, servers, users, attest\)$/],
       ['{"module": 5}', /config file .*config\.json: "module" must be a non-empty string, not 5$/],
       ['{"token": ""}', /config file .*config\.json: "token" must be a non-empty string, not ""$/],
       ['{"backend": "embedded"}', /config file .*config\.json: "backend" must be "generic" or "cloudhsm", not "embedded"$/],

@@ -21,6 +21,8 @@ const after = (stdout: string) => stdout.split('\n').slice(stdout.split('\n').fi
 
 beforeAll(() => {
   h = makeHome();
+  // These tests compare with the pages' transcripts: the pages profile (the default is kmu 3.x's).
+  h.env.KMU11_PROFILE = 'pages';
   // The first use creates the home (the later runs work in it, for their -out files).
   expect(kmu11(['singlecmd', ...LOGIN], { env: h.env }).status).toBe(0);
   token = embeddedToken(h.env);

@@ -35,6 +35,8 @@ function expectLike(ours: string[], page: string[], subst: Record<string, string
 let h: ReturnType<typeof makeHome>;
 beforeAll(() => {
   h = makeHome();
+  // These tests compare with the pages' transcripts: the pages profile (the default is kmu 3.x's).
+  h.env.KMU11_PROFILE = 'pages';
 });
 afterAll(() => h.cleanup());
 

@@ -39,6 +39,8 @@ export interface ConfigFile {
   users?: Record<string, number>;
   /** -attest pins (as `kmu11 attest --show` prints them); absent: recorded in the home on first use. */
   attest?: Record<string, unknown>;
+  /** kmu's output form: "kmu3" (what 3.x printed, scripts parse it) or "pages" (the reference pages). */
+  profile?: 'kmu3' | 'pages';
 }
 
 export type ConfigSource = 'override' | 'env' | 'file' | 'default';
@@ -53,13 +55,16 @@ export interface Kmu11Config {
   home: string;
   /** The config file that was read, if any. */
   configFile?: string;
+  /** Output form from the config file ("kmu3" unless it says "pages"); --profile and KMU11_PROFILE win. */
+  profile: 'kmu3' | 'pages';
   /** Where module and token came from, for `kmu11 info` and error messages. */
   sources: { module: ConfigSource; token: ConfigSource; home: ConfigSource };
   /** The config file's backend settings (cloudhsmCli, clientConfig, servers, users, attest…), env applied. */
   extra: Omit<ConfigFile, 'module' | 'token' | 'backend'>;
 }
 
-const FILE_KEYS = ['module', 'token', 'backend', 'cloudhsmCli', 'clientConfig', 'clusterId', 'servers', 'users', 'attest'] as const;
+const FILE_KEYS = ['module', 'token', 'backend', 'profile', 'cloudhsmCli', 'clientConfig', 'clusterId', 'servers', 'users', 'attest'] as const;
+export const PROFILES = ['kmu3', 'pages'] as const;
 const FILE_BACKENDS = ['generic', 'cloudhsm'] as const;
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -133,6 +138,12 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
     }
     out.backend = v as ConfigFile['backend'];
   }
+  if (obj.profile !== undefined) {
+    const v = obj.profile;
+    if (typeof v !== 'string' || !(PROFILES as readonly string[]).includes(v))
+      throw new SetupError(`config file ${path}: "profile" must be "kmu3" or "pages", not ${JSON.stringify(v)}`);
+    out.profile = v as ConfigFile['profile'];
+  }
   return out;
 }
 
@@ -202,6 +213,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}, env: NodeJS.Proce
     token,
     home,
     configFile: file ? configFile : undefined,
+    profile: file?.profile ?? 'kmu3',
     sources: { module: moduleSource, token: tokenSource, home: homeSource },
     extra,
   };

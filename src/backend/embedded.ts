@@ -204,6 +204,18 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
   return found.slot;
 }
 
+/**
+ * The default-password warning shows once per home and user (real kmu prints none; a warning on
+ * every login would add a line to every script's `2>&1` capture). Remembered in a file beside users.json.
+ */
+async function firstDefaultPasswordLogin(home: string, user: string): Promise<boolean> {
+  const file = join(home, 'default-password-warned');
+  const warned = await fs.readFile(file, 'utf8').then((t) => t.split('\n'), () => [] as string[]);
+  if (warned.includes(user)) return false;
+  await fs.appendFile(file, user + '\n', { mode: FILE_MODE }).catch(() => undefined);
+  return true;
+}
+
 class EmbeddedBackend extends TokenBackend {
   readonly kind = 'embedded' as const;
   readonly paths: EmbeddedPaths;
@@ -223,7 +235,7 @@ class EmbeddedBackend extends TokenBackend {
     const user = await authenticate(this.paths, name, password, 'CU');
     await this.tokenLogin(await readPin(this.paths.userPin), true);
     this.currentUser = user;
-    if (password === DEFAULT_PASSWORD) {
+    if (password === DEFAULT_PASSWORD && (await firstDefaultPasswordLogin(this.paths.home, user.name))) {
       this.warnings.push(
         `Warning: user ${user.name} still has the default password; change it with: kmu11 passwd ${user.name}`,
       );

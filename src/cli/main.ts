@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
+import { PROFILES, resolveConfig } from '../backend/config.js';
 import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
-import { jsonOutput, printableLine, textOutput, type Output } from './output.js';
+import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
 import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
 import { askOrEnv, lineSource, type LineSource } from './prompt.js';
 import { runParsed, usageFailure } from './run.js';
@@ -14,13 +15,14 @@ import { runAttest } from './attest.js';
 
 interface Globals {
   json: boolean;
+  profile?: Profile;
   module?: string;
   token?: string;
   home?: string;
 }
 
-const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
-  no mode on a terminal: the interactive shell (prompt "Command: ")
+const USAGE = `usage: kmu11 [--json] [--profile kmu3|pages] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
+  no mode on a terminal: the interactive shell (prompt "Command:  ")
   no mode with standard input from a pipe or file: one command a line`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
@@ -29,7 +31,11 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') g.json = true;
-    else if (a === '--module' || a === '--token' || a === '--home') {
+    else if (a === '--profile') {
+      const v = argv[++i];
+      if (!(PROFILES as readonly (string | undefined)[]).includes(v)) throw new UsageError(`--profile takes kmu3 or pages, not '${v ?? ''}'`);
+      g.profile = v as Profile;
+    } else if (a === '--module' || a === '--token' || a === '--home') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
       g[a.slice(2) as 'module' | 'token' | 'home'] = v;
@@ -66,12 +72,14 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   interrupts.stop = () => rl.close();
-  // loginHSM -hpswd reads its password as the next line (not echoed, not run).
+  // A command's question (setAttribute without -v, loginHSM -hpswd) reads the next line, as a
+  // terminal user types it; that line is not run. A secret is never echoed; another answer
+  // shows after its question, as on the page.
   const next = lineSource(rl[Symbol.asyncIterator]());
-  // Only passwords come from the batch's lines; other questions need a terminal (setAttribute -v).
   session.setPrompt(async (question, opts) => {
-    if (!opts.hidden) throw new NoAnswer();
-    return askOrEnv(question, opts, { hidden: true, terminal: false, lines: next });
+    const answer = await askOrEnv(question, opts, { hidden: opts.hidden, terminal: false, lines: next });
+    out.asked(question, opts.hidden ? undefined : answer);
+    return answer;
   });
   let allOk = true;
   for (let raw = await next(); raw !== undefined; raw = await next()) {
@@ -88,11 +96,16 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
     }
     allOk &&= outcome.ok;
     if (outcome.exit || interrupts.signal) break;
+    out.between();
   }
   rl.close();
   return allOk;
 }
 
+/**
+ * singlecmd: the commands run as the same lines would in batch: one that fails (a typo, a bad
+ * value, a failed login) prints its error and the chain goes on; the exit status is 1 if any failed.
+ */
 async function runSinglecmd(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
   // ps shows the command line: a password given with -p is masked there as soon as kmu11 runs.
   const masked = maskWords(words);
@@ -124,13 +137,20 @@ async function runCommands(session: KmuSession, words: string[], out: Output, in
     return false;
   }
   let allOk = true;
-  for (const parsed of commands) {
+  for (const entry of commands) {
     if (interrupts.signal) break;
-    const outcome = await runParsed(session, parsed, out);
+    const outcome = 'error' in entry ? usageFailure(out, entry.error) : await runParsed(session, entry, out);
     allOk &&= outcome.ok;
     if (outcome.exit) break;
   }
   return allOk;
+}
+
+function profileFromEnv(): Profile | undefined {
+  const v = process.env.KMU11_PROFILE;
+  if (v === undefined || v === '') return undefined;
+  if (!(PROFILES as readonly string[]).includes(v)) throw new UsageError(`KMU11_PROFILE must be kmu3 or pages, not '${v}'`);
+  return v as Profile;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -143,8 +163,15 @@ export async function main(argv: string[]): Promise<number> {
     early.fatal((e as Error).message);
     return 2;
   }
-  const out = globals.json ? jsonOutput() : textOutput();
   const overrides = { module: globals.module, token: globals.token, home: globals.home };
+  let profile: Profile;
+  try {
+    profile = globals.profile ?? profileFromEnv() ?? resolveConfig(overrides).profile;
+  } catch (e) {
+    early.fatal((e as Error).message);
+    return 2;
+  }
+  const out = globals.json ? jsonOutput() : textOutput(profile);
   const mode = rest[0];
   if (mode === '--help' || mode === '-h') {
     process.stdout.write(USAGE + '\n');
@@ -169,7 +196,7 @@ export async function main(argv: string[]): Promise<number> {
       out.fatal(`unknown mode '${printableLine(mode)}'\n${USAGE}`);
       return 2;
     }
-    if (shell) return status(await runShell(session, overrides, out));
+    if (shell) return status(await runShell(session, overrides, out, promptOf(profile)));
     return status(await runBatch(session, out, interrupts));
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {

@@ -2,13 +2,24 @@
 // a command with --json.
 import type { CommandResult } from '../commands/index.js';
 import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
-import { formatSyntax, formatText } from './text.js';
+import { formatSyntax, formatText, missingFlagLines, type MissingFlag, type Profile } from './text.js';
+
+export type { Profile } from './text.js';
+
+/** The shell's prompt, also echoed before each batch line: kmu 3.x prints two spaces after the colon. */
+export function promptOf(profile: Profile): string {
+  return profile === 'pages' ? 'Command: ' : 'Command:  ';
+}
 
 export interface Output {
   result(r: CommandResult<any>): void;
   syntax(command: string, syntax: string): void;
   /** A line typed in batch mode, echoed after kmu's prompt. */
   echo(line: string): void;
+  /** What a terminal shows between one command's output and the next prompt. */
+  between(): void;
+  /** A command's question answered from the next batch line: the answer shows after it unless secret. */
+  asked(question: string, answer: string | undefined): void;
   fatal(message: string): void;
 }
 
@@ -30,13 +41,15 @@ export function printableLine(text: string): string {
   return printable(text).replace(/[\n\t]/g, escapeChar);
 }
 
-export function textOutput(stdout = process.stdout, stderr = process.stderr): Output {
+export function textOutput(profile: Profile = 'kmu3', stdout = process.stdout, stderr = process.stderr): Output {
   return {
     result(r) {
-      const err = (r.data as { error?: { usage?: string; detail?: string } }).error;
-      // Bad input is one line on stderr: nothing reached the token, so no kmu status lines.
+      const err = (r.data as { error?: { usage?: string; detail?: string; missing?: MissingFlag[] } }).error;
+      // kmu's own lines for missing flags go to stdout, as kmu prints them; kmu11's wording to stderr.
+      if (err?.missing) stdout.write(missingFlagLines(err.missing).join('\n') + '\n');
+      // Other bad input is one line on stderr: nothing reached the token, so no kmu status lines.
       if (err?.usage) return void stderr.write(`Error: ${printableLine(err.usage)}\n`);
-      const text = formatText(r);
+      const text = formatText(r, profile);
       if (text) stdout.write(printable(text) + '\n');
       if (err?.detail) stderr.write(`Error: ${printableLine(err.detail)}\n`);
       for (const w of r.warnings) stderr.write(printable(w) + '\n');
@@ -45,7 +58,13 @@ export function textOutput(stdout = process.stdout, stderr = process.stderr): Ou
       stdout.write(formatSyntax(syntax) + '\n');
     },
     echo(line) {
-      stdout.write(`Command: ${printableLine(line)}\n`);
+      stdout.write(`${promptOf(profile)}${printableLine(line)}\n`);
+    },
+    between() {
+      stdout.write('\n');
+    },
+    asked(question, answer) {
+      stdout.write(`${printable(question)}${printableLine(answer ?? '')}\n`);
     },
     fatal(message) {
       stderr.write(`kmu11: ${printable(message)}\n`);
@@ -78,6 +97,8 @@ export function jsonOutput(stdout = process.stdout): Output {
       emit({ command, code: hexCode(0), text: returnCodeText(0), warnings: [], result: { syntax } });
     },
     echo() {},
+    between() {},
+    asked() {},
     fatal(message) {
       emit({ command: null, code: null, error: { fatal: message } });
     },

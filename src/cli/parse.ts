@@ -60,15 +60,15 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
   const command = lookup(words[start]!);
   const options: Record<string, unknown> = {};
   const seen = new Set<string>();
-  let help = false;
+  // -h wins over every other flag (`genECCKeyPair -h -i 99` shows the syntax): the command's
+  // words, up to the next command name in a singlecmd chain, are not checked.
+  const takesValue = (word: string | undefined) => command.flags.some((f) => f.flag === word && f.parse);
+  let end = start + 1;
+  while (end < words.length && !(stopAtCommand && findCommand(words[end]!) && !takesValue(words[end - 1]))) end++;
+  if (words.slice(start + 1, end).includes('-h')) return [{ command, words: words.slice(start, end), help: true, options }, end];
   let i = start + 1;
   while (i < words.length) {
     const word = words[i]!;
-    if (word === '-h') {
-      help = true;
-      i++;
-      continue;
-    }
     const spec = command.flags.find((f) => f.flag === word);
     if (!spec) {
       if (stopAtCommand && findCommand(word)) break;
@@ -91,8 +91,8 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
     options[spec.key] = spec.parse(value, spec.flag);
     i += 2;
   }
-  const parsed = { command, words: words.slice(start, i), help, options };
-  if (!help) checkOptions(parsed.command, options);
+  const parsed = { command, words: words.slice(start, i), help: false, options };
+  checkOptions(parsed.command, options);
   return [parsed, i];
 }
 
@@ -104,15 +104,29 @@ export function parseLine(line: string): ParsedCommand | null {
   return parsed;
 }
 
-/** `singlecmd loginHSM -u CU ... genECCKeyPair -i 2 -l x`: every command on one line. */
-export function parseSinglecmd(words: string[]): ParsedCommand[] {
+/** One command of a singlecmd chain: read, or the reason it could not be. */
+export type ChainEntry = ParsedCommand | { error: UsageError };
+
+/**
+ * `singlecmd loginHSM -u CU ... genECCKeyPair -i 2 -l x`: every command on one line. A command
+ * that cannot be read becomes its error, and reading goes on at the next command name, so the
+ * chain runs as the same lines would in batch.
+ */
+export function parseSinglecmd(words: string[]): ChainEntry[] {
   if (words.length === 0) throw new UsageError('singlecmd needs at least one command');
-  const out: ParsedCommand[] = [];
+  const out: ChainEntry[] = [];
   let i = 0;
   while (i < words.length) {
-    const [parsed, next] = readCommand(words, i, true);
-    out.push(parsed);
-    i = next;
+    try {
+      const [parsed, next] = readCommand(words, i, true);
+      out.push(parsed);
+      i = next;
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      out.push({ error: e });
+      i++;
+      while (i < words.length && !findCommand(words[i]!)) i++;
+    }
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// The interactive shell: prompt "Command: ", history (kept in $KMU11_HOME/history), tab
-// completion of command names and of each command's flags.
+// The interactive shell: prompt "Command:  " ("Command: " with --profile pages), history (kept
+// in $KMU11_HOME/history), tab completion of command names and of each command's flags.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -49,7 +49,7 @@ function interruption(): KmuError {
  * the keys: Ctrl-C aborts the command (CommandContext.signal), anything else typed meanwhile is
  * given back to the line editor afterwards. Ctrl-C at the prompt clears the line.
  */
-export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output): Promise<boolean> {
+export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output, prompt: string): Promise<boolean> {
   const file = historyFile(overrides);
   let history: string[] = [];
   try {
@@ -80,7 +80,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
     completer: complete,
     history,
     historySize: HISTORY_SIZE,
-    prompt: 'Command: ',
+    prompt,
   });
   let allOk = true;
   let busy = false;
@@ -128,7 +128,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
       busy = false;
       allOk &&= outcome.ok;
       if (outcome.exit || ended) return finish();
-      process.stdout.write('\n');
+      out.between();
       rl.prompt();
       // Type-ahead goes to the line editor as if typed now (an Enter in it runs the next line).
       for (const [text, key] of pending.splice(0)) input.emit('keypress', text, key);

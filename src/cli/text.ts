@@ -1,13 +1,27 @@
-// kmu's text output, line for line as the key_mgmt_util reference pages show it.
+// kmu's text output, line for line as the key_mgmt_util reference pages show it, or (profile
+// "kmu3", the default) as key_mgmt_util 3.x printed it where scripts parse it.
 // Formatters read result objects only; they never reach the token.
 import type { CommandResult } from '../commands/index.js';
 import type { HelpData } from '../commands/help.js';
 import type { GetAttributeData } from '../commands/getAttribute.js';
 import type { ListECCCurveIdsData } from '../commands/listECCCurveIds.js';
-import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
+import { hexCode, RC, returnCodeText } from '../kmu/returnCodes.js';
 import { USER_FORMATTERS } from './usersText.js';
 
 const T = '        ';
+
+/** "kmu3": what key_mgmt_util 3.x printed (scripts in the wild parse it); "pages": the reference pages' older transcripts. */
+export type Profile = 'kmu3' | 'pages';
+
+/** A required flag not given: kmu's "Error: <what> (-<flag>) is missing." */
+export interface MissingFlag {
+  flag: string;
+  what: string;
+}
+
+export function missingFlagLines(missing: readonly MissingFlag[]): string[] {
+  return ['', ...missing.map((m) => `${T}Error: ${m.what} (${m.flag}) is missing.`)];
+}
 
 export function returned(op: string, code: number, sep = ' returned:'): string {
   return `${op}${sep} ${hexCode(code)} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`;
@@ -17,14 +31,14 @@ export function returned(op: string, code: number, sep = ' returned:'): string {
 export function clusterLines(code: number, indent = T, title = 'Cluster Error Status', nodes = 1): string[] {
   if (code === 0xb3)
     // The page's policy refusal: the cluster reports the server unavailable.
-    return [`${indent}${title}`, `${indent}Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is unavailable`];
+    return [`${indent}${title}`, `${indent}Node id 0 and err state ${hexCode(RC.CLUSTER_UNAVAILABLE)} : ${returnCodeText(RC.CLUSTER_UNAVAILABLE)}`];
   const state = '0x' + code.toString(16).padStart(8, '0');
   const text = returnCodeText(code) ?? 'HSM Error: unknown error';
   const ids = Array.from({ length: Math.max(1, nodes) }, (_, i) => Math.max(1, nodes) - 1 - i);
   return [`${indent}${title}`, ...ids.map((n) => `${indent}Node id ${n} and err state ${state} : ${text}`)];
 }
 
-type Formatter = (r: CommandResult<any>) => string[];
+type Formatter = (r: CommandResult<any>, profile: Profile) => string[];
 
 const genPair =
   (sep: string): Formatter =>
@@ -51,11 +65,20 @@ const FORMATTERS: Record<string, Formatter> = {
   genDSAKeyPair: genPair(': returned:'),
   loginHSM: login,
   logoutHSM: login,
-  findKey(r) {
+  findKey(r, profile) {
     if (r.code !== 0) return ['', T + returned(r.op, r.code), '', ...clusterLines(r.code)];
     const handles: number[] = r.data.handles;
-    const lines = ['', `Total number of keys present ${handles.length}`, ''];
-    if (handles.length > 0) lines.push(` number of keys matched from start index 0::${handles.length - 1}`, handles.join(', '), '');
+    const lines =
+      profile === 'pages'
+        ? ['', `Total number of keys present ${handles.length}`, '']
+        : ['', `Total number of keys present: ${handles.length}`, ''];
+    if (handles.length > 0)
+      lines.push(
+        ...(profile === 'pages'
+          ? [` number of keys matched from start index 0::${handles.length - 1}`, handles.join(', ')]
+          : [`Handles of matching keys:\t${handles.join(', ')}`]),
+        '',
+      );
     if (r.data.showUri && handles.length > 0) lines.push(...handles.map((h, i) => `${h} : ${r.data.uris[i]}`), '');
     return [...lines, ...clusterLines(0), '', T + returned(r.op, 0)];
   },
@@ -126,9 +149,9 @@ const FORMATTERS: Record<string, Formatter> = {
 };
 
 /** kmu's lines for a result, without a trailing newline. */
-export function formatText(result: CommandResult<any>): string {
+export function formatText(result: CommandResult<any>, profile: Profile = 'kmu3'): string {
   const f = FORMATTERS[result.command];
-  const lines = f ? f(result) : ['', T + returned(result.op, result.code)];
+  const lines = f ? f(result, profile) : ['', T + returned(result.op, result.code)];
   return lines.join('\n');
 }
 

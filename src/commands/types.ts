@@ -14,6 +14,8 @@ export interface FlagSpec {
   metavar?: string;
   /** A password: masked in echoes, history and the process title. */
   secret?: boolean;
+  /** What kmu calls the value in "Error: <what> (-i) is missing."; default: the metavar, capitalised. */
+  what?: string;
 }
 
 export interface CommandContext {

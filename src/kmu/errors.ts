@@ -38,6 +38,17 @@ export class NoAnswer extends UsageError {
   }
 }
 
+/** Required flags not given: kmu prints "Error: <what> (-<flag>) is missing." for each. */
+export class MissingFlagsError extends UsageError {
+  constructor(
+    message: string,
+    readonly missing: ReadonlyArray<{ flag: string; what: string }>,
+  ) {
+    super(message);
+    this.name = 'MissingFlagsError';
+  }
+}
+
 /**
  * kmu11 itself cannot start: no module, SoftHSM missing, unreadable config. One line, exit 2.
  */

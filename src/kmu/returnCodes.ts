@@ -1,6 +1,6 @@
 // kmu's return codes: the number a command prints after "returned:", and its text.
-// 0x00, 0xa8, 0xb3, 0xc6 and 0xdb (with their exact wording) come from the key_mgmt_util
-// reference pages; the rest are kmu11's own assignments in the same style, kept here as data
+// 0x00, 0xa8, 0xb3, 0xc6, 0xdb and the cluster state 0x30000085 (with their exact wording) come
+// from the key_mgmt_util reference pages; the rest are kmu11's own assignments in the same style, kept here as data
 // so that Error2String, the formatters and the PKCS#11 mapping all read one table.
 
 // One list: each code's name (for the source), number and text.
@@ -33,15 +33,18 @@ const CODES = {
   POLICY_VIOLATION: [0xb3, 'HSM Error: This operation violates the current configured/FIPS policies'],
   ACCESS_DENIED: [0xc6, 'HSM Error: Key Access is denied'],
   INVALID_USER_TYPE: [0xdb, 'HSM Error: Invalid User Type.'],
+  // A node's err state, not a command's return code: the genECCKeyPair page's policy refusal.
+  CLUSTER_UNAVAILABLE: [0x30000085, 'HSM CLUSTER ERROR: Server in cluster is unavailable'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 type Codes = typeof CODES;
 export const RC = Object.fromEntries(Object.entries(CODES).map(([k, [code]]) => [k, code])) as { readonly [K in keyof Codes]: Codes[K][0] };
 
-const TEXT: ReadonlyMap<number, string> = new Map(Object.values(CODES));
+/** Every code kmu11 prints, with its text (Error2String reads this). */
+export const RETURN_CODES: ReadonlyMap<number, string> = new Map(Object.values(CODES));
 
 export function returnCodeText(code: number): string | undefined {
-  return TEXT.get(code);
+  return RETURN_CODES.get(code);
 }
 
 /** "0x00", "0xa8": kmu prints codes as two lowercase hex digits at least. */

@@ -21,11 +21,12 @@ export interface Shell {
 
 const PROMPT = 'Command: ';
 
-/** `args` run another mode on the terminal (kmu11 passwd …); `first` is what to wait for before resolving. */
-export async function openShell(env: NodeJS.ProcessEnv, args: string[] = [], first = PROMPT): Promise<Shell> {
+/** `args` run another mode on the terminal (kmu11 passwd …); `first` is what to wait for before resolving; `cwd` the shell's directory. */
+export async function openShell(env: NodeJS.ProcessEnv, args: string[] = [], first = PROMPT, cwd?: string): Promise<Shell> {
   const command = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child: ChildProcessWithoutNullStreams = spawn('script', ['-qfec', command, '/dev/null'], {
     env: { ...process.env, ...env, TERM: 'dumb' },
+    cwd,
   });
   const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   let buffer = '';

@@ -14,7 +14,8 @@ import {
 } from '../../p11/index.js';
 import { derToOid, curveByOid, oidToDer } from '../../kmu/curves.js';
 import { asymmetricKcv } from '../../kmu/kcv.js';
-import { OBJ, OBJ_ATTRS, type ObjAttr, type ObjAttrValue } from '../../kmu/objAttr.js';
+import { dumpOrder } from '../../kmu/dumpOrder.js';
+import { OBJ, objAttr, type ObjAttr, type ObjAttrValue } from '../../kmu/objAttr.js';
 
 /** Everything readable that kmu's views need, in one C_GetAttributeValue. */
 const READ = [
@@ -114,10 +115,9 @@ async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undef
   return key.cls === CKO.PRIVATE_KEY ? key.recordedPublic : undefined;
 }
 
-const DUMP_ORDER = [...OBJ_ATTRS].sort((a, b) => a.dumpOrder - b.dumpOrder);
 
 /**
- * Every OBJ_ATTR the key has (or just `only`), in getAttribute's dump order, with kmu's derived values: public
+ * The OBJ_ATTRs CloudHSM dumps for the key's type (dumpOrder.ts), or just `only`, with kmu's derived values: public
  * keys are never sensitive and always extractable; EC keys show their point as MODULUS and the
  * curve size as MODULUS_BITS; VALUE_LEN is the key size in bytes; KCV as kcvOf.
  */
@@ -149,8 +149,8 @@ export async function objAttrValues(session: Session, key: KeyView, only?: numbe
   }
   const kcv = wants(OBJ.KCV!) ? await kcvOf(session, key) : undefined;
   const out: Array<[ObjAttr, ObjAttrValue]> = [];
-  for (const attr of DUMP_ORDER) {
-    if (!wants(attr.id)) continue;
+  const attrs = only !== undefined ? [objAttr(only)!] : dumpOrder(key.keyType).map((n) => objAttr(OBJ[n]!)!);
+  for (const attr of attrs) {
     const value = attr.name === 'OBJ_ATTR_KCV' ? kcv : (key.get(attr.id) ?? derived.get(attr.id));
     if (value !== undefined) out.push([attr, value as ObjAttrValue]);
   }
