@@ -10,6 +10,7 @@ import { findCommand, type Command, type CommandContext, type CommandResult } fr
 import { KmuError, UsageError } from './kmu/errors.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
+import { readApiOptions } from './commands/apiOptions.js';
 
 export interface KmuOptions extends ConfigOverrides {
   /** Answers loginHSM -hpswd; absent in scripts and the library. */
@@ -85,13 +86,7 @@ export class KmuSession {
   async run(name: string, options: Record<string, unknown> = {}): Promise<CommandResult<any>> {
     const command = findCommand(name);
     if (!command) throw new UsageError(`unknown command '${name}'`);
-    const read: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(options)) {
-      const spec = command.flags.find((f) => f.key === key);
-      if (!spec) throw new UsageError(`${name} has no option '${key}'`);
-      if (value === undefined || value === false) continue;
-      read[key] = spec.parse ? spec.parse(Array.isArray(value) ? value.join(',') : String(value), spec.flag) : true;
-    }
+    const read = readApiOptions(command, options);
     checkOptions(command, read);
     return this.execute(command, read);
   }

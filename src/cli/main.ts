@@ -8,17 +8,25 @@ import { parseLine, parseSinglecmd } from './parse.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
+import { completionScript } from './completion.js';
+import { batchProgress } from './progress.js';
+import { version } from './version.js';
 
 interface Globals {
   json: boolean;
   module?: string;
   token?: string;
   home?: string;
+  help?: boolean;
+  version?: boolean;
 }
 
 const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
   no mode on a terminal: the interactive shell (prompt "Command: ")
-  no mode with standard input from a pipe or file: one command a line`;
+  no mode with standard input from a pipe or file: one command a line
+  singlecmd help: kmu's commands; <command> -h: its flags
+  kmu11 completion bash|zsh: a completion script (source <(kmu11 completion bash))
+  kmu11 --version, kmu11 --help`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
   const g: Globals = { json: false };
@@ -26,6 +34,8 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') g.json = true;
+    else if (a === '--help' || a === '-h') g.help = true;
+    else if (a === '--version') g.version = true;
     else if (a === '--module' || a === '--token' || a === '--home') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
@@ -40,9 +50,11 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   let allOk = true;
+  const progress = batchProgress();
   for await (const raw of rl) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
+    progress.clear();
     out.echo(line);
     let outcome;
     try {
@@ -52,13 +64,16 @@ async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
       outcome = usageFailure(out, e);
     }
     allOk &&= outcome.ok;
+    progress.step();
     if (outcome.exit) break;
   }
+  progress.done();
   rl.close();
   return allOk;
 }
 
 async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
+  if (words.length === 0 || words[0] === '-h' || words[0] === '--help') words = ['help'];
   let commands;
   try {
     commands = parseSinglecmd(words);
@@ -88,9 +103,22 @@ export async function main(argv: string[]): Promise<number> {
   const out = globals.json ? jsonOutput() : textOutput();
   const overrides = { module: globals.module, token: globals.token, home: globals.home };
   const mode = rest[0];
-  if (mode === '--help' || mode === '-h') {
+  if (globals.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
+  }
+  if (globals.version) {
+    process.stdout.write(`kmu11 ${version()}\n`);
+    return 0;
+  }
+  if (mode === 'completion') {
+    try {
+      process.stdout.write(completionScript(rest[1]));
+      return 0;
+    } catch (e) {
+      early.fatal((e as Error).message);
+      return 2;
+    }
   }
   const session = new KmuSession(overrides);
   try {
