@@ -1,0 +1,121 @@
+// One-shot start-up, as scripts call kmu11 (one process a key):
+//   startup_help_vs_node  `kmu11 singlecmd help` ÷ `node -e 0`
+//   oneshot_vs_pkcs11js   `kmu11 singlecmd loginHSM … genECCKeyPair -i 2` on a fresh embedded token
+//                         ÷ bench/oneshot-pkcs11js.cjs (init, login, token EC keygen, finalize)
+// Medians of wall time over interleaved runs. Every one-shot run gets its own copy of a token
+// made once before (the copy is not timed), so each starts from the same fresh token. Also the
+// scrypt verify of the login, measured in-process, as part of kmu11's cost.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { scryptSync } from 'node:crypto';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const CLI = join(root, 'dist', 'kmu11.mjs');
+const ONESHOT = ['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'password', 'genECCKeyPair', '-i', '2', '-l', 'oneshot'];
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const r = (x, d = 3) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+function timed(cmd, args, env) {
+  const t = process.hrtime.bigint();
+  const p = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (p.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${p.status ?? p.signal}: ${p.stderr.trim().split('\n')[0]}`);
+  return ms;
+}
+
+/** A copy of the template home whose softhsm2.conf points at the copy's own tokens. */
+function copyHome(template, dest) {
+  cpSync(template, dest, { recursive: true });
+  const conf = join(dest, 'softhsm2.conf');
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^(\s*directories\.tokendir\s*=).*$/m, `$1 ${join(dest, 'tokens')}`));
+}
+
+/** scrypt as the embedded login runs it, for the parameters of the template home's crypto_user hash. */
+function scryptCost(home) {
+  const users = JSON.parse(readFileSync(join(home, 'users.json'), 'utf8')).users;
+  const hash = users.find((u) => u.name === 'crypto_user').passwordHash;
+  const [, ln, rr, p] = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$/.exec(hash).map(Number);
+  const N = 2 ** ln;
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    scryptSync('password', Buffer.alloc(16), 32, { N, r: rr, p, maxmem: 256 * N * rr });
+    times.push(performance.now() - t);
+  }
+  return { params: `ln=${ln},r=${rr},p=${p}`, memory_mib: r((128 * N * rr) / 2 ** 20, 1), median_ms: r(median(times), 1) };
+}
+
+export function measureStartup({ runs = 15, log = () => {} } = {}) {
+  const dir = mkdtempSync(join(os.tmpdir(), 'kmu11-startup-'));
+  try {
+    const template = join(dir, 'template');
+    const baseEnv = { ...process.env };
+    for (const k of ['KMU11_MODULE', 'KMU11_TOKEN', 'KMU11_CONFIG', 'KMU11_HOME', 'SOFTHSM2_CONF']) delete baseEnv[k];
+    // Make the embedded token once (first use), outside the timed runs.
+    execFileSync(process.execPath, [CLI, '--home', template, 'info'], { env: baseEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    const pin = readFileSync(join(template, 'user.pin'), 'utf8').trim();
+    const info = execFileSync(process.execPath, [CLI, '--home', template, 'info'], { env: baseEnv, encoding: 'utf8' });
+    const token = /^token:\s+(.+)$/m.exec(info)[1].trim();
+    const modulePath = /^module:\s+(.+)$/m.exec(info)[1].trim();
+
+    const t = { node: [], help: [], pkcs11js: [], kmu11: [] };
+    const cases = {
+      node: () => timed(process.execPath, ['-e', '0'], baseEnv),
+      help: () => timed(process.execPath, [CLI, '--home', join(dir, 'unused'), 'singlecmd', 'help'], baseEnv),
+      pkcs11js: (i) => {
+        const home = join(dir, `p${i}`);
+        copyHome(template, home);
+        return timed(process.execPath, [join(here, 'oneshot-pkcs11js.cjs'), modulePath, token], {
+          ...baseEnv,
+          SOFTHSM2_CONF: join(home, 'softhsm2.conf'),
+          KMU11_BENCH_PIN: pin,
+        });
+      },
+      kmu11: (i) => {
+        const home = join(dir, `k${i}`);
+        copyHome(template, home);
+        return timed(process.execPath, [CLI, '--home', home, ...ONESHOT], baseEnv);
+      },
+    };
+    const names = Object.keys(cases);
+    // One warm-up round (page cache), then `runs` rounds, the order rotated each round.
+    for (let i = -1; i < runs; i++) {
+      for (let j = 0; j < names.length; j++) {
+        const name = names[(j + Math.max(i, 0)) % names.length];
+        const ms = cases[name](i + 1);
+        if (i >= 0) t[name].push(ms);
+      }
+      if (i >= 0) log(`start-up round ${i + 1}/${runs}`);
+    }
+    const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
+    return {
+      runs,
+      median_ms: {
+        node_e_0: r(m.node, 1),
+        kmu11_singlecmd_help: r(m.help, 1),
+        pkcs11js_oneshot: r(m.pkcs11js, 1),
+        kmu11_oneshot: r(m.kmu11, 1),
+      },
+      login_scrypt: scryptCost(template),
+      startup_help_vs_node: r(m.help / m.node),
+      oneshot_vs_pkcs11js: r(m.kmu11 / m.pkcs11js),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// `node bench/startup.mjs [runs]`: this part alone, one JSON object on stdout.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const runs = Number(process.argv[2] ?? 15);
+  process.stdout.write(JSON.stringify(measureStartup({ runs, log: (s) => process.stderr.write(`bench: ${s}\n`) }), null, 2) + '\n');
+}
