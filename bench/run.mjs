@@ -337,7 +337,7 @@ async function main() {
   }
   let startup = null;
   if (o.startupRuns > 0) {
-    if (unavailable.kmu11 || !existsSync(join(root, 'dist', 'kmu11.mjs'))) unavailable.startup = unavailable.kmu11 ?? 'dist/kmu11.mjs missing';
+    if (unavailable.kmu11 || !existsSync(join(root, 'dist', 'kmu11.cjs'))) unavailable.startup = unavailable.kmu11 ?? 'dist/kmu11.cjs missing';
     else {
       log(`one-shot start-up: ${o.startupRuns} rounds`);
       startup = measureStartup({ runs: o.startupRuns, log });

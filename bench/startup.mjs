@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const CLI = join(root, 'dist', 'kmu11.mjs');
+const CLI = join(root, 'dist', 'kmu11.cjs');
 const ONESHOT = ['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'password', 'genECCKeyPair', '-i', '2', '-l', 'oneshot'];
 
 const median = (xs) => {

@@ -3,9 +3,8 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Backend } from './backend/backend.js';
-import { openBackend } from './backend/index.js';
-import { resolveConfig, type ConfigOverrides } from './backend/config.js';
-import { IdentityHandleStore, openHandleStore, type HandleStore } from './backend/handles.js';
+import type { ConfigOverrides } from './backend/config.js';
+import type { HandleStore } from './backend/handles.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, UsageError } from './kmu/errors.js';
 import { RC } from './kmu/returnCodes.js';
@@ -39,6 +38,11 @@ export class KmuSession {
   }
 
   private async open(): Promise<CommandContext> {
+    // Loaded here, not at start-up: help, -h and the other offline commands never need them.
+    const [{ openBackend }, { IdentityHandleStore, openHandleStore }] = await Promise.all([
+      import('./backend/index.js'),
+      import('./backend/handles.js'),
+    ]);
     const backend: Backend = await openBackend(this.options);
     try {
       const handles: HandleStore =
@@ -67,6 +71,7 @@ export class KmuSession {
     const info = await backend.info();
     if (info.home) return info.home;
     const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
+    const { resolveConfig } = await import('./backend/config.js');
     return join(backend.home ?? resolveConfig(this.options).home, 'handles', tag.slice(0, 16));
   }
 
