@@ -25,6 +25,8 @@ if [ "$tests" = 1 ]; then
   # Debian's PyKCS11 is importable by the system interpreter, whatever python3 is first on PATH.
   /usr/bin/python3 -c 'import PyKCS11' 2>/dev/null || pkgs+=(python3-pykcs11)
   command -v openssl >/dev/null || pkgs+=(openssl)
+  # The completion tests source kmu11's zsh script.
+  command -v zsh >/dev/null || pkgs+=(zsh)
   command -v cc >/dev/null || pkgs+=(gcc)
 fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
