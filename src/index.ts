@@ -72,15 +72,19 @@ export class Kmu {
 
 // Commands the library leaves out: the shell's own, and those written out above.
 const NOT_METHODS = new Set(['exit', 'help', 'findKey', 'loginHSM', 'logoutHSM']);
+/** What an option left out means where the library can choose (the flag has no default). */
+const DEFAULTS: { [K in CommandName]?: Partial<CommandOptions<K>> } = { genDSAKeyPair: { modulusBits: 2048 } };
+
 for (const { name } of COMMANDS) {
   if (NOT_METHODS.has(name) || name in Kmu.prototype) continue;
-  Object.defineProperty(Kmu.prototype, name, {
-    value: async function (this: Kmu, options?: object) {
-      return (await this.run(name, options ?? {})).data;
+  const defaults = (DEFAULTS as Record<string, object | undefined>)[name];
+  // Named after the command, so stack traces say Kmu.deleteKey.
+  const method = {
+    async [name](this: Kmu, options?: object) {
+      return (await this.run(name, { ...defaults, ...options })).data;
     },
-    writable: true,
-    configurable: true,
-  });
+  }[name]!;
+  Object.defineProperty(Kmu.prototype, name, { value: method, writable: true, configurable: true });
 }
 
 export type { CommandMap };

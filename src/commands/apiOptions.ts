@@ -27,6 +27,22 @@ function wants(parsed: unknown): string {
   return 'a number or a name';
 }
 
+/** The value as an operator types it: a list comma-separated; a number in decimal, or in 0x hex for a flag written so (Error2String -r). */
+function parseText(spec: FlagSpec, value: unknown): unknown {
+  const parse = spec.parse!;
+  if (Array.isArray(value)) return parse(value.join(','), spec.flag);
+  try {
+    return parse(String(value), spec.flag);
+  } catch (e) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw e;
+    try {
+      return parse(`0x${value.toString(16)}`, spec.flag);
+    } catch {
+      throw e;
+    }
+  }
+}
+
 function readOne(command: Command<any, any>, spec: FlagSpec, value: unknown): unknown {
   const name = `${command.name}: option '${spec.key}' (${spec.flag})`;
   if (!spec.parse) {
@@ -36,7 +52,7 @@ function readOne(command: Command<any, any>, spec: FlagSpec, value: unknown): un
   if (value === null || (typeof value === 'object' && !Array.isArray(value)) || typeof value === 'boolean')
     throw new UsageError(`${name} takes a value, not ${typeName(value)}`);
   if (typeof value === 'number' && !Number.isFinite(value)) throw new UsageError(`${name} takes a finite number, not ${value}`);
-  const parsed = spec.parse(Array.isArray(value) ? value.join(',') : String(value), spec.flag);
+  const parsed = parseText(spec, value);
   if (!accepts(value, parsed)) throw new UsageError(`${name} takes ${wants(parsed)}, not ${typeName(value)}`);
   return parsed;
 }
