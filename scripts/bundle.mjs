@@ -1,7 +1,11 @@
-// Bundles what ships beside tsc's dist/: the CLI as one file (dist/kmu11.cjs: a one-shot run
-// loads one file instead of ~80 modules) and the library for require() (dist/index.cjs).
+// Bundles what ships beside tsc's dist/: the CLI as one file (dist/kmu11-cli.cjs, run by the
+// launcher dist/kmu11.cjs with V8's code cache: a one-shot run loads one file instead of ~80
+// modules, mostly precompiled) and the library for require() (dist/index.cjs).
 // CommonJS because Node 20 starts a CommonJS main script faster than an ES module one.
-import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -35,9 +39,27 @@ function lazyBuiltins(text) {
 }
 
 const [cli] = await Promise.all([
-  build({ ...common, entryPoints: ['src/cli/bin.ts'], write: false, outfile: 'dist/kmu11.cjs', banner: { js: `${common.banner.js}\n${LAZY_HELPER}` } }),
+  build({ ...common, entryPoints: ['src/cli/bin.ts'], write: false, outfile: 'dist/kmu11-cli.cjs', banner: { js: `${common.banner.js}\n${LAZY_HELPER}` } }),
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs' }),
 ]);
 const file = cli.outputFiles[0];
-writeFileSync(file.path, lazyBuiltins(file.text));
-chmodSync(file.path, 0o755);
+// The launcher wraps it in a function: no #! line inside.
+writeFileSync(file.path, lazyBuiltins(file.text).replace(/^#!.*\n/, ''));
+copyFileSync('scripts/launcher.cjs', 'dist/kmu11.cjs');
+chmodSync('dist/kmu11.cjs', 0o755);
+
+// The code cache: what V8 compiled for `singlecmd help` (start-up, the command table, the
+// formatters). Without a built addon the CLI cannot start; then there is simply no cache.
+rmSync(`${file.path}.v8cache`, { force: true });
+const home = mkdtempSync(join(tmpdir(), 'kmu11-bundle-'));
+try {
+  execFileSync(process.execPath, ['dist/kmu11.cjs', '--home', join(home, 'home'), 'singlecmd', 'help'], {
+    env: { ...process.env, KMU11_WRITE_CODE_CACHE: '1' },
+    stdio: 'ignore',
+  });
+} catch {
+  rmSync(`${file.path}.v8cache`, { force: true });
+  console.error('bundle: no code cache (the CLI did not run: is the addon built?)');
+} finally {
+  rmSync(home, { recursive: true, force: true });
+}

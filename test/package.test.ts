@@ -64,7 +64,7 @@ afterAll(() => {
 describe('npm pack', () => {
   it('ships the linux-x64 prebuild, the bundles and the types, and no build tree', () => {
     expect(files).toContain('prebuilds/linux-x64/kmu11_pkcs11.napi.glibc.node');
-    for (const f of ['dist/kmu11.cjs', 'dist/index.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/api.d.ts', 'binding.gyp', 'native/addon.cc'])
+    for (const f of ['dist/kmu11.cjs', 'dist/kmu11-cli.cjs', 'dist/kmu11-cli.cjs.v8cache', 'dist/index.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/api.d.ts', 'binding.gyp', 'native/addon.cc'])
       expect(files).toContain(f);
     expect(files.filter((f) => /^(build|test|bench|scripts)\//.test(f) || f.endsWith('.map'))).toEqual([]);
   });
