@@ -293,6 +293,8 @@ function table(s) {
     const m = s.startup.median_ms;
     L.push(`one-shot start-up, medians of ${s.startup.runs} runs: node -e 0 ${fmt(m.node_e_0, 1)} ms, kmu11 singlecmd help ${fmt(m.kmu11_singlecmd_help, 1)} ms;`);
     L.push(`  token EC keygen: pkcs11js script ${fmt(m.pkcs11js_oneshot, 1)} ms, kmu11 singlecmd loginHSM … genECCKeyPair ${fmt(m.kmu11_oneshot, 1)} ms (its login scrypt ${s.startup.login_scrypt.params}, ${fmt(s.startup.login_scrypt.memory_mib, 1)} MiB: ${fmt(s.startup.login_scrypt.median_ms, 1)} ms)`);
+    const c = s.startup.median_cpu_ms;
+    L.push(`  CPU ms (less moved by load): node ${fmt(c.node_e_0, 1)}, help ${fmt(c.kmu11_singlecmd_help, 1)} (×${fmt(s.startup.cpu_help_vs_node, 2)}); pkcs11js ${fmt(c.pkcs11js_oneshot, 1)}, kmu11 ${fmt(c.kmu11_oneshot, 1)} (×${fmt(s.startup.cpu_oneshot_vs_pkcs11js, 2)})`);
   }
   L.push('');
   const where = s.raw_c_best_concurrency != null ? ` (at ${s.raw_c_best_concurrency} in flight, raw C's best)` : '';

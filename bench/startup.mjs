@@ -2,7 +2,8 @@
 //   startup_help_vs_node  `kmu11 singlecmd help` ÷ `node -e 0`
 //   oneshot_vs_pkcs11js   `kmu11 singlecmd loginHSM … genECCKeyPair -i 2` on a fresh embedded token
 //                         ÷ bench/oneshot-pkcs11js.cjs (init, login, token EC keygen, finalize)
-// Medians of wall time over interleaved runs. Every one-shot run gets its own copy of a token
+// Medians of wall time over interleaved runs, and (in a second run of each, with
+// bench/cpu-report.cjs preloaded) of the process's CPU time, which the machine's load moves less. Every one-shot run gets its own copy of a token
 // made once before (the copy is not timed), so each starts from the same fresh token. Also the
 // scrypt verify of the login, measured in-process, as part of kmu11's cost.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -24,12 +25,17 @@ const median = (xs) => {
 };
 const r = (x, d = 3) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
 
-function timed(cmd, args, env) {
+const CPU_FILE = join(os.tmpdir(), `kmu11-startup-cpu-${process.pid}`);
+
+/** Wall ms of one run of `node <args>`; with cpu, the child's own CPU ms instead. */
+function timed(args, env, cpu = false) {
+  rmSync(CPU_FILE, { force: true });
+  const argv = cpu ? ['-r', join(here, 'cpu-report.cjs'), ...args] : args;
   const t = process.hrtime.bigint();
-  const p = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const p = spawnSync(process.execPath, argv, { env: cpu ? { ...env, KMU11_BENCH_CPU_FILE: CPU_FILE } : env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (p.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${p.status ?? p.signal}: ${p.stderr.trim().split('\n')[0]}`);
-  return ms;
+  if (p.status !== 0) throw new Error(`node ${args.join(' ')}: exit ${p.status ?? p.signal}: ${p.stderr.trim().split('\n')[0]}`);
+  return cpu ? Number(readFileSync(CPU_FILE, 'utf8')) : ms;
 }
 
 /** A copy of the template home whose softhsm2.conf points at the copy's own tokens. */
@@ -68,22 +74,20 @@ export function measureStartup({ runs = 15, log = () => {} } = {}) {
     const modulePath = /^module:\s+(.+)$/m.exec(info)[1].trim();
 
     const t = { node: [], help: [], pkcs11js: [], kmu11: [] };
+    const cpu = { node: [], help: [], pkcs11js: [], kmu11: [] };
+    let n = 0;
     const cases = {
-      node: () => timed(process.execPath, ['-e', '0'], baseEnv),
-      help: () => timed(process.execPath, [CLI, '--home', join(dir, 'unused'), 'singlecmd', 'help'], baseEnv),
-      pkcs11js: (i) => {
-        const home = join(dir, `p${i}`);
+      node: (c) => timed(['-e', '0'], baseEnv, c),
+      help: (c) => timed([CLI, '--home', join(dir, 'unused'), 'singlecmd', 'help'], baseEnv, c),
+      pkcs11js: (c) => {
+        const home = join(dir, `p${n++}`);
         copyHome(template, home);
-        return timed(process.execPath, [join(here, 'oneshot-pkcs11js.cjs'), modulePath, token], {
-          ...baseEnv,
-          SOFTHSM2_CONF: join(home, 'softhsm2.conf'),
-          KMU11_BENCH_PIN: pin,
-        });
+        return timed([join(here, 'oneshot-pkcs11js.cjs'), modulePath, token], { ...baseEnv, SOFTHSM2_CONF: join(home, 'softhsm2.conf'), KMU11_BENCH_PIN: pin }, c);
       },
-      kmu11: (i) => {
-        const home = join(dir, `k${i}`);
+      kmu11: (c) => {
+        const home = join(dir, `k${n++}`);
         copyHome(template, home);
-        return timed(process.execPath, [CLI, '--home', home, ...ONESHOT], baseEnv);
+        return timed([CLI, '--home', home, ...ONESHOT], baseEnv, c);
       },
     };
     const names = Object.keys(cases);
@@ -91,12 +95,14 @@ export function measureStartup({ runs = 15, log = () => {} } = {}) {
     for (let i = -1; i < runs; i++) {
       for (let j = 0; j < names.length; j++) {
         const name = names[(j + Math.max(i, 0)) % names.length];
-        const ms = cases[name](i + 1);
-        if (i >= 0) t[name].push(ms);
+        const wall = cases[name](false);
+        const c = cases[name](true);
+        if (i >= 0) t[name].push(wall), cpu[name].push(c);
       }
       if (i >= 0) log(`start-up round ${i + 1}/${runs}`);
     }
     const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
+    const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)]));
     return {
       runs,
       median_ms: {
@@ -105,11 +111,20 @@ export function measureStartup({ runs = 15, log = () => {} } = {}) {
         pkcs11js_oneshot: r(m.pkcs11js, 1),
         kmu11_oneshot: r(m.kmu11, 1),
       },
+      median_cpu_ms: {
+        node_e_0: r(c.node, 1),
+        kmu11_singlecmd_help: r(c.help, 1),
+        pkcs11js_oneshot: r(c.pkcs11js, 1),
+        kmu11_oneshot: r(c.kmu11, 1),
+      },
+      cpu_help_vs_node: r(c.help / c.node),
+      cpu_oneshot_vs_pkcs11js: r(c.kmu11 / c.pkcs11js),
       login_scrypt: scryptCost(template),
       startup_help_vs_node: r(m.help / m.node),
       oneshot_vs_pkcs11js: r(m.kmu11 / m.pkcs11js),
     };
   } finally {
+    rmSync(CPU_FILE, { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }
