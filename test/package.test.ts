@@ -186,6 +186,24 @@ await kmu.close();
     expect(good.stdout + good.stderr).toBe('');
     expect(good.status).toBe(0);
 
+    // A CommonJS consumer (require) gets the same types.
+    writeFileSync(
+      join(project, 'consumer.cts'),
+      `import kmu11 = require('kmu11');
+async function main(): Promise<number> {
+  const kmu = await kmu11.Kmu.open();
+  const { handle } = await kmu.deleteKey({ handle: 1 });
+  return handle + kmu11.RC.SUCCESS;
+}
+export = main;
+`,
+    );
+    const options = { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022'], types: [], noEmit: true, skipLibCheck: false };
+    writeFileSync(join(project, 'tsconfig.cjs.json'), JSON.stringify({ compilerOptions: options, files: ['consumer.cts'] }));
+    const cjs = run('node', [TSC, '-p', 'tsconfig.cjs.json']);
+    expect(cjs.stdout + cjs.stderr).toBe('');
+    expect(cjs.status).toBe(0);
+
     writeFileSync(
       join(project, 'consumer.mts'),
       `import { Kmu } from 'kmu11';
