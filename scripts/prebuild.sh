@@ -15,7 +15,7 @@ if newer_than build/Release/kmu11_pkcs11.node native binding.gyp; then
   echo "prebuild: building the addon" >&2
   npm run --silent build:addon >&2
 fi
-if newer_than dist/kmu11.cjs src tsconfig.json package.json; then
+if newer_than dist/kmu11.cjs src tsconfig.json package.json scripts/bundle.mjs scripts/launcher.cjs; then
   echo "prebuild: compiling TypeScript" >&2
   npm run --silent build:ts >&2
 fi

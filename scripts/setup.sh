@@ -50,7 +50,7 @@ if newer_than build/Release/kmu11_pkcs11.node native binding.gyp; then
   echo "kmu11 setup: building the addon" >&2
   npm run --silent build:addon >&2
 fi
-if newer_than dist/kmu11.cjs src tsconfig.json; then
+if newer_than dist/kmu11.cjs src tsconfig.json package.json scripts/bundle.mjs scripts/launcher.cjs; then
   echo "kmu11 setup: compiling TypeScript" >&2
   npm run --silent build:ts >&2
 fi
