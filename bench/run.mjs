@@ -1,6 +1,7 @@
 // `npm run bench [-- --json] [--reps N] [--measure-ms N] [--warmup-ms N]
-//   [--concurrency 1,2,4,8] [--only raw_c,pkcs11js,kmu11] [--module PATH]`
+//   [--concurrency 1,2,4,8] [--only raw_c,pkcs11js,kmu11] [--module PATH] [--startup-runs N]`
 //
+// First the one-shot start-up figures (bench/startup.mjs; --startup-runs 0 skips them), then:
 // EC P-256 session key pairs per second (C_GenerateKeyPair + C_DestroyObject of
 // both halves) through three routes to the same SoftHSM module: plain C
 // (bench/raw.c), pkcs11js, and kmu11's addon. Each route runs in its own
@@ -16,6 +17,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureStartup } from './startup.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -41,13 +43,15 @@ const TARGETS = {
   rss_growth_mib: { goal: 2, cmp: '<=' },
   // Not one of the issue's targets: the same goal, less raw C's growth in the same run.
   rss_growth_net_mib: { goal: 2, cmp: '<=' },
+  startup_help_vs_node: { goal: 1.2, cmp: '<=' },
+  oneshot_vs_pkcs11js: { goal: 1.0, cmp: '<=' },
 };
 
 function parseArgs(argv) {
   const o = {
     json: false, reps: 3, measureMs: 2000, warmupMs: 500, initialWarmupMs: 1000,
     concurrency: [1, 2, 4, 8], only: IMPLS, module: process.env.KMU11_BENCH_MODULE,
-    rssCount: 10000, rssWarmup: 1000, rssConcurrency: 4,
+    rssCount: 10000, rssWarmup: 1000, rssConcurrency: 4, startupRuns: 15,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -66,6 +70,7 @@ function parseArgs(argv) {
     else if (a === '--warmup-ms') o.warmupMs = int();
     else if (a === '--rss-count') o.rssCount = int();
     else if (a === '--module') o.module = val();
+    else if (a === '--startup-runs') o.startupRuns = int();
     else if (a === '--concurrency') o.concurrency = val().split(',').map(Number);
     else if (a === '--only') o.only = val().split(',');
     else throw new Error(`unknown option ${a} (see the top of bench/run.mjs)`);
@@ -154,7 +159,7 @@ function packageVersion(name) {
 const maxBy = (xs, f) => xs.reduce((a, b) => (f(b) > f(a) ? b : a));
 const r = (x, d = 3) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
 
-function summarise(o, runs, probed, unavailable, loadBefore) {
+function summarise(o, runs, probed, unavailable, loadBefore, startup) {
   // Best of the repetitions, per route and concurrency, with that cell's CPU cost.
   const best = {};
   const cpu = {};
@@ -191,6 +196,8 @@ function summarise(o, runs, probed, unavailable, loadBefore) {
     rss_growth_mib: r(rss.kmu11?.rss_growth_mib ?? null),
     rss_growth_module_mib: r(rss.raw_c?.rss_growth_mib ?? null),
     rss_growth_net_mib: rss.kmu11 && rss.raw_c ? r(rss.kmu11.rss_growth_mib - rss.raw_c.rss_growth_mib) : null,
+    startup_help_vs_node: startup?.startup_help_vs_node ?? null,
+    oneshot_vs_pkcs11js: startup?.oneshot_vs_pkcs11js ?? null,
   };
   const targets = {};
   for (const [k, t] of Object.entries(TARGETS)) {
@@ -232,6 +239,7 @@ function summarise(o, runs, probed, unavailable, loadBefore) {
     stall_ms: stall,
     stall_idle_ms: stallIdle,
     rss,
+    startup,
     targets,
     unavailable,
     runs,
@@ -281,6 +289,13 @@ function table(s) {
     const stallText = x.max_stall_ms == null ? '' : `, max stall ${fmt(x.max_stall_ms, 2)} ms`;
     L.push(`RSS ${impl.padEnd(8)}: ${fmt(x.generations)} pairs after ${fmt(x.warmup)} warm-up, ${x.concurrency} in flight${x.gc ? ', gc() before and after' : ''}: ${fmt(x.rss_before_mib, 1)} → ${fmt(x.rss_after_mib, 1)} MiB (${x.rss_growth_mib >= 0 ? '+' : ''}${fmt(x.rss_growth_mib, 2)})${stallText}, ${fmt(x.pairs_per_s)} pairs/s`);
   }
+  if (s.startup) {
+    const m = s.startup.median_ms;
+    L.push(`one-shot start-up, medians of ${s.startup.runs} runs: node -e 0 ${fmt(m.node_e_0, 1)} ms, kmu11 singlecmd help ${fmt(m.kmu11_singlecmd_help, 1)} ms;`);
+    L.push(`  token EC keygen: pkcs11js script ${fmt(m.pkcs11js_oneshot, 1)} ms, kmu11 singlecmd loginHSM … genECCKeyPair ${fmt(m.kmu11_oneshot, 1)} ms (its login scrypt ${s.startup.login_scrypt.params}, ${fmt(s.startup.login_scrypt.memory_mib, 1)} MiB: ${fmt(s.startup.login_scrypt.median_ms, 1)} ms)`);
+    const c = s.startup.median_cpu_ms;
+    L.push(`  CPU ms (less moved by load): node ${fmt(c.node_e_0, 1)}, help ${fmt(c.kmu11_singlecmd_help, 1)} (×${fmt(s.startup.cpu_help_vs_node, 2)}); pkcs11js ${fmt(c.pkcs11js_oneshot, 1)}, kmu11 ${fmt(c.kmu11_oneshot, 1)} (×${fmt(s.startup.cpu_oneshot_vs_pkcs11js, 2)})`);
+  }
   L.push('');
   const where = s.raw_c_best_concurrency != null ? ` (at ${s.raw_c_best_concurrency} in flight, raw C's best)` : '';
   const rows = [
@@ -289,6 +304,8 @@ function table(s) {
     ['kmu11 max event-loop stall', 'max_stall_ms', 2, ' ms'],
     [`kmu11 RSS growth over ${fmt(s.settings.rss_generations)} pairs`, 'rss_growth_mib', 2, ' MiB'],
     ['  (info) the same less raw C\'s (SoftHSM\'s own)', 'rss_growth_net_mib', 2, ' MiB'],
+    ['`kmu11 singlecmd help` ÷ `node -e 0`', 'startup_help_vs_node', 2],
+    ['one-shot genECCKeyPair ÷ pkcs11js script', 'oneshot_vs_pkcs11js', 2],
   ];
   const w = Math.max(...rows.map((x) => x[0].length)) + 2;
   L.push('target'.padEnd(w) + pad('measured', 12) + pad('goal', 10) + pad('result', 8));
@@ -320,6 +337,14 @@ async function main() {
   if (loadBefore[0] > os.availableParallelism() / 2) {
     log(`warning: load average ${loadBefore[0]} on ${os.availableParallelism()} cores; figures will be noisy`);
   }
+  let startup = null;
+  if (o.startupRuns > 0) {
+    if (unavailable.kmu11 || !existsSync(join(root, 'dist', 'kmu11.cjs'))) unavailable.startup = unavailable.kmu11 ?? 'dist/kmu11.cjs missing';
+    else {
+      log(`one-shot start-up: ${o.startupRuns} rounds`);
+      startup = measureStartup({ runs: o.startupRuns, log });
+    }
+  }
   const token = makeToken();
   const cleanup = () => rmSync(token.dir, { recursive: true, force: true });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
@@ -344,7 +369,7 @@ async function main() {
         rss: { warmup: o.rssWarmup, count: o.rssCount, concurrency: o.rssConcurrency },
       }));
     }
-    const summary = summarise(o, runs, probed, unavailable, loadBefore);
+    const summary = summarise(o, runs, probed, unavailable, loadBefore, startup);
     const json = JSON.stringify(summary, null, 2) + '\n';
     writeFileSync(LAST, json);
     log(`figures saved in ${LAST}`);

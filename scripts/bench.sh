@@ -17,7 +17,7 @@ stale() {
 
 addon=build/Release/kmu11_pkcs11.node
 api=dist/p11/index.js
-if stale "$addon" native binding.gyp || stale "$api" src tsconfig.json; then
+if stale "$addon" native binding.gyp || stale "$api" src tsconfig.json || stale dist/kmu11.cjs src tsconfig.json; then
   log "building kmu11 (npm run build)"
   # node-gyp needs a configured build/ first (npm's install script does that).
   [ -f build/Makefile ] || npm run --silent install >&2 || true

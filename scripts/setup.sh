@@ -27,6 +27,8 @@ if [ "$tests" = 1 ]; then
   command -v openssl >/dev/null || pkgs+=(openssl)
   # Debian's expect drives the shell as operators' expect scripts do (test/expect/).
   command -v expect >/dev/null || pkgs+=(expect)
+  # The completion tests source kmu11's zsh script.
+  command -v zsh >/dev/null || pkgs+=(zsh)
   command -v cc >/dev/null || pkgs+=(gcc)
   # The second real token (test/tpm2.test.ts): tpm2-pkcs11 on swtpm behind tpm2-abrmd on a private D-Bus.
   for p in swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus; do
@@ -56,7 +58,7 @@ if newer_than build/Release/kmu11_pkcs11.node native binding.gyp; then
   echo "kmu11 setup: building the addon" >&2
   npm run --silent build:addon >&2
 fi
-if newer_than dist/cli/main.js src tsconfig.json; then
+if newer_than dist/kmu11.cjs src tsconfig.json package.json scripts/bundle.mjs scripts/launcher.cjs; then
   echo "kmu11 setup: compiling TypeScript" >&2
   npm run --silent build:ts >&2
 fi

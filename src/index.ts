@@ -1,91 +1,90 @@
 // The library API: kmu's commands with typed options instead of flags.
 //
-//   import { Kmu } from 'kmu11';
+//   import { Kmu } from 'kmu11';                        // or: const { Kmu } = require('kmu11')
 //   const kmu = await Kmu.open();                       // the embedded token, or { module, token, home }
 //   await kmu.loginHSM({ user: 'crypto_user', password: 'password' });
 //   const { publicKey, privateKey } = await kmu.genECCKeyPair({ curve: 'P-256', label: 'signer', id: 'k1', nex: true });
+//   await kmu.deleteKey({ handle: publicKey });
 //   await kmu.close();
 //
-// A failing command throws KmuError (kmu's return code in .code, the CKR name in .ckr) or
-// UsageError (bad options; nothing reached the token).
-import type { CommandResult } from './commands/index.js';
-import type { GenECCKeyPairData } from './commands/genECCKeyPair.js';
-import type { GenDSAKeyPairData } from './commands/genDSAKeyPair.js';
-import type { GetAttributeData } from './commands/getAttribute.js';
-import type { ListECCCurveIdsData } from './commands/listECCCurveIds.js';
-import { KmuSession, type KmuOptions } from './kmu11.js';
-import type { BackendInfo } from './backend/backend.js';
+// Every command of the table is a method (its types: CommandMap in api.ts). A failing command
+// throws KmuError (kmu's return code in .code, the CKR name in .ckr) or UsageError (bad
+// options; nothing reached the token).
+import { COMMANDS } from './commands/index.js';
+import { CURVES as CURVE_TABLE } from './kmu/curves.js';
+import { OBJ_ATTRS as OBJ_ATTR_TABLE } from './kmu/objAttr.js';
+import { KmuSession } from './kmu11.js';
+import type { CommandData, CommandMap, CommandMethods, CommandName, CommandOptions, CommandResult, CurveInfo, Info, OpenOptions } from './api.js';
 
 export { KmuError, UsageError, SetupError } from './kmu/errors.js';
 export { RC, returnCodeText } from './kmu/returnCodes.js';
-export { CURVES } from './kmu/curves.js';
-export { OBJ_ATTRS } from './kmu/objAttr.js';
-export type { CommandResult } from './commands/index.js';
-export type { BackendInfo, KmuUser } from './backend/backend.js';
+export type * from './api.js';
 
-export interface KeyPairOptions {
-  label: string;
-  id?: string;
-  /** -nex: the private key cannot be extracted. */
-  nex?: boolean;
-  /** -sess: both halves live only as long as this Kmu. */
-  sess?: boolean;
-  users?: number[];
-  mValue?: number;
-  minSrv?: number;
-  timeout?: number;
-  attest?: boolean;
-}
+/** kmu's EC curves, ids 1–15 as the genECCKeyPair page numbers them. */
+export const CURVES: readonly CurveInfo[] = CURVE_TABLE;
+/** kmu's OBJ_ATTR constants (getAttribute -a, listAttributes). */
+export const OBJ_ATTRS: readonly { id: number; name: string; listed: boolean }[] = OBJ_ATTR_TABLE;
+
+/** Methods that return the command's data as it is; findKey and the logins are written out below. */
+type TableMethods = Omit<CommandMethods, 'findKey' | 'loginHSM' | 'logoutHSM'>;
+
+// The class gets one method a command from the table below (declaration merging types them).
+export interface Kmu extends TableMethods {}
 
 export class Kmu {
   private constructor(private readonly session: KmuSession) {}
 
-  static async open(options: KmuOptions = {}): Promise<Kmu> {
-    const session = new KmuSession(options);
+  static async open(options: OpenOptions = {}): Promise<Kmu> {
+    const session = new KmuSession({ ...options });
     await session.connect();
     return new Kmu(session);
   }
 
-  /** Any command by its kmu name with typed options, e.g. run('findKey', { label: 'x' }). */
+  /** Any command by its kmu name with typed options; the result with kmu's return code and warnings. */
+  run<K extends CommandName>(command: K, options?: CommandOptions<K>): Promise<CommandResult<CommandData<K>>>;
+  run(command: string, options?: object): Promise<CommandResult>;
   run(command: string, options: object = {}): Promise<CommandResult<any>> {
     return this.session.run(command, options as Record<string, unknown>);
   }
 
-  async info(): Promise<BackendInfo> {
+  async info(): Promise<Info> {
     return (await this.session.connect()).backend.info();
   }
 
-  async loginHSM(o: { user: string; password: string; userType?: string }): Promise<void> {
-    await this.run('loginHSM', { userType: o.userType ?? 'CU', user: o.user, password: o.password });
+  /** loginHSM -u CU -s <user> -p <password> */
+  async loginHSM(o: CommandOptions<'loginHSM'>): Promise<void> {
+    await this.run('loginHSM', { ...o, userType: o.userType ?? 'CU' });
   }
 
   async logoutHSM(): Promise<void> {
     await this.run('logoutHSM');
   }
 
-  async genECCKeyPair(o: KeyPairOptions & { curve: number | string }): Promise<GenECCKeyPairData> {
-    return (await this.run('genECCKeyPair', o)).data;
-  }
-
-  async genDSAKeyPair(o: KeyPairOptions & { modulusBits?: 2048 }): Promise<GenDSAKeyPairData> {
-    return (await this.run('genDSAKeyPair', { modulusBits: 2048, ...o })).data;
-  }
-
-  async findKey(
-    o: { cls?: number; keyType?: number; label?: string; id?: string; sess?: 0 | 1; users?: number[]; modulusFile?: string; kcv?: string } = {},
-  ): Promise<number[]> {
+  /** The handles of the matching keys. */
+  async findKey(o: CommandOptions<'findKey'> = {}): Promise<number[]> {
     return (await this.run('findKey', o)).data.handles;
-  }
-
-  async getAttribute(o: { handle: number; attribute: number; out?: string }): Promise<GetAttributeData> {
-    return (await this.run('getAttribute', o)).data;
-  }
-
-  async listECCCurveIds(): Promise<ListECCCurveIdsData> {
-    return (await this.run('listECCCurveIds')).data;
   }
 
   async close(): Promise<void> {
     await this.session.close();
   }
 }
+
+// Commands the library leaves out: the shell's own, and those written out above.
+const NOT_METHODS = new Set(['exit', 'help', 'findKey', 'loginHSM', 'logoutHSM']);
+/** What an option left out means where the library can choose (the flag has no default). */
+const DEFAULTS: { [K in CommandName]?: Partial<CommandOptions<K>> } = { genDSAKeyPair: { modulusBits: 2048 } };
+
+for (const { name } of COMMANDS) {
+  if (NOT_METHODS.has(name) || name in Kmu.prototype) continue;
+  const defaults = (DEFAULTS as Record<string, object | undefined>)[name];
+  // Named after the command, so stack traces say Kmu.deleteKey.
+  const method = {
+    async [name](this: Kmu, options?: object) {
+      return (await this.run(name, { ...defaults, ...options })).data;
+    },
+  }[name]!;
+  Object.defineProperty(Kmu.prototype, name, { value: method, writable: true, configurable: true });
+}
+
+export type { CommandMap };

@@ -1,15 +1,14 @@
 // One kmu11 session: a backend (token + login), its key-handle store, and the commands run on
 // them. The CLI's shell, batch and singlecmd modes and the library API all go through here.
 import type { Backend } from './backend/backend.js';
-import { openBackend } from './backend/index.js';
-import { resolveConfig, type ConfigOverrides } from './backend/config.js';
-import { handleStoreFor } from './backend/handles.js';
+import type { ConfigOverrides } from './backend/config.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, MissingFlagsError, SetupError, UsageError } from './kmu/errors.js';
 import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
 import { checkInterrupt } from './commands/lib/context.js';
+import { readApiOptions } from './commands/apiOptions.js';
 
 export interface KmuOptions extends ConfigOverrides {
   /** Answers loginHSM -hpswd; absent in scripts and the library. */
@@ -45,6 +44,12 @@ export class KmuSession {
   }
 
   private async open(): Promise<CommandContext> {
+    // Loaded here, not at start-up: help, -h and the other offline commands never need them.
+    const [{ openBackend }, { handleStoreFor }, { resolveConfig }] = await Promise.all([
+      import('./backend/index.js'),
+      import('./backend/handles.js'),
+      import('./backend/config.js'),
+    ]);
     const backend: Backend = await openBackend(this.options);
     if (this.options.clock && backend.userModel) backend.userModel.quorum.now = this.options.clock;
     this.nodes = Math.max(1, backend.capabilities.servers);
@@ -126,13 +131,7 @@ export class KmuSession {
   async run(name: string, options: Record<string, unknown> = {}): Promise<CommandResult<any>> {
     const command = findCommand(name);
     if (!command) throw new UsageError(`unknown command '${name}'`);
-    const read: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(options)) {
-      const spec = command.flags.find((f) => f.key === key);
-      if (!spec) throw new UsageError(`${name} has no option '${key}'`);
-      if (value === undefined || value === false) continue;
-      read[key] = spec.parse ? spec.parse(Array.isArray(value) ? value.join(',') : String(value), spec.flag) : true;
-    }
+    const read = readApiOptions(command, options);
     checkOptions(command, read);
     return this.execute(command, read);
   }

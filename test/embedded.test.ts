@@ -133,7 +133,7 @@ describe('embedded backend: first use', () => {
     expect(so).not.toBe(user);
     const users = readFileSync(paths.users, 'utf8');
     expect(users).not.toContain('"password"');
-    expect(users).toMatch(/\$scrypt\$ln=1[4-9]/);
+    expect(users).toMatch(/\$scrypt\$ln=12,r=8,p=1\$/); // the cost README explains (PIN file beside it)
     expect(await listUsers(home)).toEqual([
       { id: 1, type: 'CO', name: 'admin', mofnPubKey: false, loginFailureCnt: 0, twoFA: false },
       { id: 2, type: 'CU', name: 'crypto_user', mofnPubKey: false, loginFailureCnt: 0, twoFA: false },

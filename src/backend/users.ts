@@ -18,9 +18,13 @@ export const MAX_LOGIN_FAILURES = 5;
 export const PASSWORD_MIN = 7;
 export const PASSWORD_MAX = 32;
 
-// scrypt cost: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s). Parameters are stored with each hash
-// so they can be raised later without invalidating existing ones.
-const LOG_N = 15;
+// scrypt cost: N = 2^12, r = 8, p = 1 (4 MiB, ~10 ms on an idle core). What the hash guards is small: the
+// token's user PIN sits beside users.json (user.pin, same owner, same 0600), so whoever can read
+// the hash can use every key without any password, and online guessing meets the lockout after
+// five tries. It keeps only the password itself (reused elsewhere) from a cheap offline guess, and
+// every one-shot `singlecmd loginHSM …` pays it; 2^15 cost ~0.1 s a run. Parameters are stored
+// with each hash, so hashes made with 2^15 still verify (and the next passwd writes 2^12).
+const LOG_N = 12;
 const R = 8;
 const P = 1;
 const KEY_LEN = 32;
@@ -30,7 +34,7 @@ export interface UserRecord {
   id: number;
   type: UserType;
   name: string;
-  /** `$scrypt$ln=15,r=8,p=1$<salt base64>$<hash base64>` */
+  /** `$scrypt$ln=12,r=8,p=1$<salt base64>$<hash base64>` (older homes: ln=15) */
   passwordHash: string;
   loginFailures: number;
   /** The public key (PEM) the user registered for signing quorum tokens (listUsers' MofnPubKey). */

@@ -12,6 +12,9 @@ import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
 import { runUsers } from './users.js';
 import { runAttest } from './attest.js';
+import { completionScript } from './completion.js';
+import { batchProgress } from './progress.js';
+import { version } from './version.js';
 
 interface Globals {
   json: boolean;
@@ -19,11 +22,16 @@ interface Globals {
   module?: string;
   token?: string;
   home?: string;
+  help?: boolean;
+  version?: boolean;
 }
 
 const USAGE = `usage: kmu11 [--json] [--profile kmu3|pages] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
   no mode on a terminal: the interactive shell (prompt "Command:  ")
-  no mode with standard input from a pipe or file: one command a line`;
+  no mode with standard input from a pipe or file: one command a line
+  singlecmd help: kmu's commands; <command> -h: its flags
+  kmu11 completion bash|zsh: a completion script (source <(kmu11 completion bash))
+  kmu11 --version, kmu11 --help`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
   const g: Globals = { json: false };
@@ -31,6 +39,8 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') g.json = true;
+    else if (a === '--help' || a === '-h') g.help = true;
+    else if (a === '--version') g.version = true;
     else if (a === '--profile') {
       const v = argv[++i];
       if (!(PROFILES as readonly (string | undefined)[]).includes(v)) throw new UsageError(`--profile takes kmu3 or pages, not '${v ?? ''}'`);
@@ -82,10 +92,12 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
     return answer;
   });
   let allOk = true;
+  const progress = batchProgress();
   for (let raw = await next(); raw !== undefined; raw = await next()) {
     if (interrupts.signal) break;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
+    progress.clear();
     out.echo(maskLine(line));
     let outcome;
     try {
@@ -95,9 +107,11 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
       outcome = usageFailure(out, e);
     }
     allOk &&= outcome.ok;
+    progress.step();
     if (outcome.exit || interrupts.signal) break;
     out.between();
   }
+  progress.done();
   rl.close();
   return allOk;
 }
@@ -129,6 +143,7 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output, i
 }
 
 async function runCommands(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
+  if (words.length === 0 || words[0] === '-h' || words[0] === '--help') words = ['help'];
   let commands;
   try {
     commands = parseSinglecmd(words);
@@ -173,9 +188,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   const out = globals.json ? jsonOutput() : textOutput(profile);
   const mode = rest[0];
-  if (mode === '--help' || mode === '-h') {
+  if (globals.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
+  }
+  if (globals.version) {
+    process.stdout.write(`kmu11 ${version()}\n`);
+    return 0;
+  }
+  if (mode === 'completion') {
+    try {
+      process.stdout.write(completionScript(rest[1]));
+      return 0;
+    } catch (e) {
+      early.fatal((e as Error).message);
+      return 2;
+    }
   }
   const session = new KmuSession(overrides);
   const shell = mode === undefined && process.stdin.isTTY && !globals.json;

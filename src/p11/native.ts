@@ -1,8 +1,7 @@
-// Loads the addon (build/Release/kmu11_pkcs11.node, relative to the package
-// root from both src/p11 and dist/p11) and makes its PKCS#11 failures
+// Loads the addon (a local build or the package's prebuild: load.ts) and makes its PKCS#11 failures
 // Pkcs11Errors. Only src/p11 talks to this; everything above uses Module,
 // Slot and Session.
-import { createRequire } from 'node:module';
+import { loadAddon } from './load.js';
 
 import { Pkcs11Error } from './error.js';
 import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from './info.js';
@@ -57,11 +56,11 @@ export interface NativeAddon {
   setErrorFactory(factory: ((code: number, fn: string) => Error) | null): void;
 }
 
-const require = createRequire(import.meta.url);
+const loaded = loadAddon<NativeAddon>(import.meta.url);
 
-export const ADDON_PATH = require.resolve('../../build/Release/kmu11_pkcs11.node');
+export const ADDON_PATH = loaded.path;
 
-export const addon: NativeAddon = require(ADDON_PATH) as NativeAddon;
+export const addon: NativeAddon = loaded.addon;
 
 // The addon builds every CK_RV failure through this, so callers get
 // Pkcs11Error without a per-call wrapper. TypeErrors are thrown as they are.
