@@ -1,4 +1,4 @@
-// Key management: generation and wrapping.
+// Key management: generation, wrapping and unwrapping.
 import type { Template } from '../attributes.js';
 import type { Mechanism } from '../mechanism.js';
 import type { NativeModule } from '../native.js';
@@ -25,4 +25,15 @@ export function wrapKey(
   key: number,
 ): Promise<Buffer> {
   return native.C_WrapKey(session, mechanism, wrappingKey, key);
+}
+
+export function unwrapKey(
+  native: NativeModule,
+  session: number,
+  mechanism: Mechanism,
+  unwrappingKey: number,
+  wrapped: Buffer,
+  template: Template,
+): Promise<number> {
+  return native.C_UnwrapKey(session, mechanism, unwrappingKey, wrapped, template);
 }

@@ -1,4 +1,4 @@
-// Object management: find, attributes, copy, destroy.
+// Object management: find, attributes, create, copy, destroy.
 import { decodeAttribute, type AttributeRead, type Template } from '../attributes.js';
 import type { NativeModule } from '../native.js';
 
@@ -30,6 +30,10 @@ export async function getAttributes(
 
 export function setAttributes(native: NativeModule, session: number, object: number, template: Template): Promise<void> {
   return native.C_SetAttributeValue(session, object, template);
+}
+
+export function createObject(native: NativeModule, session: number, template: Template): Promise<number> {
+  return native.C_CreateObject(session, template);
 }
 
 export function copyObject(native: NativeModule, session: number, object: number, template: Template): Promise<number> {

@@ -8,6 +8,7 @@ import type { Mechanism } from '../mechanism.js';
 import { SESSIONS } from '../module.js';
 import { asPromise, NATIVE, type NativeModule } from '../native.js';
 import type { Slot } from '../slot.js';
+import * as cipher from './cipher.js';
 import * as keys from './keys.js';
 import * as management from './management.js';
 import * as objects from './objects.js';
@@ -64,6 +65,10 @@ export class Session {
     return asPromise(() => keys.wrapKey(this.#native, this.handle, mechanism, wrappingKey, key));
   }
 
+  unwrapKey(mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
+    return asPromise(() => keys.unwrapKey(this.#native, this.handle, mechanism, unwrappingKey, wrapped, template));
+  }
+
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
@@ -84,6 +89,10 @@ export class Session {
     return asPromise(() => objects.setAttributes(this.#native, this.handle, object, template));
   }
 
+  createObject(template: Template): Promise<number> {
+    return asPromise(() => objects.createObject(this.#native, this.handle, template));
+  }
+
   copyObject(object: number, template: Template): Promise<number> {
     return asPromise(() => objects.copyObject(this.#native, this.handle, object, template));
   }
@@ -101,6 +110,15 @@ export class Session {
   /** false on CKR_SIGNATURE_INVALID / CKR_SIGNATURE_LEN_RANGE; other failures reject. */
   verify(mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<boolean> {
     return asPromise(() => signing.verify(this.#native, this.handle, mechanism, key, data, signature));
+  }
+
+  // ------------------------------------------------------------ encryption
+  encrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
+    return asPromise(() => cipher.encrypt(this.#native, this.handle, mechanism, key, data));
+  }
+
+  decrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
+    return asPromise(() => cipher.decrypt(this.#native, this.handle, mechanism, key, data));
   }
 
   // ---------------------------------------------------------------- random
