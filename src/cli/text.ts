@@ -5,15 +5,16 @@ import type { HelpData } from '../commands/help.js';
 import type { GetAttributeData } from '../commands/getAttribute.js';
 import type { ListECCCurveIdsData } from '../commands/listECCCurveIds.js';
 import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
+import { KEY_TRANSFER_FORMATTERS } from './textKeys.js';
 
-const T = '        ';
+export const T = '        ';
 
-function returned(op: string, code: number, sep = ' returned:'): string {
+export function returned(op: string, code: number, sep = ' returned:'): string {
   return `${op}${sep} ${hexCode(code)} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`;
 }
 
 /** "Node id 0 and err state 0x000000a8 : HSM Error: …": a token is a one-node cluster. */
-function clusterLines(code: number, indent = T, title = 'Cluster Error Status'): string[] {
+export function clusterLines(code: number, indent = T, title = 'Cluster Error Status'): string[] {
   if (code === 0xb3)
     // The page's policy refusal: the cluster reports the server unavailable.
     return [`${indent}${title}`, `${indent}Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is unavailable`];
@@ -21,7 +22,7 @@ function clusterLines(code: number, indent = T, title = 'Cluster Error Status'):
   return [`${indent}${title}`, `${indent}Node id 0 and err state ${state} : ${returnCodeText(code) ?? 'HSM Error: unknown error'}`];
 }
 
-type Formatter = (r: CommandResult<any>) => string[];
+export type Formatter = (r: CommandResult<any>) => string[];
 
 const genPair =
   (sep: string): Formatter =>
@@ -41,6 +42,8 @@ const login: Formatter = (r) => ['', returned(r.op, r.code), '', ...clusterLines
 
 const FORMATTERS: Record<string, Formatter> = {
   genECCKeyPair: genPair(' returned:'),
+  genRSAKeyPair: genPair(' returned:'),
+  ...KEY_TRANSFER_FORMATTERS,
   // The genDSAKeyPair page prints "Cfm3GenerateKeyPair: returned:".
   genDSAKeyPair: genPair(': returned:'),
   loginHSM: login,

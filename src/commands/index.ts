@@ -15,6 +15,7 @@ import { listECCCurveIds } from './listECCCurveIds.js';
 import { loginHSM } from './loginHSM.js';
 import { logoutHSM } from './logoutHSM.js';
 import { setAttribute } from './setAttribute.js';
+import { KEY_TRANSFER_COMMANDS } from './keyTransfer.js';
 
 export const COMMANDS: readonly Command<any, any>[] = [
   exit,
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command<any, any>[] = [
   Error2String,
   listAttributes,
   listECCCurveIds,
+  ...KEY_TRANSFER_COMMANDS,
 ];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));

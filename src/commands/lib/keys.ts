@@ -218,6 +218,9 @@ export async function objAttrValues(session: Session, key: KeyView, only?: numbe
   } else if (key.keyType === CKK.RSA) {
     const n = key.buf(CKA.MODULUS);
     if (n) derived.set(CKA.VALUE_LEN, n.length);
+  } else if (key.keyType === CKK.DES3) {
+    // SoftHSM has no CKA_VALUE_LEN on DES3 keys; the genSymKey page shows 0x18.
+    derived.set(CKA.VALUE_LEN, 24);
   }
   const kcv = wants(OBJ.KCV!) ? await kcvOf(session, key) : undefined;
   const out: Array<[ObjAttr, ObjAttrValue]> = [];

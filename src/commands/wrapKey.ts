@@ -1,0 +1,130 @@
+import { writeFileSync } from 'node:fs';
+import { CKA, CKO, ckaName } from '../p11/index.js';
+import { KmuError, UsageError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import * as v from '../kmu/values.js';
+import { HASH_TYPES, WRAP_MECHANISMS, hashType, wrapMechanism, type WrapMechanism } from '../kmu/wrapMechanisms.js';
+import { ok, type Command } from './types.js';
+import { requireLogin, toKmuError } from './lib/context.js';
+import { requireOwner } from './lib/ownership.js';
+import { resolveKey, wrapWith } from './lib/transfer.js';
+import { withHeader } from './lib/wrapFile.js';
+
+export interface WrapKeyOptions {
+  key: number;
+  wrapping: number;
+  out: string;
+  mechanism: WrapMechanism;
+  hash?: number;
+  aad?: string;
+  noheader?: boolean;
+  iv?: Buffer;
+  ivFile?: string;
+  tagSize?: number;
+}
+
+/** Usage and sensitivity attributes a wrapped key carries in kmu11's header, by class. */
+export const CARRIED: Record<number, number[]> = {
+  [CKO.SECRET_KEY]: [CKA.PRIVATE, CKA.SENSITIVE, CKA.EXTRACTABLE, CKA.ENCRYPT, CKA.DECRYPT, CKA.WRAP, CKA.UNWRAP, CKA.SIGN, CKA.VERIFY, CKA.DERIVE],
+  [CKO.PRIVATE_KEY]: [CKA.PRIVATE, CKA.SENSITIVE, CKA.EXTRACTABLE, CKA.DECRYPT, CKA.UNWRAP, CKA.SIGN, CKA.DERIVE],
+};
+
+export function mechanismFlag(text: string, flag: string): WrapMechanism {
+  const m = /^[0-9]+$/.test(text) ? wrapMechanism(Number(text)) : undefined;
+  if (!m) throw new UsageError(`${flag} takes a wrapping mechanism: ${WRAP_MECHANISMS.map((w) => `${w.id} (${w.name})`).join(', ')}; not '${text}'`);
+  return m;
+}
+
+export function hashFlag(text: string, flag: string): number {
+  const h = /^[0-9]+$/.test(text) ? hashType(Number(text)) : undefined;
+  if (!h) throw new UsageError(`${flag} takes a hash type: ${HASH_TYPES.map((x) => `${x.id} (${x.name})`).join(', ')}; not '${text}'`);
+  return h.id;
+}
+
+/** -i: the wrapping IV, 8 bytes of hex (0x optional). */
+export function ivFlag(text: string, flag: string): Buffer {
+  const hex = text.replace(/^0x/i, '');
+  if (!/^[0-9a-fA-F]{16}$/.test(hex)) throw new UsageError(`${flag} takes an 8-byte IV in hex such as 0xA6A6A6A6A6A6A6A6, not '${text}'`);
+  return Buffer.from(hex, 'hex');
+}
+
+/** The pages' rules for the GCM- and header-only flags, shared with unWrapKey. */
+export function validateWrapFlags(o: { mechanism: WrapMechanism; hash?: number; aad?: string; noheader?: boolean; iv?: Buffer; ivFile?: string; tagSize?: number }): void {
+  const gcm = o.mechanism.id === 10 || o.mechanism.id === 11;
+  if (o.aad !== undefined && !gcm) throw new UsageError('-aad is valid only for AES_GCM (10) and CLOUDHSM_AES_GCM (11)');
+  if (o.tagSize !== undefined && !(gcm && o.noheader)) throw new UsageError('-tag_size is valid only with -noheader for AES_GCM and CLOUDHSM_AES_GCM');
+  if (o.ivFile !== undefined && !(o.mechanism.id === 10 && o.noheader)) throw new UsageError('-iv_file is valid only with -noheader for AES_GCM (10)');
+  if (o.iv !== undefined && !(o.noheader && (o.mechanism.id === 4 || o.mechanism.id === 5)))
+    throw new UsageError('-i is valid only with -noheader for AES key wrap mechanisms 4 and 5');
+  if (o.hash !== undefined && !o.mechanism.hashed) throw new UsageError('-t (hash) is valid only for RSA_AES (7) and RSA_OAEP (8)');
+}
+
+export const wrapKey: Command<WrapKeyOptions, { handle: number; wrappingKey: number; file: string; length: number; mechanism: string }> = {
+  name: 'wrapKey',
+  description: 'Wraps a key from from HSM using the specified handle',
+  op: 'Cfm2WrapKey',
+  needsLogin: true,
+  syntax: `wrapKey -h
+
+wrapKey -k <exported-key-handle>
+        -w <wrapping-key-handle>
+        -out <output-file>
+        [-m <wrapping-mechanism>]
+        [-aad <additional authenticated data filename>]
+        [-t <hash-type>]
+        [-noheader]
+        [-i <wrapping IV>]
+        [-iv_file <IV file>]
+        [-tag_size <num_tag_bytes>>]`,
+  flags: [
+    { flag: '-k', key: 'key', parse: v.handle, required: true, metavar: '<exported-key-handle>' },
+    { flag: '-w', key: 'wrapping', parse: v.handle, required: true, metavar: '<wrapping-key-handle>' },
+    { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<output-file>' },
+    { flag: '-m', key: 'mechanism', parse: mechanismFlag, required: true, metavar: '<wrapping-mechanism>' },
+    { flag: '-aad', key: 'aad', parse: v.text('file path'), metavar: '<additional authenticated data filename>' },
+    { flag: '-t', key: 'hash', parse: hashFlag, metavar: '<hash-type>' },
+    { flag: '-noheader', key: 'noheader' },
+    { flag: '-i', key: 'iv', parse: ivFlag, metavar: '<wrapping IV>' },
+    { flag: '-iv_file', key: 'ivFile', parse: v.text('file path'), metavar: '<IV file>' },
+    { flag: '-tag_size', key: 'tagSize', parse: v.integer(8, 16), metavar: '<num_tag_bytes>' },
+  ],
+  validate: validateWrapFlags,
+  async run(ctx, o) {
+    requireLogin(ctx);
+    let file: Buffer;
+    try {
+      const key = await resolveKey(ctx, o.key);
+      // The page: "You can export only those keys that you own."
+      requireOwner(ctx, o.key, await ctx.handles.meta(o.key));
+      const carried = CARRIED[key.view.cls];
+      if (!carried)
+        throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a secret or private key; wrapKey exports those (public keys: exportPubKey)` });
+      if (key.view.get(CKA.EXTRACTABLE) === false)
+        throw new KmuError(RC.POLICY_VIOLATION, { detail: `key ${o.key} is not extractable (OBJ_ATTR_EXTRACTABLE 0)` });
+      const wrapping = await resolveKey(ctx, o.wrapping);
+      const wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
+      if (o.noheader) file = wrapped;
+      else {
+        const attributes: Record<string, boolean> = {};
+        for (const t of carried) {
+          const val = key.view.get(t);
+          if (typeof val === 'boolean') attributes[ckaName(t)] = val;
+        }
+        const id = key.view.buf(CKA.ID) ?? Buffer.alloc(0);
+        const label = key.view.get(CKA.LABEL);
+        file = withHeader(
+          { mechanism: o.mechanism.id, class: key.view.cls, keyType: key.view.keyType, label: typeof label === 'string' ? label : '', id: id.toString('hex'), attributes },
+          wrapped,
+        );
+      }
+    } catch (e) {
+      throw toKmuError(e);
+    }
+    try {
+      writeFileSync(o.out, file, { mode: 0o600 });
+    } catch (e) {
+      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+    }
+    return ok(wrapKey, { handle: o.key, wrappingKey: o.wrapping, file: o.out, length: file.length, mechanism: o.mechanism.name });
+  },
+};
