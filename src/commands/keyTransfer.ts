@@ -11,6 +11,13 @@ import { importPrivateKey } from './importPrivateKey.js';
 import { importPubKey } from './importPubKey.js';
 import { unWrapKey } from './unWrapKey.js';
 import { wrapKey } from './wrapKey.js';
+import { extractMaskedObject } from './extractMaskedObject.js';
+import { findSingleKey } from './findSingleKey.js';
+import { genPBEKey } from './genPBEKey.js';
+import { getCaviumPrivKey } from './getCaviumPrivKey.js';
+import { getCert } from './getCert.js';
+import { insertMaskedObject } from './insertMaskedObject.js';
+import { IsValidKeyHandlefile } from './IsValidKeyHandlefile.js';
 
 export const KEY_TRANSFER_COMMANDS: readonly Command<any, any>[] = [
   genRSAKeyPair,
@@ -23,4 +30,11 @@ export const KEY_TRANSFER_COMMANDS: readonly Command<any, any>[] = [
   exportPrivateKey,
   importPrivateKey,
   aesWrapUnwrap,
+  findSingleKey,
+  getCert,
+  IsValidKeyHandlefile,
+  getCaviumPrivKey,
+  extractMaskedObject,
+  insertMaskedObject,
+  genPBEKey,
 ];

@@ -51,6 +51,8 @@ export async function made(
   o: Partial<KeyPairOptions>,
   template: Template,
   create: () => Promise<number>,
+  /** Owner and sharing other than the creator's (insertMaskedObject keeps the original's). */
+  meta?: { owner: number; shared: number[]; mValue: number },
 ): Promise<MadeKey> {
   let object: number;
   try {
@@ -59,8 +61,9 @@ export async function made(
     throw toKmuError(e);
   }
   try {
-    const meta = { owner: ctx.backend.user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
-    const [handle] = await ctx.handles.register([{ object, meta }]);
+    const [handle] = await ctx.handles.register([
+      { object, meta: meta ?? { owner: ctx.backend.user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 } },
+    ]);
     return { handle: handle!, token: !o.sess, template: templateJson(template) };
   } catch (e) {
     await ctx.backend.session.destroyObject(object).catch(() => undefined);

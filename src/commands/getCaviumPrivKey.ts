@@ -1,0 +1,42 @@
+import { CKA, CKK, CKO } from '../p11/index.js';
+import { KmuError } from '../kmu/errors.js';
+import { fakeRsaPem } from '../kmu/fakePem.js';
+import { RC } from '../kmu/returnCodes.js';
+import * as v from '../kmu/values.js';
+import { ok, type Command } from './types.js';
+import { requireLogin, toKmuError } from './lib/context.js';
+import { requireOwner } from './lib/ownership.js';
+import { resolveKey } from './lib/transfer.js';
+import { writeOut } from './exSymKey.js';
+
+export const getCaviumPrivKey: Command<{ handle: number; out: string }, { handle: number; file: string }> = {
+  name: 'getCaviumPrivKey',
+  description: 'Creates an RSA private key file that references a key on the HSM (fake PEM)',
+  op: 'getCaviumPrivKey',
+  needsLogin: true,
+  syntax: `getCaviumPrivKey -h
+
+getCaviumPrivKey -k <private-key-handle>
+                 -out <fake-PEM-file>`,
+  flags: [
+    { flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<private-key-handle>' },
+    { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<fake-PEM-file>' },
+  ],
+  async run(ctx, o) {
+    requireLogin(ctx);
+    let pem: string;
+    try {
+      const key = await resolveKey(ctx, o.handle);
+      requireOwner(ctx, o.handle, await ctx.handles.meta(o.handle));
+      if (key.view.cls !== CKO.PRIVATE_KEY || key.view.keyType !== CKK.RSA)
+        throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA private key; kmu11 writes fake PEM files for RSA private keys` });
+      const [n, e] = [key.view.buf(CKA.MODULUS), key.view.buf(CKA.PUBLIC_EXPONENT)];
+      if (!n || !e) throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} shows no modulus and public exponent` });
+      pem = fakeRsaPem(n, e, o.handle);
+    } catch (err) {
+      throw toKmuError(err);
+    }
+    writeOut(o.out, pem);
+    return ok(getCaviumPrivKey, { handle: o.handle, file: o.out });
+  },
+};
