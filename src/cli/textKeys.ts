@@ -41,9 +41,10 @@ export const KEY_TRANSFER_FORMATTERS: Record<string, Formatter> = {
   },
   exSymKey(r) {
     if (r.code !== 0) return failed(r, false);
+    // The page: two blank lines after the host unwrap, one when -wk unwrapped outside.
     const lines = ['', T + returned('Cfm3WrapKey', 0), ''];
-    if (!r.data.externalKey) lines.push(T + returned('Cfm3UnWrapHostKey', 0), '');
-    return [...lines, '', `Wrapped Symmetric Key written to file "${r.data.file}"`];
+    if (!r.data.externalKey) lines.push(T + returned('Cfm3UnWrapHostKey', 0), '', '');
+    return [...lines, `Wrapped Symmetric Key written to file "${r.data.file}"`];
   },
   imSymKey(r) {
     if (r.code !== 0) return failed(r);
@@ -91,7 +92,7 @@ export const KEY_TRANSFER_FORMATTERS: Record<string, Formatter> = {
     if (r.code !== 0) return failed(r, false);
     const lines = [''];
     if (r.data.defaultIv) lines.push(`${T}Warning: IV (-i) is missing.`, `${T}         0xA6A6A6A6A6A6A6A6 is considered as default IV`);
-    return [...lines, 'result data:', ...hexLines(r.data.result as Buffer), `result written to file ${r.data.file}`, '', T + returned(r.op, 0)];
+    return [...lines, 'result data:', ...hexLines(r.data.result as Buffer), '', `result written to file ${r.data.file}`, '', T + returned(r.op, 0)];
   },
   findSingleKey(r) {
     return ['', returned(r.op, r.code), '', ...clusterLines(r.code)];
@@ -114,7 +115,7 @@ export const KEY_TRANSFER_FORMATTERS: Record<string, Formatter> = {
   },
   insertMaskedObject(r) {
     if (r.code !== 0) return failed(r);
-    return ['', returned(r.op, 0), '', `${T}New Key Handle: ${r.data.handle}`, '', ...clusterLines(0)];
+    return ['', returned(r.op, 0), `${T}New Key Handle: ${r.data.handle}`, '', ...clusterLines(0)];
   },
   genPBEKey: (r) => failed(r),
 };

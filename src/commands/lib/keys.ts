@@ -170,7 +170,16 @@ export async function spkiOf(session: Session, key: KeyView): Promise<Buffer | u
 
 /** CloudHSM's KCV: asymmetric keys hash their public key; secret keys use CKA_CHECK_VALUE. */
 export async function kcvOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
-  if (key.cls === CKO.SECRET_KEY) return key.buf(CKA.CHECK_VALUE)?.subarray(0, 3);
+  if (key.cls === CKO.SECRET_KEY) {
+    const own = key.buf(CKA.CHECK_VALUE);
+    if (own && own.length > 0) return own.subarray(0, 3);
+    // SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the PKCS#11 definition (ECB of a
+    // zero block under the key) computed on the token, when the key may encrypt.
+    const ecb = key.keyType === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : key.keyType === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
+    if (!ecb || key.get(CKA.ENCRYPT) !== true) return undefined;
+    const out = await session.encrypt({ mechanism: ecb.mechanism }, key.object, Buffer.alloc(ecb.block)).catch(() => undefined);
+    return out?.subarray(0, 3);
+  }
   const spki = await spkiOf(session, key);
   return spki ? asymmetricKcv(spki) : undefined;
 }
