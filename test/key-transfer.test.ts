@@ -228,6 +228,16 @@ describe('exSymKey, imSymKey and aesWrapUnwrap', () => {
     const right = run('imSymKey', '-f', '3DES.plain', '-w', String(aes), '-t', '21', '-l', 'wk', '-wk', 'aes256-forImport.key', '-sess');
     expect(right.status, right.stderr).toBe(0);
     expect(run('imSymKey', '-f', '3DES.plain', '-w', String(aes), '-t', '31', '-l', 'x').status).not.toBe(0);
+    // Two imported keys alike in all but key material keep their own handles in later processes.
+    const twins = [randomBytes(16), randomBytes(16)];
+    twins.forEach((k, i) => writeFileSync(file(`twin${i}`), k));
+    const t = run('imSymKey', '-f', 'twin0', '-w', String(aes), '-t', '31', '-l', 'twin', 'imSymKey', '-f', 'twin1', '-w', String(aes), '-t', '31', '-l', 'twin');
+    const handles = [...t.stdout.matchAll(/Key Handle: (\d+)/g)].map((m) => Number(m[1]));
+    expect(handles).toHaveLength(2);
+    handles.forEach((handle, i) => {
+      const c = createCipheriv('aes-128-ecb', twins[i]!, null).setAutoPadding(false);
+      expect(kcv(handle)).toBe('0x' + c.update(Buffer.alloc(16)).subarray(0, 3).toString('hex'));
+    });
     // The session-key example uses -attest: refused on this backend, nothing made.
     expect(run(...cmd(imported.find((e) => e.command.includes('-attest'))!, { '-w': aes })).stdout).toMatch(/returned: 0x0d/);
   });
