@@ -92,7 +92,7 @@ export const KEY_TRANSFER_FORMATTERS: Record<string, Formatter> = {
     if (r.code !== 0) return failed(r, false);
     const lines = [''];
     if (r.data.defaultIv) lines.push(`${T}Warning: IV (-i) is missing.`, `${T}         0xA6A6A6A6A6A6A6A6 is considered as default IV`);
-    return [...lines, 'result data:', ...hexLines(r.data.result as Buffer), '', `result written to file ${r.data.file}`, '', T + returned(r.op, 0)];
+    return [...lines, 'result data:', ...hexLines(Buffer.from(r.data.result as string, 'hex')), '', `result written to file ${r.data.file}`, '', T + returned(r.op, 0)];
   },
   findSingleKey(r) {
     return ['', returned(r.op, r.code), '', ...clusterLines(r.code)];

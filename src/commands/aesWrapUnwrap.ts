@@ -22,7 +22,7 @@ function mode(text: string, flag: string): 0 | 1 {
   return Number(text) as 0 | 1;
 }
 
-export const aesWrapUnwrap: Command<AesWrapUnwrapOptions, { wrap: boolean; file: string; result: Buffer; defaultIv: boolean }> = {
+export const aesWrapUnwrap: Command<AesWrapUnwrapOptions, { wrap: boolean; file: string; /** Hex, as the page prints it. */ result: string; defaultIv: boolean }> = {
   name: 'aesWrapUnwrap',
   description: 'Does NIST AES Wrap/Unwrap',
   op: 'Cfm3WrapHostKey',
@@ -69,6 +69,6 @@ aesWrapUnwrap -m <wrap-unwrap mode>
       throw toKmuError(e);
     }
     writeOut(out, result);
-    return { ...ok(aesWrapUnwrap, { wrap, file: out, result, defaultIv: o.iv === undefined }), op };
+    return { ...ok(aesWrapUnwrap, { wrap, file: out, result: result.toString('hex'), defaultIv: o.iv === undefined }), op };
   },
 };
