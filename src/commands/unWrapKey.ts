@@ -8,7 +8,7 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
-import { readInput, resolveKey, unwrapWith } from './lib/transfer.js';
+import { readInput, requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
 import { hasHeader, parseHeader } from './lib/wrapFile.js';
 import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './wrapKey.js';
 
@@ -149,6 +149,7 @@ unWrapKey -f <key-file-name>
     template = [{ type: CKA.CLASS, value: cls }, { type: CKA.KEY_TYPE, value: kt }, ...template];
     const key = await generating(ctx, { ...o, label: o.label ?? '' }, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
+      requireWrappingKey(o.mechanism, wrapping, 'unwrap');
       return made(ctx, o, template, () => unwrapWith(ctx, o.mechanism, wrapping.object, wrapped, template, o.hash, o.iv));
     });
     return ok(unWrapKey, { ...key, noheader: !!o.noheader });

@@ -7,7 +7,7 @@ import { HASH_TYPES, WRAP_MECHANISMS, hashType, wrapMechanism, type WrapMechanis
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { requireOwner } from './lib/ownership.js';
-import { resolveKey, wrapWith } from './lib/transfer.js';
+import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
 import { withHeader } from './lib/wrapFile.js';
 
 export interface WrapKeyOptions {
@@ -102,6 +102,7 @@ wrapKey -k <exported-key-handle>
       if (key.view.get(CKA.EXTRACTABLE) === false)
         throw new KmuError(RC.POLICY_VIOLATION, { detail: `key ${o.key} is not extractable (OBJ_ATTR_EXTRACTABLE 0)` });
       const wrapping = await resolveKey(ctx, o.wrapping);
+      requireWrappingKey(o.mechanism, wrapping, 'wrap');
       const wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
       if (o.noheader) file = wrapped;
       else {

@@ -43,6 +43,16 @@ export function requireAes(key: ResolvedKey, flag = '-w'): void {
     throw new KmuError(RC.INVALID_INPUT, { detail: `${flag} ${key.handle} is not an AES key; the wrapping key must be an AES key (genSymKey -t 31)` });
 }
 
+/** A wrapping key that fits the mechanism: AES for the AES ones, RSA (public to wrap, private to unwrap) for the RSA ones. */
+export function requireWrappingKey(m: WrapMechanism, key: ResolvedKey, direction: 'wrap' | 'unwrap'): void {
+  if (m.family === 'aes') return requireAes(key);
+  const cls = direction === 'wrap' ? CKO.PUBLIC_KEY : CKO.PRIVATE_KEY;
+  if (key.view.cls !== cls || key.view.keyType !== CKK.RSA)
+    throw new KmuError(RC.INVALID_INPUT, {
+      detail: `-w ${key.handle} is not an RSA ${direction === 'wrap' ? 'public' : 'private'} key; -m ${m.id} (${m.name}) ${direction}s with one`,
+    });
+}
+
 /** The token's AES-ECB under `key`, one block a call. */
 export function tokenCipher(session: Session, key: number, direction: 'encrypt' | 'decrypt'): BlockCipher {
   const m = { mechanism: CKM.AES_ECB };
@@ -111,7 +121,8 @@ export async function tokenMechanism(ctx: CommandContext, m: WrapMechanism, hash
     if (m.emulated) return 'emulated';
     throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): this token does not offer it` });
   }
-  if (m.ckm === CKM.RSA_PKCS_OAEP) return { mechanism: m.ckm, parameter: oaepParams(hashId ?? 3) };
+  // Without -t: SHA-1, PKCS#1's default (RFC 8017) and the only OAEP hash SoftHSM wraps with.
+  if (m.ckm === CKM.RSA_PKCS_OAEP) return { mechanism: m.ckm, parameter: oaepParams(hashId ?? 2) };
   if (m.ckm === CKM.RSA_AES_KEY_WRAP)
     throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): its parameters (an AES size and OAEP pointers) are not passed by kmu11 yet` });
   return { mechanism: m.ckm };
