@@ -8,7 +8,7 @@ import { readInput } from './lib/transfer.js';
 
 export const IsValidKeyHandlefile: Command<{ file: string }, { file: string; fake: boolean; handle?: number }> = {
   name: 'IsValidKeyHandlefile',
-  description: 'Checks if private key file has an HSM key handle',
+  description: 'Checks if private key file has\n                          an HSM key handle or a real key',
   op: 'IsValidKeyHandlefile',
   // A look at a local file: nothing on the token is needed.
   offline: true,

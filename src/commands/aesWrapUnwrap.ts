@@ -1,13 +1,11 @@
-import { UsageError } from '../kmu/errors.js';
+import { KmuError, UsageError } from '../kmu/errors.js';
 import { DEFAULT_IV, unwrapPkcs5, wrapPkcs5 } from '../kmu/aesKeyWrap.js';
+import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
-import { readInput, requireAes, resolveKey, tokenCipher } from './lib/transfer.js';
-import { writeOut } from './exSymKey.js';
-import { ivFlag } from './wrapKey.js';
-import { KmuError } from '../kmu/errors.js';
-import { RC } from '../kmu/returnCodes.js';
+import { readInput, requireAes, resolveKey, tokenCipher, writeOut } from './lib/transfer.js';
+import { ivFlag } from './lib/transferFlags.js';
 
 export interface AesWrapUnwrapOptions {
   mode: 0 | 1;

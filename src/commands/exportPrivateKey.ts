@@ -4,8 +4,8 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
-import { resolveKey } from './lib/transfer.js';
-import { exportPlaintext, onlyMechanism4, writeOut } from './exSymKey.js';
+import { exportPlaintext, resolveKey, writeOut } from './lib/transfer.js';
+import { onlyMechanism4 } from './lib/transferFlags.js';
 
 /** PKCS#8 DER as PEM ("BEGIN PRIVATE KEY"), 64 columns. */
 function pkcs8Pem(der: Buffer): string {
@@ -15,7 +15,7 @@ function pkcs8Pem(der: Buffer): string {
 
 export const exportPrivateKey: Command<{ key: number; wrapping: number; out: string; mechanism?: number; wk?: string }, { handle: number; file: string; externalKey: boolean }> = {
   name: 'exportPrivateKey',
-  description: 'Exports RSA/EC Private key',
+  description: 'Exports RSA/DSA/EC private key',
   op: 'Cfm3WrapKey',
   needsLogin: true,
   syntax: `exportPrivateKey -h

@@ -6,9 +6,8 @@ import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { requireOwner } from './lib/ownership.js';
 import { MASKING_OWNER, mask, maskingKey } from './lib/masking.js';
-import { resolveKey } from './lib/transfer.js';
-import { CARRIED } from './wrapKey.js';
-import { writeOut } from './exSymKey.js';
+import { resolveKey, writeOut } from './lib/transfer.js';
+import { CARRIED } from './lib/transferFlags.js';
 
 export const extractMaskedObject: Command<{ handle: number; out: string }, { handle: number; file: string; length: number }> = {
   name: 'extractMaskedObject',

@@ -4,7 +4,7 @@ import { requireLogin, toKmuError } from './lib/context.js';
 
 export const findSingleKey: Command<{ handle: number }, { handle: number; servers: number }> = {
   name: 'findSingleKey',
-  description: 'Checks if a key exists on all HSMs of the cluster',
+  description: 'Find single Key',
   op: 'Cfm3FindKey',
   needsLogin: true,
   syntax: `findSingleKey -h

@@ -6,12 +6,12 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin, toKmuError } from './lib/context.js';
 import { requireOwner } from './lib/ownership.js';
-import { resolveKey } from './lib/transfer.js';
-import { writeOut } from './exSymKey.js';
+import { resolveKey, writeOut } from './lib/transfer.js';
 
 export const getCaviumPrivKey: Command<{ handle: number; out: string }, { handle: number; file: string }> = {
   name: 'getCaviumPrivKey',
-  description: 'Creates an RSA private key file that references a key on the HSM (fake PEM)',
+  // The help page's two lines, the second aligned under the first.
+  description: 'Saves an RSA private key handle\n                          in fake PEM format',
   op: 'getCaviumPrivKey',
   needsLogin: true,
   syntax: `getCaviumPrivKey -h

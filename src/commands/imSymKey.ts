@@ -1,6 +1,5 @@
-import { UsageError } from '../kmu/errors.js';
+import { KmuError, UsageError } from '../kmu/errors.js';
 import { sizesText, symKeyType, validSize, type SymKeyType } from '../kmu/keyTypes.js';
-import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { wrapMechanism } from '../kmu/wrapMechanisms.js';

@@ -32,7 +32,7 @@ export function readPrivateKey(file: string): { key: KeyObject; der: Buffer } {
 
 export const importPrivateKey: Command<ImportPrivateKeyOptions, MadeKey & { berLength: number; keyType: string }> = {
   name: 'importPrivateKey',
-  description: 'Imports RSA/EC Private key',
+  description: 'Imports RSA/DSA/EC private key',
   op: 'Cfm3UnWrapKey',
   needsLogin: true,
   syntax: `importPrivateKey -h

@@ -10,7 +10,7 @@ import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/k
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
 import { readInput, requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
 import { hasHeader, parseHeader } from './lib/wrapFile.js';
-import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './wrapKey.js';
+import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
 
 export interface UnWrapKeyOptions extends Omit<KeyPairOptions, 'label'> {
   file: string;

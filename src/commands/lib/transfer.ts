@@ -7,7 +7,7 @@
 // reaches kmu11 (or the token) through a transient session AES key whose value kmu11 made:
 // C_WrapKey/C_UnwrapKey with CKM_AES_KEY_WRAP_PAD under it, then destroyed.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { CKA, CKK, CKM, CKO, type Mechanism, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -20,11 +20,12 @@ import {
   wrapPkcs5,
   type BlockCipher,
 } from '../../kmu/aesKeyWrap.js';
-import { hashType, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
+import { hashType, wrapMechanism, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
 import type { CommandContext } from '../types.js';
 import { toKmuError } from './context.js';
 import { mechanismsOf } from './mechanisms.js';
 import { readKey, type KeyView } from './keys.js';
+import { requireOwner } from './ownership.js';
 
 export interface ResolvedKey {
   handle: number;
@@ -179,4 +180,27 @@ function integrity(e: unknown): never {
   if (e instanceof IntegrityError)
     throw new KmuError(RC.INVALID_INPUT, { detail: `unwrap failed: ${e.message}` });
   throw toKmuError(e);
+}
+
+/**
+ * Wrap `key` under the token key `-w` with mechanism 4, then unwrap the result on the host side
+ * (Cfm3UnWrapHostKey) with the same token key or the -wk file's key: the plaintext.
+ */
+export async function exportPlaintext(ctx: CommandContext, key: ResolvedKey, wrappingHandle: number, wkFile?: string): Promise<Buffer> {
+  const fileKey = wkFile !== undefined ? readAesKeyFile(wkFile) : undefined;
+  requireOwner(ctx, key.handle, await ctx.handles.meta(key.handle));
+  if (key.view.get(CKA.EXTRACTABLE) === false)
+    throw new KmuError(RC.POLICY_VIOLATION, { detail: `key ${key.handle} is not extractable (OBJ_ATTR_EXTRACTABLE 0)` });
+  const wrapping = await resolveKey(ctx, wrappingHandle);
+  requireAes(wrapping);
+  const blob = await wrapWith(ctx, wrapMechanism(4)!, wrapping.object, key.object);
+  return hostUnwrap(ctx, wrapping.object, blob, fileKey);
+}
+
+export function writeOut(file: string, data: Buffer | string, mode = 0o600): void {
+  try {
+    writeFileSync(file, data, { mode });
+  } catch (e) {
+    throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+  }
 }
