@@ -308,6 +308,14 @@ describe('public and private key import and export', () => {
     expect(run('exportPubKey', '-k', String(ecHandle), '-out', 'ec-back.pem').status).toBe(0);
     expect(createPublicKey(readFileSync(file('ec-back.pem'))).export({ type: 'spki', format: 'der' })).toEqual(ec.publicKey.export({ type: 'spki', format: 'der' }));
     expect(handleOf(r.stdout)).toBeGreaterThan(0);
+    // DSA: exported again, it is the same key openssl made.
+    execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', file('dsa.param')], { stdio: 'ignore' });
+    execFileSync('openssl', ['genpkey', '-paramfile', file('dsa.param'), '-out', file('dsa.key')], { stdio: 'ignore' });
+    execFileSync('openssl', ['pkey', '-in', file('dsa.key'), '-pubout', '-out', file('dsa.pub')], { stdio: 'ignore' });
+    const d = run('importPubKey', '-l', 'dsa-pub', '-f', 'dsa.pub');
+    expect(d.status, d.stderr).toBe(0);
+    expect(run('exportPubKey', '-k', String(handleOf(d.stdout)), '-out', 'dsa-back.pem').status).toBe(0);
+    expect(readFileSync(file('dsa-back.pem'), 'utf8')).toBe(readFileSync(file('dsa.pub'), 'utf8'));
   });
 
   it('importPrivateKey (the page): the imported key signs on the token and openssl verifies; exportPrivateKey gives openssl the same key back', () => {

@@ -2,6 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CKA, CKK, CKO, type Template } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { findCurve, oidToDer } from '../kmu/curves.js';
+import { dsaFromSpki } from '../kmu/der.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
@@ -19,6 +20,12 @@ function octetString(data: Buffer): Buffer {
 
 /** The key's own public attributes, from its JWK. */
 function keyAttributes(key: KeyObject, file: string): { kt: number; attrs: Template } {
+  if (key.asymmetricKeyType === 'dsa') {
+    const { p, q, g, y } = dsaFromSpki(key.export({ type: 'spki', format: 'der' }));
+    return { kt: CKK.DSA, attrs: [{ type: CKA.PRIME, value: p }, { type: CKA.SUBPRIME, value: q }, { type: CKA.BASE, value: g }, { type: CKA.VALUE, value: y }] };
+  }
+  if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec')
+    throw new KmuError(RC.NOT_SUPPORTED, { detail: `-f ${file}: a ${key.asymmetricKeyType} public key; kmu imports RSA, DSA and EC public keys` });
   const jwk = key.export({ format: 'jwk' });
   const b = (s: string | undefined) => Buffer.from(s ?? '', 'base64url');
   if (jwk.kty === 'RSA') return { kt: CKK.RSA, attrs: [{ type: CKA.MODULUS, value: b(jwk.n) }, { type: CKA.PUBLIC_EXPONENT, value: b(jwk.e) }] };
@@ -28,7 +35,7 @@ function keyAttributes(key: KeyObject, file: string): { kt: number; attrs: Templ
     const point = Buffer.concat([Buffer.from([0x04]), b(jwk.x), b(jwk.y)]);
     return { kt: CKK.EC, attrs: [{ type: CKA.EC_PARAMS, value: oidToDer(curve.oid) }, { type: CKA.EC_POINT, value: octetString(point) }] };
   }
-  throw new KmuError(RC.NOT_SUPPORTED, { detail: `-f ${file}: a ${key.asymmetricKeyType} public key; kmu11 imports RSA and EC public keys` });
+  throw new KmuError(RC.NOT_SUPPORTED, { detail: `-f ${file}: a ${jwk.kty} public key kmu11 cannot import` });
 }
 
 export const importPubKey: Command<KeyPairOptions & { file: string }, MadeKey> = {
