@@ -54,6 +54,10 @@ Napi::Function ModuleWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModuleWrap::Verify>("verify"),
                          InstanceMethod<&ModuleWrap::WrapKey>("C_WrapKey"),
                          InstanceMethod<&ModuleWrap::GenerateRandom>("C_GenerateRandom"),
+                         InstanceMethod<&ModuleWrap::UnwrapKey>("C_UnwrapKey"),
+                         InstanceMethod<&ModuleWrap::CreateObject>("C_CreateObject"),
+                         InstanceMethod<&ModuleWrap::Encrypt>("encrypt"),
+                         InstanceMethod<&ModuleWrap::Decrypt>("decrypt"),
                      });
 }
 

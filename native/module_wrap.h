@@ -52,6 +52,12 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
   Napi::Value GenerateKeyPair(const Napi::CallbackInfo& info);
   Napi::Value WrapKey(const Napi::CallbackInfo& info);
 
+  // unwrapping, object creation, encryption (calls_cipher.cc)
+  Napi::Value UnwrapKey(const Napi::CallbackInfo& info);
+  Napi::Value CreateObject(const Napi::CallbackInfo& info);
+  Napi::Value Encrypt(const Napi::CallbackInfo& info);
+  Napi::Value Decrypt(const Napi::CallbackInfo& info);
+
   // signing, verification, random (calls_crypto.cc)
   Napi::Value Sign(const Napi::CallbackInfo& info);
   Napi::Value Verify(const Napi::CallbackInfo& info);
@@ -63,6 +69,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
   CK_SLOT_ID SlotArg(const Napi::CallbackInfo& info, size_t index);
   CK_SESSION_HANDLE SessionArg(const Napi::CallbackInfo& info, size_t index);
   CK_OBJECT_HANDLE ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+  Napi::Value QueueCipher(const Napi::CallbackInfo& info, bool encrypt);
 
  private:
   std::string path_;

@@ -7,8 +7,9 @@ import type { GetAttributeData } from '../commands/getAttribute.js';
 import type { ListECCCurveIdsData } from '../commands/listECCCurveIds.js';
 import { hexCode, RC, returnCodeText } from '../kmu/returnCodes.js';
 import { USER_FORMATTERS } from './usersText.js';
+import { KEY_TRANSFER_FORMATTERS } from './textKeys.js';
 
-const T = '        ';
+export const T = '        ';
 
 /** "kmu3": what key_mgmt_util 3.x printed (scripts in the wild parse it); "pages": the reference pages' older transcripts. */
 export type Profile = 'kmu3' | 'pages';
@@ -38,7 +39,7 @@ export function clusterLines(code: number, indent = T, title = 'Cluster Error St
   return [`${indent}${title}`, ...ids.map((n) => `${indent}Node id ${n} and err state ${state} : ${text}`)];
 }
 
-type Formatter = (r: CommandResult<any>, profile: Profile) => string[];
+export type Formatter = (r: CommandResult<any>, profile: Profile) => string[];
 
 const genPair =
   (sep: string): Formatter =>
@@ -61,6 +62,8 @@ const login: Formatter = (r) => ['', returned(r.op, r.code), '', ...clusterLines
 
 const FORMATTERS: Record<string, Formatter> = {
   genECCKeyPair: genPair(' returned:'),
+  genRSAKeyPair: genPair(' returned:'),
+  ...KEY_TRANSFER_FORMATTERS,
   // The genDSAKeyPair page prints "Cfm3GenerateKeyPair: returned:".
   genDSAKeyPair: genPair(': returned:'),
   loginHSM: login,

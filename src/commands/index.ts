@@ -21,6 +21,7 @@ import { getToken } from './getToken.js';
 import { approveToken } from './approveToken.js';
 import { sign } from './sign.js';
 import { verify } from './verify.js';
+import { KEY_TRANSFER_COMMANDS } from './keyTransfer.js';
 
 export const COMMANDS: readonly Command<any, any>[] = [
   exit,
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command<any, any>[] = [
   approveToken,
   sign,
   verify,
+  ...KEY_TRANSFER_COMMANDS,
 ];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));

@@ -48,6 +48,10 @@ export interface NativeModule {
   verify(session: number, mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<true>;
   C_WrapKey(session: number, mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer>;
   C_GenerateRandom(session: number, length: number): Promise<Buffer>;
+  C_UnwrapKey(session: number, mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: NativeTemplate): Promise<number>;
+  C_CreateObject(session: number, template: NativeTemplate): Promise<number>;
+  encrypt(session: number, mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer>;
+  decrypt(session: number, mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer>;
 }
 
 export interface NativeAddon {

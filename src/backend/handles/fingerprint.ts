@@ -346,6 +346,7 @@ export async function readInfo(session: Session, obj: number, uniqueId = false):
       if ((e as { code?: unknown }).code !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
     }
   }
+  await checkValueOnToken(session, obj, attrs);
   return describe(obj, attrs);
 }
 
@@ -373,6 +374,22 @@ export function publicValueOf(spki: Buffer, dsa: boolean): string | undefined {
   if (!dsa) return key.toString('hex');
   const y = key[0] === 0x02 ? derAt(key, 0) : undefined;
   return y ? magnitude(key.subarray(y.start, y.end)).toString('hex') : undefined;
+}
+
+
+/**
+ * (keycmds) SoftHSM leaves CKA_CHECK_VALUE empty on keys made by C_UnwrapKey (unWrapKey,
+ * imSymKey, insertMaskedObject), so two sensitive secret keys of one type, size and label would
+ * be indistinguishable. Their check value as PKCS#11 defines it (ECB of a zero block under the
+ * key), computed on the token, stands in; a key that may not encrypt keeps the empty one.
+ */
+async function checkValueOnToken(session: Session, obj: number, attrs: Map<number, AttributeValue>): Promise<void> {
+  if (num(attrs.get(CKA.CLASS)) !== CKO.SECRET_KEY || (buf(attrs.get(CKA.CHECK_VALUE))?.length ?? 0) > 0) return;
+  const kt = num(attrs.get(CKA.KEY_TYPE));
+  const ecb = kt === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : kt === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
+  if (!ecb) return;
+  const out = await session.encrypt({ mechanism: ecb.mechanism }, obj, Buffer.alloc(ecb.block)).catch(() => undefined);
+  if (out) attrs.set(CKA.CHECK_VALUE, out.subarray(0, 3));
 }
 
 export function spkiFor(info: ObjInfo, pub: string): Buffer | undefined {

@@ -4,6 +4,7 @@
 import {
   CKA,
   CKK,
+  CKM,
   CKO,
   dsaSpki,
   ecSpki,
@@ -103,7 +104,16 @@ export async function spkiOf(_session: Session, key: KeyView): Promise<Buffer | 
 
 /** CloudHSM's KCV: asymmetric keys hash their public key; secret keys use CKA_CHECK_VALUE. */
 export async function kcvOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
-  if (key.cls === CKO.SECRET_KEY) return key.buf(CKA.CHECK_VALUE)?.subarray(0, 3);
+  if (key.cls === CKO.SECRET_KEY) {
+    const own = key.buf(CKA.CHECK_VALUE);
+    if (own && own.length > 0) return own.subarray(0, 3);
+    // SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the PKCS#11 definition (ECB of a
+    // zero block under the key) computed on the token, when the key may encrypt.
+    const ecb = key.keyType === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : key.keyType === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
+    if (!ecb || key.get(CKA.ENCRYPT) !== true) return undefined;
+    const out = await session.encrypt({ mechanism: ecb.mechanism }, key.object, Buffer.alloc(ecb.block)).catch(() => undefined);
+    return out?.subarray(0, 3);
+  }
   const spki = await spkiOf(session, key);
   return spki ? asymmetricKcv(spki) : undefined;
 }
@@ -146,6 +156,9 @@ export async function objAttrValues(session: Session, key: KeyView, only?: numbe
   } else if (key.keyType === CKK.RSA) {
     const n = key.buf(CKA.MODULUS);
     if (n) derived.set(CKA.VALUE_LEN, n.length);
+  } else if (key.keyType === CKK.DES3) {
+    // SoftHSM has no CKA_VALUE_LEN on DES3 keys; the genSymKey page shows 0x18.
+    derived.set(CKA.VALUE_LEN, 24);
   }
   const kcv = wants(OBJ.KCV!) ? await kcvOf(session, key) : undefined;
   const out: Array<[ObjAttr, ObjAttrValue]> = [];

@@ -84,6 +84,10 @@ export class Session {
     return asPromise(() => this.#native.C_WrapKey(this.handle, mechanism, wrappingKey, key));
   }
 
+  unwrapKey(mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
+    return asPromise(() => this.#native.C_UnwrapKey(this.handle, mechanism, unwrappingKey, wrapped, encodeTemplate(template)));
+  }
+
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
@@ -105,6 +109,10 @@ export class Session {
 
   setAttributes(object: number, template: Template): Promise<void> {
     return asPromise(() => this.#native.C_SetAttributeValue(this.handle, object, encodeTemplate(template)));
+  }
+
+  createObject(template: Template): Promise<number> {
+    return asPromise(() => this.#native.C_CreateObject(this.handle, encodeTemplate(template)));
   }
 
   copyObject(object: number, template: Template): Promise<number> {
@@ -132,6 +140,15 @@ export class Session {
         },
       ),
     );
+  }
+
+  // ------------------------------------------------------------ encryption
+  encrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
+    return asPromise(() => this.#native.encrypt(this.handle, mechanism, key, data));
+  }
+
+  decrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
+    return asPromise(() => this.#native.decrypt(this.handle, mechanism, key, data));
   }
 
   // ---------------------------------------------------------------- random

@@ -1,0 +1,90 @@
+import { writeFileSync } from 'node:fs';
+import { CKA, ckaName } from '../p11/index.js';
+import { KmuError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
+import * as v from '../kmu/values.js';
+import type { WrapMechanism } from '../kmu/wrapMechanisms.js';
+import { ok, type Command } from './types.js';
+import { requireLogin } from './lib/context.js';
+import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
+import { CARRIED, hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
+import { withHeader } from './lib/wrapFile.js';
+
+export interface WrapKeyOptions {
+  key: number;
+  wrapping: number;
+  out: string;
+  mechanism: WrapMechanism;
+  hash?: number;
+  aad?: string;
+  noheader?: boolean;
+  iv?: Buffer;
+  ivFile?: string;
+  tagSize?: number;
+}
+
+export const wrapKey: Command<WrapKeyOptions, { handle: number; wrappingKey: number; file: string; length: number; mechanism: string }> = {
+  name: 'wrapKey',
+  description: 'Wraps a key from from HSM using the specified handle',
+  op: 'Cfm2WrapKey',
+  needsLogin: true,
+  syntax: `wrapKey -h
+
+wrapKey -k <exported-key-handle>
+        -w <wrapping-key-handle>
+        -out <output-file>
+        [-m <wrapping-mechanism>]
+        [-aad <additional authenticated data filename>]
+        [-t <hash-type>]
+        [-noheader]
+        [-i <wrapping IV>]
+        [-iv_file <IV file>]
+        [-tag_size <num_tag_bytes>>]`,
+  flags: [
+    { flag: '-k', key: 'key', parse: v.handle, required: true, metavar: '<exported-key-handle>' },
+    { flag: '-w', key: 'wrapping', parse: v.handle, required: true, metavar: '<wrapping-key-handle>' },
+    { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<output-file>' },
+    { flag: '-m', key: 'mechanism', parse: mechanismFlag, required: true, metavar: '<wrapping-mechanism>' },
+    { flag: '-aad', key: 'aad', parse: v.text('file path'), metavar: '<additional authenticated data filename>' },
+    { flag: '-t', key: 'hash', parse: hashFlag, metavar: '<hash-type>' },
+    { flag: '-noheader', key: 'noheader' },
+    { flag: '-i', key: 'iv', parse: ivFlag, metavar: '<wrapping IV>' },
+    { flag: '-iv_file', key: 'ivFile', parse: v.text('file path'), metavar: '<IV file>' },
+    { flag: '-tag_size', key: 'tagSize', parse: v.integer(8, 16), metavar: '<num_tag_bytes>' },
+  ],
+  validate: validateWrapFlags,
+  async run(ctx, o) {
+    requireLogin(ctx);
+    let file: Buffer;
+    // The page: "You can export only those keys that you own."
+    const key = await resolveKey(ctx, o.key, 'export');
+    const carried = CARRIED[key.view.cls];
+    if (!carried)
+      throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a secret or private key; wrapKey exports those (public keys: exportPubKey)` });
+    if (key.view.get(CKA.EXTRACTABLE) === false)
+      throw new KmuError(RC.POLICY_VIOLATION, { detail: `key ${o.key} is not extractable (OBJ_ATTR_EXTRACTABLE 0)` });
+    const wrapping = await resolveKey(ctx, o.wrapping);
+    requireWrappingKey(o.mechanism, wrapping, 'wrap');
+    const wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
+    if (o.noheader) file = wrapped;
+    else {
+      const attributes: Record<string, boolean> = {};
+      for (const t of carried) {
+        const val = key.view.get(t);
+        if (typeof val === 'boolean') attributes[ckaName(t)] = val;
+      }
+      const id = key.view.buf(CKA.ID) ?? Buffer.alloc(0);
+      const label = key.view.get(CKA.LABEL);
+      file = withHeader(
+        { mechanism: o.mechanism.id, class: key.view.cls, keyType: key.view.keyType, label: typeof label === 'string' ? label : '', id: id.toString('hex'), attributes },
+        wrapped,
+      );
+    }
+    try {
+      writeFileSync(o.out, file, { mode: 0o600 });
+    } catch (e) {
+      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
+    }
+    return ok(wrapKey, { handle: o.key, wrappingKey: o.wrapping, file: o.out, length: file.length, mechanism: o.mechanism.name });
+  },
+};
