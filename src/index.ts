@@ -14,6 +14,9 @@ import type { GenDSAKeyPairData } from './commands/genDSAKeyPair.js';
 import type { GetAttributeData } from './commands/getAttribute.js';
 import type { ListECCCurveIdsData } from './commands/listECCCurveIds.js';
 import { KmuSession, type KmuOptions } from './kmu11.js';
+import { runBatchLines } from './cli/parallel.js';
+import type { Output } from './cli/output.js';
+import { UsageError } from './kmu/errors.js';
 import type { BackendInfo } from './backend/backend.js';
 
 export { KmuError, UsageError, SetupError } from './kmu/errors.js';
@@ -83,6 +86,29 @@ export class Kmu {
 
   async listECCCurveIds(): Promise<ListECCCurveIdsData> {
     return (await this.run('listECCCurveIds')).data;
+  }
+
+  /**
+   * kmu11's batch mode for programs: kmu command lines (`genECCKeyPair -i 2 -l a`), up to
+   * `parallel` at once on sessions of their own under the same dependency rule as
+   * `kmu11 --parallel` (README). Results in input order; failed lines give their failure result
+   * (code ≠ 0, data.error) instead of throwing, as in a batch file.
+   */
+  async batch(lines: Iterable<string> | AsyncIterable<string>, o: { parallel?: number } = {}): Promise<CommandResult<any>[]> {
+    const parallel = o.parallel ?? 1;
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('parallel must be a whole number from 1 to 64');
+    const results: CommandResult<any>[] = [];
+    const collect: Output = {
+      result: (r) => void results.push(r),
+      syntax: (command, syntax) => void results.push({ command, op: command, code: 0, warnings: [], data: { syntax } }),
+      echo: () => undefined,
+      fatal: () => undefined,
+    };
+    const source = (async function* () {
+      yield* lines;
+    })();
+    await runBatchLines(this.session, source, collect, parallel);
+    return results;
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ export interface FailedResult extends CommandResult<{ error: { detail?: string; 
 
 export class KmuSession {
   private context?: Promise<CommandContext>;
+  /** Contexts on sessions of their own, for parallel batches (index 0 is the main context). */
+  private readonly lanes: Promise<CommandContext>[] = [];
   private closed = false;
 
   constructor(private readonly options: KmuOptions = {}) {}
@@ -70,6 +72,29 @@ export class KmuSession {
   }
 
   /**
+   * Context `i` of a parallel batch: the same backend, login and handle store on a PKCS#11
+   * session of its own (PKCS#11 forbids two calls at once on one session; login state is the
+   * slot's, shared by every session). Lane sessions stay open until close(): the session keys
+   * (-sess) made on them live as long as the kmu11 session, as on the main one.
+   */
+  async lane(i: number): Promise<CommandContext> {
+    if (i === 0) return this.connect();
+    this.lanes[i] ??= this.connect().then(async (ctx) => {
+      const session = await ctx.backend.slot.openSession({ rw: true });
+      const backend = new Proxy(ctx.backend, {
+        get: (target, p) => (p === 'session' ? session : Reflect.get(target, p, target)),
+      });
+      return { ...ctx, backend, get prompt() { return ctx.prompt; } };
+    });
+    return this.lanes[i]!;
+  }
+
+  /** Runs a command on a context from lane(). */
+  async executeOn(ctx: CommandContext, command: Command<any, any>, options: Record<string, unknown>): Promise<CommandResult<any>> {
+    return command.run(ctx, options);
+  }
+
+  /**
    * Runs a command whose options are already read (by the CLI parser, or by `run`). Returns the
    * result; a command that fails throws KmuError or UsageError.
    */
@@ -103,6 +128,10 @@ export class KmuSession {
     if (!this.context) return;
     const ctx = await this.context.catch(() => undefined);
     if (!ctx) return;
+    for (const lane of this.lanes) {
+      const l = await lane?.catch(() => undefined);
+      if (l) await l.backend.session.close().catch(() => undefined);
+    }
     await ctx.handles.close().catch(() => undefined);
     await ctx.backend.close();
   }

@@ -4,29 +4,37 @@
 import { SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
 import { jsonOutput, textOutput, type Output } from './output.js';
-import { parseLine, parseSinglecmd } from './parse.js';
+import { runBatchLines } from './parallel.js';
+import { parseSinglecmd } from './parse.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
 
 interface Globals {
   json: boolean;
+  /** Batch lines in flight at once (--parallel N); 1 is the serial batch. */
+  parallel: number;
   module?: string;
   token?: string;
   home?: string;
 }
 
-const USAGE = `usage: kmu11 [--json] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
+const USAGE = `usage: kmu11 [--json] [--parallel <n>] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user>]
   no mode on a terminal: the interactive shell (prompt "Command: ")
-  no mode with standard input from a pipe or file: one command a line`;
+  no mode with standard input from a pipe or file: one command a line (--parallel n: independent lines on n sessions at once)`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
-  const g: Globals = { json: false };
+  const g: Globals = { json: false, parallel: 1 };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') g.json = true;
-    else if (a === '--module' || a === '--token' || a === '--home') {
+    else if (a === '--parallel') {
+      const v = argv[++i];
+      if (v === undefined || !/^[1-9][0-9]{0,2}$/.test(v) || Number(v) > 64)
+        throw new UsageError('--parallel needs a number of sessions from 1 to 64');
+      g.parallel = Number(v);
+    }    else if (a === '--module' || a === '--token' || a === '--home') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
       g[a.slice(2) as 'module' | 'token' | 'home'] = v;
@@ -36,26 +44,14 @@ function readGlobals(argv: string[]): [Globals, string[]] {
   return [g, argv.slice(i)];
 }
 
-async function runBatch(session: KmuSession, out: Output): Promise<boolean> {
+async function runBatch(session: KmuSession, out: Output, parallel: number): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-  let allOk = true;
-  for await (const raw of rl) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    out.echo(line);
-    let outcome;
-    try {
-      const parsed = parseLine(line);
-      outcome = parsed ? await runParsed(session, parsed, out) : { ok: true, exit: false };
-    } catch (e) {
-      outcome = usageFailure(out, e);
-    }
-    allOk &&= outcome.ok;
-    if (outcome.exit) break;
+  try {
+    return await runBatchLines(session, rl, out, parallel);
+  } finally {
+    rl.close();
   }
-  rl.close();
-  return allOk;
 }
 
 async function runSinglecmd(session: KmuSession, words: string[], out: Output): Promise<boolean> {
@@ -102,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (process.stdin.isTTY && !globals.json) return (await runShell(session, overrides, out)) ? 0 : 1;
-    return (await runBatch(session, out)) ? 0 : 1;
+    return (await runBatch(session, out, globals.parallel)) ? 0 : 1;
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);

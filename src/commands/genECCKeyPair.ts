@@ -6,6 +6,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import {
   KEY_PAIR_FLAGS,
+  KEY_PAIR_PARALLEL,
   generatePair,
   generating,
   pairTemplates,
@@ -40,6 +41,7 @@ genECCKeyPair -i <EC curve id>
               [-attest]`,
   flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
+  parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
     const pair = await generating(ctx, o, async () => {
       if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
