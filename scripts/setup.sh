@@ -52,3 +52,5 @@ if newer_than dist/cli/main.js src tsconfig.json; then
   echo "kmu11 setup: compiling TypeScript" >&2
   npm run --silent build:ts >&2
 fi
+# The tests' fault-injecting PKCS#11 module (test/helpers/faultmod.ts).
+if [ "$tests" = 1 ]; then bash scripts/build-faultmod.sh >/dev/null; fi
