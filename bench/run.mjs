@@ -269,7 +269,7 @@ function summarise(o, runs, probed, unavailable, loadBefore, suites = { figures:
 function suitesOnly(s) {
   const L = [`kmu11 bench (${s.settings.suites.join(', ')}): ${s.date}; ${s.machine.cpu_model}, ${s.machine.cores} cores; load average ${s.machine.loadavg_before[0]} before`, ''];
   L.push(...suitesTable(s, fmt, pad), '');
-  for (const [k, t] of Object.entries(s.targets)) L.push(`${SUITE_TARGETS[k]?.label ?? k}: ${t.value ?? '—'} (goal ${t.goal}) ${t.result}`);
+  for (const [k, t] of Object.entries(s.targets)) if (t.value != null) L.push(`${SUITE_TARGETS[k]?.label ?? k}: ${t.value ?? '—'} (goal ${t.goal}) ${t.result}`);
   return L.join('\n') + '\n';
 }
 
