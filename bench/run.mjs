@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [--reps N] [--measure-ms N] [--warmup-ms N]
+// `npm run bench [-- --json] [--quick] [--suites pairs,batch,stall,scale] [--reps N] [--measure-ms N] [--warmup-ms N]
 //   [--concurrency 1,2,4,8] [--only raw_c,pkcs11js,kmu11] [--module PATH] [--startup-runs N]`
 //
 // First the one-shot start-up figures (bench/startup.mjs; --startup-runs 0 skips them), then:
@@ -18,6 +18,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureStartup } from './startup.mjs';
+import { runSuites, SUITE_TARGETS, suitesTable } from './suites.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -33,6 +34,8 @@ const MODULES = [
   '/usr/local/lib/softhsm/libsofthsm2.so',
 ];
 const IMPLS = ['raw_c', 'pkcs11js', 'kmu11'];
+// pairs: the binding comparison below; batch, stall, scale: bench/latency.mjs, stall-batch.mjs, scale.mjs.
+const SUITES = ['pairs', 'batch', 'stall', 'scale'];
 const LABEL = 'bench';
 const PIN = '1234';
 
@@ -45,6 +48,9 @@ const TARGETS = {
   rss_growth_net_mib: { goal: 2, cmp: '<=' },
   startup_help_vs_node: { goal: 1.2, cmp: '<=' },
   oneshot_vs_pkcs11js: { goal: 1.0, cmp: '<=' },
+  overhead_us_per_call: { goal: 15, cmp: '<=' },
+  ratio_vs_pkcs11js_min: { goal: 1.3, cmp: '>=' },
+  ...SUITE_TARGETS,
 };
 
 function parseArgs(argv) {
@@ -52,6 +58,8 @@ function parseArgs(argv) {
     json: false, reps: 3, measureMs: 2000, warmupMs: 500, initialWarmupMs: 1000,
     concurrency: [1, 2, 4, 8], only: IMPLS, module: process.env.KMU11_BENCH_MODULE,
     rssCount: 10000, rssWarmup: 1000, rssConcurrency: 4, startupRuns: 15,
+    suites: SUITES, batchKeys: 1000, batchSample: 20, softKeys: 500, parallel: 16, delayUs: 2000,
+    scaleSizes: [100, 1000, 10000], scaleRuns: 5, stallKeys: 1000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -73,10 +81,16 @@ function parseArgs(argv) {
     else if (a === '--startup-runs') o.startupRuns = int();
     else if (a === '--concurrency') o.concurrency = val().split(',').map(Number);
     else if (a === '--only') o.only = val().split(',');
+    else if (a === '--suites') o.suites = val().split(',');
+    else if (a === '--batch-keys') o.batchKeys = int();
+    else if (a === '--scale-sizes') o.scaleSizes = val().split(',').map(Number);
+    else if (a === '--scale-runs') o.scaleRuns = int();
+    else if (a === '--quick') Object.assign(o, { reps: 1, startupRuns: 5, batchKeys: 200, batchSample: 5, softKeys: 100, scaleSizes: [100, 1000], scaleRuns: 3, stallKeys: 200, rssCount: 2000 });
     else throw new Error(`unknown option ${a} (see the top of bench/run.mjs)`);
   }
   if (o.concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--concurrency: positive integers');
   for (const x of o.only) if (!IMPLS.includes(x)) throw new Error(`--only: ${x} is not one of ${IMPLS}`);
+  for (const x of o.suites) if (!SUITES.includes(x)) throw new Error(`--suites: ${x} is not one of ${SUITES}`);
   o.module ??= MODULES.find((p) => existsSync(p));
   if (!o.module) throw new Error('libsofthsm2.so not found (apt-get install softhsm2, or --module)');
   return o;
@@ -159,7 +173,7 @@ function packageVersion(name) {
 const maxBy = (xs, f) => xs.reduce((a, b) => (f(b) > f(a) ? b : a));
 const r = (x, d = 3) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
 
-function summarise(o, runs, probed, unavailable, loadBefore, startup) {
+function summarise(o, runs, probed, unavailable, loadBefore, startup, suites = { figures: {}, details: {} }) {
   // Best of the repetitions, per route and concurrency, with that cell's CPU cost.
   const best = {};
   const cpu = {};
@@ -189,19 +203,26 @@ function summarise(o, runs, probed, unavailable, loadBefore, startup) {
   const ratioRaw = kmu && rawBestC != null && kmu[rawBestC] ? kmu[rawBestC] / best.raw_c[rawBestC] : null;
   const ratioJs = kmu && best.pkcs11js ? bestOf('kmu11') / bestOf('pkcs11js') : null;
   const stallAll = [...Object.values(stall.kmu11 ?? {}), rss.kmu11?.max_stall_ms].filter((x) => x != null);
+  // kmu11's CPU per pair above raw C's at 1 in flight, per call kmu11 makes (generate, destroy).
+  const overhead = cpu.kmu11?.[1] != null && cpu.raw_c?.[1] != null ? (cpu.kmu11[1] - cpu.raw_c[1]) / 2 : null;
+  const perConcurrency = kmu && best.pkcs11js ? o.concurrency.filter((c) => kmu[c] && best.pkcs11js[c]).map((c) => kmu[c] / best.pkcs11js[c]) : [];
   const figures = {
     ratio_vs_raw_c: r(ratioRaw),
     ratio_vs_pkcs11js: r(ratioJs),
+    overhead_us_per_call: r(overhead, 1),
+    ratio_vs_pkcs11js_min: perConcurrency.length ? r(Math.min(...perConcurrency)) : null,
     max_stall_ms: stallAll.length ? r(Math.max(...stallAll)) : null,
     rss_growth_mib: r(rss.kmu11?.rss_growth_mib ?? null),
     rss_growth_module_mib: r(rss.raw_c?.rss_growth_mib ?? null),
     rss_growth_net_mib: rss.kmu11 && rss.raw_c ? r(rss.kmu11.rss_growth_mib - rss.raw_c.rss_growth_mib) : null,
     startup_help_vs_node: startup?.startup_help_vs_node ?? null,
     oneshot_vs_pkcs11js: startup?.oneshot_vs_pkcs11js ?? null,
+    ...suites.figures,
   };
   const targets = {};
   for (const [k, t] of Object.entries(TARGETS)) {
     const v = figures[k];
+    if (v === undefined) continue; // a suite that did not run
     targets[k] = {
       goal: `${t.cmp} ${t.goal}`,
       value: v,
@@ -226,7 +247,7 @@ function summarise(o, runs, probed, unavailable, loadBefore, startup) {
     uv_threadpool_size: Number(process.env.UV_THREADPOOL_SIZE) || 4,
     uv_threadpool_size_source: process.env.UV_THREADPOOL_SIZE ? 'environment' : 'libuv default',
     settings: {
-      reps: o.reps, warmup_ms: o.warmupMs, measure_ms: o.measureMs, concurrency: o.concurrency,
+      suites: o.suites, reps: o.reps, warmup_ms: o.warmupMs, measure_ms: o.measureMs, concurrency: o.concurrency,
       rss_warmup: o.rssWarmup, rss_generations: o.rssCount, rss_concurrency: o.rssConcurrency,
       stall_probe: 'separate pass per concurrency, monitorEventLoopDelay(resolution 1 ms): longest gap between ticks - 1 ms; also over the RSS run',
     },
@@ -237,7 +258,12 @@ function summarise(o, runs, probed, unavailable, loadBefore, startup) {
     raw_c_best_concurrency: rawBestC,
     ...figures,
     stall_ms: stall,
-    stall_idle_ms: stallIdle,
+    stall_idle_by_impl_ms: stallIdle,
+    // The issue's stall figures: across a library batch, and the idle machine's in the same process.
+    max_stall_ms: suites.figures.batch_max_stall_ms ?? figures.max_stall_ms,
+    stall_idle_ms: suites.figures.batch_stall_idle_ms ?? (stallIdle.kmu11 != null ? r(stallIdle.kmu11) : null),
+    max_stall_pairs_ms: figures.max_stall_ms,
+    ...suites.details,
     rss,
     startup,
     targets,
@@ -247,12 +273,21 @@ function summarise(o, runs, probed, unavailable, loadBefore, startup) {
   };
 }
 
+/** The table when the binding comparison did not run: the suites and their targets alone. */
+function suitesOnly(s) {
+  const L = [`kmu11 bench (${s.settings.suites.join(', ')}): ${s.date}; ${s.machine.cpu_model}, ${s.machine.cores} cores; load average ${s.machine.loadavg_before[0]} before`, ''];
+  L.push(...suitesTable(s, fmt, pad), '');
+  for (const [k, t] of Object.entries(s.targets)) if (t.value != null) L.push(`${SUITE_TARGETS[k]?.label ?? k}: ${t.value ?? '—'} (goal ${t.goal}) ${t.result}`);
+  return L.join('\n') + '\n';
+}
+
 const fmt = (x, d = 0) => (x == null ? '—' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
 const pad = (s, n) => String(s).padStart(n);
 
 function table(s) {
   const L = [];
   const { pairs_per_s: b, stall_ms: st } = s;
+  if (!s.settings.suites.includes('pairs')) return suitesOnly(s);
   L.push(`kmu11 bench: ${s.bench}`);
   L.push(`${s.machine.cpu_model}, ${s.machine.cores} cores · node ${s.node} · SoftHSM ${s.softhsm} · pkcs11js ${s.pkcs11js} · UV_THREADPOOL_SIZE=${s.uv_threadpool_size} (${s.uv_threadpool_size_source})`);
   L.push(`pairs/s, best of ${s.settings.reps} × ${s.settings.measure_ms / 1000} s after ${s.settings.warmup_ms / 1000} s warm-up; ${s.date}; load average ${s.machine.loadavg_before[0]} before, ${s.machine.loadavg_after[0]} after`);
@@ -268,8 +303,8 @@ function table(s) {
       st.pkcs11js?.[c] != null ? `${fmt(st.pkcs11js[c], 2)} ms` : '—',
     ].map((v, i) => (i ? pad(v, 12) : v)).join(''));
   }
-  if (Object.keys(s.stall_idle_ms).length) {
-    const idle = Object.entries(s.stall_idle_ms).map(([i, v]) => `${i} ${fmt(v, 2)} ms`).join(', ');
+  if (Object.keys(s.stall_idle_by_impl_ms).length) {
+    const idle = Object.entries(s.stall_idle_by_impl_ms).map(([i, v]) => `${i} ${fmt(v, 2)} ms`).join(', ');
     L.push(`stall with nothing in flight (the machine's own noise, same probe): ${idle}`);
   }
   L.push('');
@@ -301,16 +336,22 @@ function table(s) {
   const rows = [
     [`kmu11 ÷ raw C${where}`, 'ratio_vs_raw_c', 2],
     ['kmu11 best ÷ pkcs11js best', 'ratio_vs_pkcs11js', 2],
-    ['kmu11 max event-loop stall', 'max_stall_ms', 2, ' ms'],
+    ['kmu11 max event-loop stall (pairs probe)', 'max_stall_ms', 2, ' ms'],
+    ['kmu11 CPU over raw C per call, 1 in flight', 'overhead_us_per_call', 1, ' µs'],
+    ['kmu11 ÷ pkcs11js, smallest over concurrencies', 'ratio_vs_pkcs11js_min', 2],
+    ...Object.entries(SUITE_TARGETS).map(([k, t]) => [t.label, k, 2]),
     [`kmu11 RSS growth over ${fmt(s.settings.rss_generations)} pairs`, 'rss_growth_mib', 2, ' MiB'],
     ['  (info) the same less raw C\'s (SoftHSM\'s own)', 'rss_growth_net_mib', 2, ' MiB'],
     ['`kmu11 singlecmd help` ÷ `node -e 0`', 'startup_help_vs_node', 2],
     ['one-shot genECCKeyPair ÷ pkcs11js script', 'oneshot_vs_pkcs11js', 2],
   ];
+  const extra = suitesTable(s, fmt, pad);
+  if (extra.length) L.push(...extra, '');
   const w = Math.max(...rows.map((x) => x[0].length)) + 2;
   L.push('target'.padEnd(w) + pad('measured', 12) + pad('goal', 10) + pad('result', 8));
   for (const [label, key, d, unit = ''] of rows) {
     const t = s.targets[key];
+    if (!t) continue;
     L.push(label.padEnd(w) + pad(t.value == null ? '—' : fmt(t.value, d) + unit, 12) + pad(t.goal + unit, 10) + pad(t.result, 8));
   }
   for (const [impl, why] of Object.entries(s.unavailable)) L.push(`\n${impl} not measured: ${why}`);
@@ -351,7 +392,8 @@ async function main() {
   try {
     log(`token in ${token.dir}; module ${o.module}`);
     const runs = [];
-    for (let rep = 0; rep < o.reps; rep++) {
+    const pairs = o.suites.includes('pairs');
+    for (let rep = 0; pairs && rep < o.reps; rep++) {
       // Rotate the order so no route always runs first (or last) in a repetition.
       const order = impls.map((_, i) => impls[(i + rep) % impls.length]);
       for (const impl of order) {
@@ -362,14 +404,15 @@ async function main() {
     // raw C's RSS run is the module's own growth (SoftHSM 2.6.1 keeps a shell
     // of every destroyed session object until C_Finalize).
     const probed = [];
-    for (const impl of impls) {
+    for (const impl of pairs ? impls : []) {
       log(`${impl === 'raw_c' ? '' : 'event-loop probe and '}RSS (${o.rssWarmup} + ${o.rssCount} pairs): ${impl}`);
       probed.push(await runImpl(impl, { ...o, concurrency: [] }, token.env, {
         stall: { concurrency: impl === 'raw_c' ? [] : o.concurrency },
         rss: { warmup: o.rssWarmup, count: o.rssCount, concurrency: o.rssConcurrency },
       }));
     }
-    const summary = summarise(o, runs, probed, unavailable, loadBefore, startup);
+    const suites = runSuites(o, { root, log });
+    const summary = summarise(o, runs, probed, unavailable, loadBefore, startup, suites);
     const json = JSON.stringify(summary, null, 2) + '\n';
     writeFileSync(LAST, json);
     log(`figures saved in ${LAST}`);

@@ -15,6 +15,10 @@ import { CURVES as CURVE_TABLE } from './kmu/curves.js';
 import { OBJ_ATTRS as OBJ_ATTR_TABLE } from './kmu/objAttr.js';
 import { KmuSession } from './kmu11.js';
 import type { CommandData, CommandMap, CommandMethods, CommandName, CommandOptions, CommandResult, CurveInfo, Info, OpenOptions } from './api.js';
+import { runBatchLines } from './cli/parallel.js';
+import { lineSource } from './cli/prompt.js';
+import type { Output } from './cli/output.js';
+import { UsageError } from './kmu/errors.js';
 
 export { KmuError, UsageError, SetupError } from './kmu/errors.js';
 export { RC, returnCodeText } from './kmu/returnCodes.js';
@@ -63,6 +67,31 @@ export class Kmu {
   /** The handles of the matching keys. */
   async findKey(o: CommandOptions<'findKey'> = {}): Promise<number[]> {
     return (await this.run('findKey', o)).data.handles;
+  }
+
+  /**
+   * kmu11's batch mode for programs: kmu command lines (`genECCKeyPair -i 2 -l a`), up to
+   * `parallel` at once on sessions of their own under the same dependency rule as
+   * `kmu11 --parallel` (README). Results in input order; failed lines give their failure result
+   * (code ≠ 0, data.error) instead of throwing, as in a batch file.
+   */
+  async batch(lines: Iterable<string> | AsyncIterable<string>, o: { parallel?: number } = {}): Promise<CommandResult[]> {
+    const parallel = o.parallel ?? 1;
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('parallel must be a whole number from 1 to 64');
+    const results: CommandResult[] = [];
+    const collect: Output = {
+      result: (r) => void results.push(r as CommandResult),
+      syntax: (command, syntax) => void results.push({ command, op: command, code: 0, warnings: [], data: { syntax } } as CommandResult),
+      echo: () => undefined,
+      between: () => undefined,
+      asked: () => undefined,
+      fatal: () => undefined,
+    };
+    const source = (async function* () {
+      yield* lines;
+    })();
+    await runBatchLines(this.session, lineSource(source), collect, { parallel });
+    return results;
   }
 
   async close(): Promise<void> {

@@ -23,9 +23,11 @@ export interface FailedResult
 
 export class KmuSession {
   private context?: Promise<CommandContext>;
+  /** Contexts on sessions of their own, for parallel batches (index 0 is the main context). */
+  private readonly lanes: Promise<CommandContext>[] = [];
   private closed = false;
-  /** The running command's interruption (see interrupt()). */
-  private running?: AbortController;
+  /** The running commands' interruptions (see interrupt()); several at once in a parallel batch. */
+  private readonly running = new Set<AbortController>();
   /** HSMs the open backend spans (kmu prints one "Node id" line for each); 1 before it opens. */
   nodes = 1;
 
@@ -74,9 +76,27 @@ export class KmuSession {
    * fails. `reason` names the signal. Returns false when no command is running.
    */
   interrupt(reason: string): boolean {
-    if (!this.running) return false;
-    this.running.abort(reason);
+    if (this.running.size === 0) return false;
+    for (const r of this.running) r.abort(reason);
     return true;
+  }
+
+  /**
+   * Context `i` of a parallel batch: the same backend, login and handle store on a PKCS#11
+   * session of its own (PKCS#11 forbids two calls at once on one session; login state is the
+   * slot's, shared by every session). Lane sessions stay open until close(): the session keys
+   * (-sess) made on them live as long as the kmu11 session, as on the main one.
+   */
+  async lane(i: number): Promise<CommandContext> {
+    if (i === 0) return this.connect();
+    this.lanes[i] ??= this.connect().then(async (ctx) => {
+      const session = await ctx.backend.slot.openSession({ rw: true });
+      const backend = new Proxy(ctx.backend, {
+        get: (target, p) => (p === 'session' ? session : Reflect.get(target, p, target)),
+      });
+      return { ...ctx, backend, get prompt() { return ctx.prompt; } };
+    });
+    return this.lanes[i]!;
   }
 
   /**
@@ -89,15 +109,16 @@ export class KmuSession {
   async execute(
     command: Command<any, any>,
     options: Record<string, unknown>,
-    deliver?: (result: CommandResult<any>) => void,
+    deliver?: (result: CommandResult<any>) => void | Promise<void>,
     signal?: AbortSignal,
+    lane?: CommandContext,
   ): Promise<CommandResult<any>> {
-    const running = (this.running = new AbortController());
+    const running = new AbortController();
+    this.running.add(running);
     // The caller's own interruption (the shell's Ctrl-C) reaches the command the same way.
     const forward = () => running.abort(signal!.reason);
     if (signal?.aborted) forward();
     else signal?.addEventListener('abort', forward, { once: true });
-    let ctx: CommandContext | undefined;
     let delivered = false;
     try {
       if (command.offline) {
@@ -105,22 +126,29 @@ export class KmuSession {
         deliver?.(result);
         return result;
       }
-      ctx = await this.connect();
+      const on = lane ?? (await this.connect());
       // Interrupted while the token was being opened: the command has not started.
       checkInterrupt({ signal: running.signal } as CommandContext);
-      await ctx.handles.recover();
-      const result = await command.run({ ...ctx, prompt: ctx.prompt, signal: running.signal }, options);
-      result.warnings.push(...ctx.handles.takeWarnings());
-      deliver?.(result);
-      delivered = true;
-      return result;
+      // The generations this command announces are its own to settle (several run at once in a
+      // parallel batch): settled only once its result was shown.
+      return await on.handles.scope(async () => {
+        try {
+          await on.handles.recover();
+          const result = await command.run({ ...on, prompt: on.prompt, signal: running.signal }, options);
+          result.warnings.push(...on.handles.takeWarnings());
+          await deliver?.(result);
+          delivered = true;
+          return result;
+        } finally {
+          await on.handles.settle(delivered).catch(() => undefined);
+        }
+      });
     } catch (e) {
       if (e instanceof SetupError) throw e;
       throw toKmuError(e);
     } finally {
       signal?.removeEventListener('abort', forward);
-      if (this.running === running) this.running = undefined;
-      await ctx?.handles.settle(delivered).catch(() => undefined);
+      this.running.delete(running);
     }
   }
 
@@ -143,6 +171,10 @@ export class KmuSession {
     if (!this.context) return;
     const ctx = await this.context.catch(() => undefined);
     if (!ctx) return;
+    for (const lane of this.lanes) {
+      const l = await lane?.catch(() => undefined);
+      if (l) await l.backend.session.close().catch(() => undefined);
+    }
     await ctx.handles.close().catch(() => undefined);
     await ctx.backend.close();
   }

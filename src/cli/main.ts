@@ -5,8 +5,9 @@ import { PROFILES, resolveConfig } from '../backend/config.js';
 import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
 import { KmuSession } from '../kmu11.js';
 import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
-import { maskLine, maskWords, parseLine, parseSinglecmd } from './parse.js';
+import { maskWords, parseSinglecmd } from './parse.js';
 import { askOrEnv, lineSource, type LineSource } from './prompt.js';
+import { runBatchLines } from './parallel.js';
 import { runParsed, usageFailure } from './run.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
@@ -19,6 +20,8 @@ import { version } from './version.js';
 interface Globals {
   json: boolean;
   profile?: Profile;
+  /** Batch lines in flight at once (--parallel N); 1 is the serial batch. */
+  parallel: number;
   module?: string;
   token?: string;
   home?: string;
@@ -26,15 +29,15 @@ interface Globals {
   version?: boolean;
 }
 
-const USAGE = `usage: kmu11 [--json] [--profile kmu3|pages] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
+const USAGE = `usage: kmu11 [--json] [--profile kmu3|pages] [--parallel <n>] [--module <path>] [--token <label>] [--home <dir>] [singlecmd <command> [flags]… | info | passwd <user> | users <verb> … | attest [--repin|--show]]
   no mode on a terminal: the interactive shell (prompt "Command:  ")
-  no mode with standard input from a pipe or file: one command a line
+  no mode with standard input from a pipe or file: one command a line (--parallel n: independent lines on n sessions at once)
   singlecmd help: kmu's commands; <command> -h: its flags
   kmu11 completion bash|zsh: a completion script (source <(kmu11 completion bash))
   kmu11 --version, kmu11 --help`;
 
 function readGlobals(argv: string[]): [Globals, string[]] {
-  const g: Globals = { json: false };
+  const g: Globals = { json: false, parallel: 1 };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -45,6 +48,11 @@ function readGlobals(argv: string[]): [Globals, string[]] {
       const v = argv[++i];
       if (!(PROFILES as readonly (string | undefined)[]).includes(v)) throw new UsageError(`--profile takes kmu3 or pages, not '${v ?? ''}'`);
       g.profile = v as Profile;
+    } else if (a === '--parallel') {
+      const v = argv[++i];
+      if (v === undefined || !/^[1-9][0-9]{0,2}$/.test(v) || Number(v) > 64)
+        throw new UsageError('--parallel needs a number of sessions from 1 to 64');
+      g.parallel = Number(v);
     } else if (a === '--module' || a === '--token' || a === '--home') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
@@ -78,7 +86,7 @@ class Interrupts {
   }
 }
 
-async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts): Promise<boolean> {
+async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts, parallel: number): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   interrupts.stop = () => rl.close();
@@ -91,29 +99,13 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
     out.asked(question, opts.hidden ? undefined : answer);
     return answer;
   });
-  let allOk = true;
   const progress = batchProgress();
-  for (let raw = await next(); raw !== undefined; raw = await next()) {
-    if (interrupts.signal) break;
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    progress.clear();
-    out.echo(maskLine(line));
-    let outcome;
-    try {
-      const parsed = parseLine(line);
-      outcome = parsed ? await runParsed(session, parsed, out) : { ok: true, exit: false };
-    } catch (e) {
-      outcome = usageFailure(out, e);
-    }
-    allOk &&= outcome.ok;
-    progress.step();
-    if (outcome.exit || interrupts.signal) break;
-    out.between();
+  try {
+    return await runBatchLines(session, next, out, { parallel, progress, stopped: () => interrupts.signal !== undefined });
+  } finally {
+    progress.done();
+    rl.close();
   }
-  progress.done();
-  rl.close();
-  return allOk;
 }
 
 /**
@@ -225,7 +217,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (shell) return status(await runShell(session, overrides, out, promptOf(profile)));
-    return status(await runBatch(session, out, interrupts));
+    return status(await runBatch(session, out, interrupts, globals.parallel));
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);

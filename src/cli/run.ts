@@ -1,5 +1,6 @@
 import { SetupError, UsageError, type KmuError } from '../kmu/errors.js';
 import { failure, type KmuSession } from '../kmu11.js';
+import type { CommandContext, CommandResult } from '../commands/index.js';
 import type { Output } from './output.js';
 import type { ParsedCommand } from './parse.js';
 
@@ -8,18 +9,31 @@ export interface Outcome {
   exit: boolean;
 }
 
+export interface RunOptions {
+  /** The operator's interruption (the shell's Ctrl-C). */
+  signal?: AbortSignal;
+  /** A parallel batch's context on a session of its own (KmuSession.lane). */
+  lane?: CommandContext;
+  /** Resolves once the result is on the screen (a parallel batch holds it until the lines above have printed). */
+  shown?: () => Promise<void>;
+}
+
 /**
  * Runs one parsed command and prints its result. Setup errors (no token to talk to) propagate;
  * every other failure becomes kmu's error result.
  */
-export async function runParsed(session: KmuSession, parsed: ParsedCommand, out: Output, signal?: AbortSignal): Promise<Outcome> {
+export async function runParsed(session: KmuSession, parsed: ParsedCommand, out: Output, opts: RunOptions = {}): Promise<Outcome> {
   const { command } = parsed;
   if (parsed.help) {
     out.syntax(command.name, command.syntax);
     return { ok: true, exit: false };
   }
   try {
-    const result = await session.execute(command, parsed.options, (r) => out.result(r), signal);
+    const deliver = async (r: CommandResult<any>) => {
+      out.result(r);
+      await opts.shown?.();
+    };
+    const result = await session.execute(command, parsed.options, deliver, opts.signal, opts.lane);
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;

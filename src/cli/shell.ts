@@ -155,7 +155,7 @@ async function runLine(
   }
   try {
     const parsed = parseLine(line);
-    return parsed ? await runParsed(session, parsed, out, signal) : { ok: true, exit: false };
+    return parsed ? await runParsed(session, parsed, out, { signal }) : { ok: true, exit: false };
   } catch (e) {
     if (e instanceof SetupError) {
       out.fatal(e.message);

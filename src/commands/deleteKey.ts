@@ -8,6 +8,7 @@ export const deleteKey: Command<{ handle: number }, { handle: number }> = {
   description: 'Delete Key',
   op: 'Cfm3DeleteKey',
   needsLogin: true,
+  parallel: { group: 'delete', key: (o) => `handle:${o.handle}` },
   syntax: 'deleteKey -h\n\ndeleteKey -k <key handle>',
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' }],
   async run(ctx, o) {

@@ -3,6 +3,7 @@ import { UsageError } from '../kmu/errors.js';
 import { ok, type Command } from './types.js';
 import {
   KEY_PAIR_FLAGS,
+  KEY_PAIR_PARALLEL,
   generatePair,
   generating,
   pairTemplates,
@@ -42,6 +43,7 @@ genDSAKeyPair -m <modulus length>
               [-attest]`,
   flags: [{ flag: '-m', key: 'modulusBits', parse: modulus, required: true, metavar: '<modulus length>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
+  parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
     const pair = await generating(ctx, o, async () => {
       await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);

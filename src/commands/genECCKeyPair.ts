@@ -7,6 +7,7 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import {
   KEY_PAIR_FLAGS,
+  KEY_PAIR_PARALLEL,
   generatePair,
   generating,
   pairTemplates,
@@ -41,6 +42,7 @@ genECCKeyPair -i <EC curve id>
               [-attest]`,
   flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
+  parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
     const pair = await generating(ctx, o, async () => {
       if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')

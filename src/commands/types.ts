@@ -53,6 +53,12 @@ export interface Command<O = Record<string, unknown>, D = Record<string, unknown
   offline?: boolean;
   /** Needs loginHSM first. */
   needsLogin?: boolean;
+  /**
+   * How the command may overlap others in a parallel batch (kmu11 --parallel N). Absent: it is
+   * a barrier (waits for every earlier line; every later line waits for it). Lines of one group
+   * in a row run at once; two of them with the same `key` (an -id, a handle) keep their order.
+   */
+  parallel?: { group: 'create' | 'delete'; key?: (opts: O) => string | undefined };
   /** Cross-flag rules, after every flag parsed; throws UsageError. */
   validate?: (opts: O) => void;
   run(ctx: CommandContext, opts: O): Promise<CommandResult<D>>;

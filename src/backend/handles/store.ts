@@ -32,6 +32,7 @@
 //    label and id; one with the record's key material for sure (fingerprint, or a sign-test
 //    against the recorded public value), and no other record with that key material, is it.
 //  - register() needs no scan unless a record could already name the new objects.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,6 +90,8 @@ export interface HandleStore {
    * `delivered`, the warnings taken since were shown too: the killed generations they report are done.
    */
   settle(delivered: boolean): Promise<void>;
+  /** Runs one command: the generations it announces (intend) are settled by its own settle(). */
+  scope<T>(fn: () => Promise<T>): Promise<T>;
   /**
    * Finish or roll back generations whose process was killed before their outcome was shown
    * (the session calls it before each command; needs a full view, else does nothing).
@@ -155,8 +158,12 @@ export class FileHandleStore implements HandleStore {
   private scanTrouble = false;
   /** Tombstone candidates a narrower look found still present (not asked again). */
   private readonly notGone = new Set<number>();
-  /** This process's generations announced and not yet settled; register() tags with the last. */
+  /**
+   * This process's generations announced and not yet settled; register() tags with the last.
+   * Per command: scope() gives each command running at once (kmu11 --parallel) its own list.
+   */
   private readonly mine: string[] = [];
+  private readonly scopes = new AsyncLocalStorage<string[]>();
   /** Killed generations finished here, done once the warnings reporting them are shown. */
   private readonly recovered: string[] = [];
   private warnings: string[] = [];
@@ -581,7 +588,7 @@ export class FileHandleStore implements HandleStore {
           const partner = c.partner !== undefined ? (byObj.get(c.partner) ?? m?.byObj.get(c.partner)?.h) : undefined;
           const existing = this.journal.records.get(h);
           if (!existing) {
-            entries.push(this.addEntry(h, i, c.meta, true, partner, this.mine.at(-1)));
+            entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
           } else {
             // Another process saw the key between its generation and now, and gave it this
             // handle (owner 0): adopt it, with the creator's metadata.
@@ -782,18 +789,28 @@ export class FileHandleStore implements HandleStore {
         const { owner, shared, mValue } = what.meta;
         const id = (what.id ?? Buffer.alloc(0)).toString('hex');
         await this.journal.append([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
-        this.mine.push(g);
+        this.mineNow().push(g);
       }),
     );
   }
 
+  /** The generations of the command running in this async context (see scope()). */
+  private mineNow(): string[] {
+    return this.scopes.getStore() ?? this.mine;
+  }
+
+  scope<T>(fn: () => Promise<T>): Promise<T> {
+    return this.scopes.run([], fn);
+  }
+
   settle(delivered: boolean): Promise<void> {
-    const done = [...this.mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
+    const mine = this.mineNow();
+    const done = [...mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
     if (done.length === 0) return Promise.resolve();
     return this.run(() =>
       this.locked(async () => {
         await this.journal.append(done.map((g): Entry => ({ t: 'done', g })));
-        for (const list of [this.mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
+        for (const list of [mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
       }),
     );
   }

@@ -39,6 +39,9 @@ export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
   { flag: '-uri', key: 'uri' },
 ];
 
+/** Generations overlap in a parallel batch; two with the same -id keep their order (the second gets 0x07). */
+export const KEY_PAIR_PARALLEL = { group: 'create' as const, key: (o: KeyPairOptions) => (o.id === undefined ? undefined : `id:${o.id}`) };
+
 /** The page's parameter rules that need no token. */
 export function validateKeyPairOptions(o: KeyPairOptions): void {
   if (o.timeout !== undefined && o.minSrv === undefined)
