@@ -42,7 +42,7 @@ describe('kmu11 --parallel', () => {
     expect(serial.status).toBe(1); // the second -id k1 and the bad curve fail in both
     expect(mask(parallel.stdout)).toBe(mask(serial.stdout));
     // Both runs made the same 13 pairs (findKey sees all 26 keys: it waited for every generation).
-    expect(serial.stdout).toContain('Total number of keys present 26');
+    expect(serial.stdout).toContain('Total number of keys present: 26');
     expect(new Set(handlesOf(parallel.stdout)).size).toBe(26);
   });
 
@@ -53,7 +53,7 @@ describe('kmu11 --parallel', () => {
     const codes = [...r.stdout.matchAll(/Cfm3GenerateKeyPair returned: (0x[0-9a-f]+)/g)].map((m) => m[1]);
     expect(codes).toEqual(['0x00', '0x07', '0x07', '0x07', '0x07', '0x07']);
     const find = batch(h, [LOGIN, 'findKey -id shared']);
-    expect(find.stdout).toContain('Total number of keys present 2');
+    expect(find.stdout).toContain('Total number of keys present: 2');
   });
 
   it('deletes printed handles at once, and a later findKey sees every deletion', () => {
@@ -63,9 +63,9 @@ describe('kmu11 --parallel', () => {
     expect(handles).toHaveLength(16);
     const del = batch(h, [LOGIN, ...handles.slice(0, 12).map((k) => `deleteKey -k ${k}`), 'findKey'], 4);
     expect([...del.stdout.matchAll(/Cfm3DeleteKey returned: 0x00/g)]).toHaveLength(12);
-    expect(del.stdout).toContain('Total number of keys present 4');
+    expect(del.stdout).toContain('Total number of keys present: 4');
     // The output of each deleteKey line follows its own echo, in input order.
-    const echoed = [...del.stdout.matchAll(/Command: deleteKey -k (\d+)/g)].map((m) => Number(m[1]));
+    const echoed = [...del.stdout.matchAll(/Command:\s+deleteKey -k (\d+)/g)].map((m) => Number(m[1]));
     expect(echoed).toEqual(handles.slice(0, 12));
   });
 
@@ -77,7 +77,7 @@ describe('kmu11 --parallel', () => {
     expect(gen[0]).not.toBe('0x00'); // not logged in yet when it ran
     expect(gen[1]).toBe('0x00');
     const find = batch(h, [LOGIN, 'findKey']);
-    expect(find.stdout).toContain('Total number of keys present 2');
+    expect(find.stdout).toContain('Total number of keys present: 2');
   });
 
   it('refuses a bad --parallel value before anything runs', () => {
