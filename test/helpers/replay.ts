@@ -122,7 +122,10 @@ export function maskCounts(lines: string[]): string[] {
     l
       .replace(/(Total number of keys present:?) \d+/, '$1 N')
       .replace(/from start index 0::\d+/, 'from start index 0::N')
-      .replace(/size \d+ attr cnt \d+/, 'size N attr cnt N'),
+      .replace(/size \d+ attr cnt \d+/, 'size N attr cnt N')
+      // A new secret key's handle, and a wrapped key's length (it depends on the key and the token).
+      .replace(/Key Handle: \d+/, 'Key Handle: H')
+      .replace(/^(\s*Wrapped Key written to file .*length )\d+$/, '$1N'),
   );
 }
 
