@@ -55,21 +55,46 @@ async function breakStale(lockPath: string, stale: Holder): Promise<void> {
   await fs.rm(aside, { force: true });
 }
 
-// Callers in this process take turns before the file (not reentrant): only one of them polls
-// it at a time, so many concurrent callers (library sessions) neither starve each other past
-// the timeout nor mistake their own process for the holder.
-const turns = new Map<string, Promise<unknown>>();
+// Callers in this process take turns before the file, so only one of them polls it: many
+// concurrent callers (library sessions) do not starve each other past the timeout. A caller
+// gives up only when the turn has not moved for `timeoutMs` (a holder that never returns, or a
+// nested call on the same lock), with the same message as for another process.
+interface Turns {
+  tail: Promise<unknown>;
+  moved: number;
+}
+const turns = new Map<string, Turns>();
 
 /** Run `fn` holding the lock at `lockPath`; the lock is released however `fn` ends. */
-export function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
-  const before = turns.get(lockPath) ?? Promise.resolve();
-  const mine = before.then(() => withFileLock(lockPath, fn, opts));
-  const settled = mine.catch(() => undefined);
-  turns.set(lockPath, settled);
-  void settled.then(() => {
-    if (turns.get(lockPath) === settled) turns.delete(lockPath);
-  });
-  return mine;
+export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const t = turns.get(lockPath) ?? { tail: Promise.resolve(), moved: Date.now() };
+  turns.set(lockPath, t);
+  const before = t.tail;
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  t.tail = before.then(() => mine);
+  try {
+    await waitTurn(lockPath, before, t, opts.timeoutMs ?? 30_000);
+    return await withFileLock(lockPath, fn, opts);
+  } finally {
+    t.moved = Date.now();
+    release();
+    const tail = t.tail;
+    void tail.then(() => {
+      if (turns.get(lockPath) === t && t.tail === tail) turns.delete(lockPath);
+    });
+  }
+}
+
+async function waitTurn(lockPath: string, before: Promise<unknown>, t: Turns, timeoutMs: number): Promise<void> {
+  let done = false;
+  void before.then(() => (done = true));
+  await Promise.resolve();
+  while (!done) {
+    if (Date.now() - t.moved > timeoutMs)
+      throw new SetupError(`${lockPath} is held by process ${process.pid} on ${hostname()}; if no kmu11 is running there, remove the file`);
+    await Promise.race([before, sleep(Math.min(50, timeoutMs))]);
+  }
 }
 
 async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions): Promise<T> {
