@@ -39,6 +39,7 @@ async function sweep(signal: NodeJS.Signals, gen: string, window: number): Promi
   const token = embeddedToken(h.env);
   const printed: number[] = [];
   let interrupted = 0;
+  let reports = '';
   for (let k = 0; k < KILLS; k++) {
     const lines = [LOGIN.join(' '), ...Array.from({ length: 100 }, (_, i) => `${gen} -l ${signal}-${k}-${i} -id ${signal}-${k}-${i}`)];
     const batch = startKmu11([], { env: h.env });
@@ -50,6 +51,7 @@ async function sweep(signal: NodeJS.Signals, gen: string, window: number): Promi
     batch.child.kill(signal);
     const r = await batch.done;
     printed.push(...handlesIn(r.stdout + r.stderr));
+    reports += r.stderr;
     if (signal !== 'SIGKILL') {
       // Caught: exit 128 + n, after the interrupted command's failure (or killed before the
       // handlers were installed, when nothing had been opened yet).
@@ -64,11 +66,17 @@ async function sweep(signal: NodeJS.Signals, gen: string, window: number): Promi
   const after = kmu11(['--json', 'singlecmd', ...LOGIN, 'findKey'], { env: h.env });
   expect(after.status, after.stderr).toBe(0);
   const [login, find] = after.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  reports += [...login.warnings, ...find.warnings].join('\n');
   printed.push(...handlesIn([...login.warnings, ...find.warnings].join('\n')));
   const listed: number[] = find.result.handles;
   expect(new Set(listed).size).toBe(listed.length);
   expect([...listed].sort((a, b) => a - b), `${signal} ${gen}`).toEqual([...new Set(printed)].sort((a, b) => a - b));
   expect(keyCount(token), `${signal} ${gen}: key objects on the token`).toBe(listed.length);
+  const count = (re: RegExp) => (reports.match(re) ?? []).length;
+  console.log(
+    `${signal} ${gen}: ${KILLS} kills, ${listed.length} keys left, all printed; ${interrupted} caught; ` +
+      `after kill -9: ${count(/they are kept/g)} finished, ${count(/it left .* destroyed/g)} rolled back`,
+  );
   return { kills: KILLS, interrupted };
 }
 
