@@ -989,6 +989,14 @@ export class FileHandleStore implements HandleStore {
     );
   }
 
+  /** Every handle not tombstoned (token keys, and this process's session keys). */
+  handles(): Promise<number[]> {
+    return this.run(async () => {
+      await this.journal.refresh();
+      return this.liveRecords().map((r) => r.h).sort((a, b) => a - b);
+    });
+  }
+
   /** What `handle` names for this process now. */
   async state(handle: number): Promise<HandleState> {
     return (await this.states([handle])).get(handle)!;
