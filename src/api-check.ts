@@ -15,6 +15,29 @@ import type { listECCCurveIds } from './commands/listECCCurveIds.js';
 import type { loginHSM } from './commands/loginHSM.js';
 import type { logoutHSM } from './commands/logoutHSM.js';
 import type { setAttribute } from './commands/setAttribute.js';
+import type { listUsers } from './commands/listUsers.js';
+import type { shareKey } from './commands/shareKey.js';
+import type { getToken } from './commands/getToken.js';
+import type { approveToken } from './commands/approveToken.js';
+import type { sign } from './commands/sign.js';
+import type { verify } from './commands/verify.js';
+import type { genRSAKeyPair } from './commands/genRSAKeyPair.js';
+import type { genSymKey } from './commands/genSymKey.js';
+import type { wrapKey } from './commands/wrapKey.js';
+import type { unWrapKey } from './commands/unWrapKey.js';
+import type { exSymKey } from './commands/exSymKey.js';
+import type { imSymKey } from './commands/imSymKey.js';
+import type { importPubKey } from './commands/importPubKey.js';
+import type { exportPrivateKey } from './commands/exportPrivateKey.js';
+import type { importPrivateKey } from './commands/importPrivateKey.js';
+import type { aesWrapUnwrap } from './commands/aesWrapUnwrap.js';
+import type { findSingleKey } from './commands/findSingleKey.js';
+import type { getCert } from './commands/getCert.js';
+import type { IsValidKeyHandlefile } from './commands/IsValidKeyHandlefile.js';
+import type { getCaviumPrivKey } from './commands/getCaviumPrivKey.js';
+import type { extractMaskedObject } from './commands/extractMaskedObject.js';
+import type { insertMaskedObject } from './commands/insertMaskedObject.js';
+import type { genPBEKey } from './commands/genPBEKey.js';
 
 /** Name → the command object's type, for every CommandMap entry (a missing one fails below). */
 interface Table {
@@ -31,6 +54,29 @@ interface Table {
   loginHSM: typeof loginHSM;
   logoutHSM: typeof logoutHSM;
   setAttribute: typeof setAttribute;
+  listUsers: typeof listUsers;
+  shareKey: typeof shareKey;
+  getToken: typeof getToken;
+  approveToken: typeof approveToken;
+  sign: typeof sign;
+  verify: typeof verify;
+  genRSAKeyPair: typeof genRSAKeyPair;
+  genSymKey: typeof genSymKey;
+  wrapKey: typeof wrapKey;
+  unWrapKey: typeof unWrapKey;
+  exSymKey: typeof exSymKey;
+  imSymKey: typeof imSymKey;
+  importPubKey: typeof importPubKey;
+  exportPrivateKey: typeof exportPrivateKey;
+  importPrivateKey: typeof importPrivateKey;
+  aesWrapUnwrap: typeof aesWrapUnwrap;
+  findSingleKey: typeof findSingleKey;
+  getCert: typeof getCert;
+  IsValidKeyHandlefile: typeof IsValidKeyHandlefile;
+  getCaviumPrivKey: typeof getCaviumPrivKey;
+  extractMaskedObject: typeof extractMaskedObject;
+  insertMaskedObject: typeof insertMaskedObject;
+  genPBEKey: typeof genPBEKey;
 }
 
 type DataOf<C> = C extends Command<any, infer D> ? D : never;
@@ -57,4 +103,27 @@ export const fits: {
   loginHSM: true,
   logoutHSM: true,
   setAttribute: true,
+  listUsers: true,
+  shareKey: true,
+  getToken: true,
+  approveToken: true,
+  sign: true,
+  verify: true,
+  genRSAKeyPair: true,
+  genSymKey: true,
+  wrapKey: true,
+  unWrapKey: true,
+  exSymKey: true,
+  imSymKey: true,
+  importPubKey: true,
+  exportPrivateKey: true,
+  importPrivateKey: true,
+  aesWrapUnwrap: true,
+  findSingleKey: true,
+  getCert: true,
+  IsValidKeyHandlefile: true,
+  getCaviumPrivKey: true,
+  extractMaskedObject: true,
+  insertMaskedObject: true,
+  genPBEKey: true,
 };
