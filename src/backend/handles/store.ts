@@ -57,7 +57,8 @@ export interface CreatedObject {
 
 export interface HandleStore {
   /** Handles for objects just made by kmu11; durable before it returns; same order. */
-  register(created: CreatedObject[]): Promise<number[]>;
+  /** `session`: the caller's, where the new objects are read (the store's own when absent). */
+  register(created: CreatedObject[], session?: Session): Promise<number[]>;
   /** The PKCS#11 object a handle names. Throws KmuError 0xa8 if unknown, deleted, gone or ambiguous. */
   resolve(handle: number): Promise<number>;
   /** kmu handles for objects C_FindObjects found (unseen keys get new handles), same order. */
@@ -226,6 +227,11 @@ export class FileHandleStore implements HandleStore {
       this.infos.delete(obj);
       return undefined;
     }
+    return this.remember(obj, i);
+  }
+
+  /** What `i` (just read) adds to what this store knew of the object. */
+  private remember(obj: number, i: ObjInfo): ObjInfo {
     const old = this.infos.get(obj);
     if (old && old.readHash === i.readHash) {
       if (i.fpSrc !== 'attr' && (old.fpSrc === 'gen' || old.fpSrc === 'sig' || old.fpSrc === 'record')) {
@@ -534,17 +540,23 @@ export class FileHandleStore implements HandleStore {
     return false;
   }
 
-  register(created: CreatedObject[]): Promise<number[]> {
+  async register(created: CreatedObject[], session?: Session): Promise<number[]> {
+    const want = new Set<number>();
+    for (const c of created) {
+      want.add(c.object);
+      if (c.partner !== undefined) want.add(c.partner);
+    }
+    // The new objects' attributes are read, and a generated private key told its public key,
+    // on the caller's own session before the store's turn: commands running at once (a
+    // parallel batch) then wait for each other only for the journal.
+    const early = session ? await this.readNew(session, created, want) : new Map<number, ObjInfo>();
     return this.run(async () => {
       return this.locked(async () => {
         await this.journal.refresh();
-        const want = new Set<number>();
-        for (const c of created) {
-          want.add(c.object);
-          if (c.partner !== undefined) want.add(c.partner);
-        }
         for (const obj of want) {
-          if (!(await this.readSettled(obj))) throw new Error(`kmu11: object ${obj} to register is not on the token`);
+          const pre = early.get(obj);
+          if (pre) this.remember(obj, pre);
+          else if (!(await this.readSettled(obj))) throw new Error(`kmu11: object ${obj} to register is not on the token`);
         }
         // The public value of a generated private key is its partner's.
         for (const c of created) {
@@ -602,6 +614,33 @@ export class FileHandleStore implements HandleStore {
         return handles;
       });
     });
+  }
+
+  /**
+   * register()'s token reads on the caller's session: each new object (complete, as its creator
+   * made it), and CKA_PUBLIC_KEY_INFO written on a generated private key from its partner's
+   * public value. What cannot be read here is read in the store's turn instead.
+   */
+  private async readNew(session: Session, created: CreatedObject[], want: Set<number>): Promise<Map<number, ObjInfo>> {
+    const out = new Map<number, ObjInfo>();
+    const readOne = (obj: number) => readInfo(session, obj, this.opts.uniqueId).then((i) => (halfMade(i) ? undefined : i), () => undefined);
+    for (const obj of want) {
+      const i = await readOne(obj);
+      if (i) out.set(obj, i);
+    }
+    for (const c of created) {
+      const i = out.get(c.object);
+      const p = c.partner !== undefined ? out.get(c.partner) : undefined;
+      if (!i || i.cls !== CKO.PRIVATE_KEY || p?.cls !== CKO.PUBLIC_KEY || !p.pub || p.fam !== i.fam || i.fpSrc === 'attr') continue;
+      const spki = spkiFor(i, p.pub);
+      if (!spki) continue;
+      const wrote = await session.setAttributes(c.object, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false);
+      if (!wrote) continue;
+      const again = await readOne(c.object);
+      if (again) out.set(c.object, again);
+      else out.delete(c.object);
+    }
+    return out;
   }
 
   /**

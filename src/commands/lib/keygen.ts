@@ -186,10 +186,13 @@ export async function generatePair(
   try {
     if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout, ctx.signal);
     checkInterrupt(ctx);
-    handles = await ctx.handles.register([
-      { object: pair.publicKey, meta, partner: pair.privateKey },
-      { object: pair.privateKey, meta, partner: pair.publicKey },
-    ]);
+    handles = await ctx.handles.register(
+      [
+        { object: pair.publicKey, meta, partner: pair.privateKey },
+        { object: pair.privateKey, meta, partner: pair.publicKey },
+      ],
+      session,
+    );
     checkInterrupt(ctx);
     const [publicKey, privateKey] = handles;
     const [publicUri, privateUri] = await keyUris(ctx, [pair.publicKey, pair.privateKey]);

@@ -55,9 +55,10 @@ export async function made(
 ): Promise<MadeKey> {
   const object = await create();
   try {
-    const [handle] = await ctx.handles.register([
-      { object, meta: meta ?? { owner: ctx.backend.user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 } },
-    ]);
+    const [handle] = await ctx.handles.register(
+      [{ object, meta: meta ?? { owner: ctx.backend.user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 } }],
+      ctx.backend.session,
+    );
     return { handle: handle!, token: !o.sess, template: templateJson(template) };
   } catch (e) {
     await ctx.backend.session.destroyObject(object).catch(() => undefined);
