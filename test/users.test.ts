@@ -37,7 +37,11 @@ function openssl(args: string[], input?: string): string {
 function findKey(user: string, ...flags: string[]): number[] {
   const r = as(user, ['findKey', ...flags]);
   expect(r.status, r.stderr).toBe(0);
-  const line = r.stdout.split('\n').find((l) => /^\d+(, \d+)*$/.test(l));
+  // kmu 3.x's "Handles of matching keys:<TAB>h, h" (the default), or the pages' bare line.
+  const line = r.stdout
+    .split('\n')
+    .map((l) => l.replace(/^Handles of matching keys:\t/, ''))
+    .find((l) => /^\d+(, \d+)*$/.test(l));
   return line ? line.split(', ').map(Number) : [];
 }
 
