@@ -144,7 +144,7 @@ print(json.dumps({'stdout': out.decode(), 'stderr': err.decode(), 'status': p.wa
     const pipe = runBatch(false);
     expect(tty.status).toBe(0);
     expect(tty.stdout).toBe(pipe.stdout);
-    expect(tty.stdout).toContain('Command: listAttributes');
+    expect(tty.stdout).toContain('Command:  listAttributes');
     expect(tty.stdout).not.toMatch(/commands, /);
     expect(tty.stderr).toMatch(/\rkmu11: 1\/3 commands, [0-9.]+\/s, ETA \d+s\x1b\[K/);
     expect(tty.stderr).toMatch(/\rkmu11: 3\/3 commands, [0-9.]+\/s, ETA 0s\x1b\[K/);

@@ -25,8 +25,8 @@ describe('secrets', () => {
   it('batch echo masks -p as ********, in text and through errors', () => {
     const input = [login(), `loginHSM -u CU -s crypto_user -p ${SECRET} -bogus`, `loginHSM -p ${SECRET} -u CU`, `loginHSMx -p ${SECRET}`, `loginHSM -u CU -s crypto_user -p "${SECRET}`].join('\n') + '\n';
     const r = kmu11([], { env: h.env, input });
-    expect(r.stdout).toContain('Command: loginHSM -u CU -s crypto_user -p ********');
-    expect(r.stdout).toContain('Command: loginHSMx -p ********');
+    expect(r.stdout).toContain('Command:  loginHSM -u CU -s crypto_user -p ********');
+    expect(r.stdout).toContain('Command:  loginHSMx -p ********');
     expect(r.stdout).toMatch(/Cfm3LoginHSM returned: 0x00/);
     expect(leaks(r), r.stdout + r.stderr).toBe(false);
   });
@@ -68,7 +68,7 @@ describe('secrets', () => {
     expect(leaks(fromEnv)).toBe(false);
     const batch = kmu11([], { env, input: 'loginHSM -u CU -s crypto_user -hpswd\nfindKey\n' });
     expect(batch.status, batch.stderr).toBe(0);
-    expect(batch.stdout).toMatch(/Command: findKey/);
+    expect(batch.stdout).toMatch(/Command:  findKey/);
     // -p still wins over the variable.
     const wrong = kmu11(['singlecmd', 'loginHSM', '-u', 'CU', '-s', 'crypto_user', '-p', 'nope'], { env });
     expect(wrong.stdout).toMatch(/returned: 0xa5/);

@@ -38,6 +38,7 @@ shareKey -k <key handle>
       },
       required: true,
       metavar: '<1 to share | 0 to unshare>',
+      what: 'Share (1) or unshare (0)',
     },
   ],
   async run(ctx, o) {
