@@ -8,6 +8,7 @@ import {
   generating,
   pairTemplates,
   validateKeyPairOptions,
+  KEY_PAIR_PARALLEL,
   type GeneratedPair,
   type KeyPairOptions,
 } from './lib/keygen.js';
@@ -63,6 +64,7 @@ genRSAKeyPair -m <modulus length>
     ...KEY_PAIR_FLAGS,
   ],
   validate: validateKeyPairOptions,
+  parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
     const pair = await generating(ctx, o, async () => {
       await requireMechanisms(ctx.backend, 'this token cannot make RSA keys', [CKM.RSA_PKCS_KEY_PAIR_GEN]);

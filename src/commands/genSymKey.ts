@@ -3,7 +3,7 @@ import { UsageError } from '../kmu/errors.js';
 import { SYM_KEY_TYPES, sizesText, symKeyType, validSize, type SymKeyType } from '../kmu/keyTypes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { KEY_PAIR_FLAGS, generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { KEY_PAIR_FLAGS, KEY_PAIR_PARALLEL, generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { requireMechanisms } from './lib/mechanisms.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
 
@@ -25,6 +25,7 @@ export const genSymKey: Command<GenSymKeyOptions, GenSymKeyData> = {
   description: 'Generates a Symmetric keys',
   op: 'Cfm3GenerateSymmetricKey',
   needsLogin: true,
+  parallel: KEY_PAIR_PARALLEL,
   syntax: `genSymKey -h
 
 genSymKey -t <key-type>
