@@ -62,9 +62,9 @@ describe('tpm2-pkcs11 on swtpm', () => {
   it('findKey, getAttribute, exportPubKey (P-256 and P-521 PEMs that parse), deleteKey; handles stable across processes', () => {
     const f = run('findKey', '-l', 'tpm-p256');
     expect(f.status, f.stderr).toBe(0);
-    const [pub, priv] = /^(\d+), (\d+)$/m.exec(f.stdout)!.slice(1).map(Number);
+    const [pub, priv] = /^(?:Handles of matching keys:\t)?(\d+), (\d+)$/m.exec(f.stdout)!.slice(1).map(Number);
     const again = run('findKey', '-id', 'k256');
-    expect(again.stdout).toMatch(new RegExp(`^${pub}, ${priv}$`, 'm'));
+    expect(again.stdout).toMatch(new RegExp(`^(?:Handles of matching keys:\\t)?${pub}, ${priv}$`, 'm'));
     const g = run('getAttribute', '-o', String(priv), '-a', '512');
     expect(g.status, g.stderr).toBe(0);
     expect(g.stdout).toMatch(/OBJ_ATTR_SENSITIVE\n0x01/);
@@ -88,7 +88,7 @@ describe('tpm2-pkcs11 on swtpm', () => {
   it("keys another tool made there list, read, export and delete", () => {
     tool('--keypairgen', '--key-type', 'EC:secp384r1', '--label', 'by-tool', '--id', '0a0b');
     const f = run('findKey', '-l', 'by-tool');
-    const [pub, priv] = /^(\d+), (\d+)$/m.exec(f.stdout)!.slice(1).map(Number);
+    const [pub, priv] = /^(?:Handles of matching keys:\t)?(\d+), (\d+)$/m.exec(f.stdout)!.slice(1).map(Number);
     expect(run('getAttribute', '-o', String(pub), '-a', '3').stdout).toMatch(/OBJ_ATTR_LABEL\nby-tool/);
     const file = join(h.home, 'by-tool.pem');
     expect(run('exportPubKey', '-k', String(pub), '-out', file).status).toBe(0);
