@@ -99,7 +99,7 @@ describe(`soak: ${SIZE.sessions} sessions × ${SIZE.inFlight} in flight × ${SIZ
     expect(objectCount(embeddedToken(h.env))).toBe(result.live);
     // And the next process sees the same set.
     const next = kmu11(['singlecmd', ...LOGIN, 'findKey'], { env: h.env });
-    expect(next.stdout).toContain(`Total number of keys present ${result.live}`);
+    expect(next.stdout).toContain(`Total number of keys present: ${result.live}`);
     console.log(`soak ${JSON.stringify(SIZE)}: ${result.calls} calls in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, LONG || custom ? 3_600_000 : 120_000);
 });
