@@ -120,6 +120,7 @@ describe('structured mechanism parameters (CK_GCM_PARAMS, CK_RSA_AES_KEY_WRAP_PA
       { type: 'gcm', iv: Buffer.alloc(12) },
       { type: 'rsaAes', aesKeyBits: 256, mgf: 1 },
       { iv: Buffer.alloc(12) },
+      new Proxy({}, { get: () => { throw new Error('trap'); } }),
     ];
     for (const parameter of bad)
       await expect(session.encrypt({ mechanism: CKM.AES_GCM, parameter } as never, 1, Buffer.alloc(16))).rejects.toThrow(TypeError);
