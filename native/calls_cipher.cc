@@ -22,6 +22,7 @@ class UnwrapKeyJob : public Job {
     return f->C_UnwrapKey(session_, mechanism.get(), unwrapping_, wrapped.empty() ? nullptr : wrapped.data(),
                           wrapped.size(), attributes.data(), attributes.size(), &key_);
   }
+  void Done(napi_env env) override { mechanism.Finish(env, rv_ == CKR_OK && error_.empty()); }
   napi_value Result(napi_env env) override { return FromHandle(env, key_, lib_->handles.objects); }
 
  private:
@@ -96,6 +97,7 @@ class CipherJob : public Job {
     }
     return CKR_BUFFER_TOO_SMALL;
   }
+  void Done(napi_env env) override { mechanism.Finish(env, rv_ == CKR_OK && error_.empty()); }
   napi_value Result(napi_env env) override { return FromBytes(env, out_.data(), out_.size()); }
 
  private:

@@ -98,6 +98,7 @@ class WrapKeyJob : public Job {
     }
     return CKR_BUFFER_TOO_SMALL;
   }
+  void Done(napi_env env) override { mechanism.Finish(env, rv_ == CKR_OK && error_.empty()); }
   napi_value Result(napi_env env) override { return FromBytes(env, wrapped_.data(), wrapped_.size()); }
 
  private:

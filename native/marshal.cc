@@ -223,12 +223,87 @@ void Mechanism::Parse(napi_env env, napi_value value, const char* what) {
   }
   const CK_BYTE* bytes = nullptr;
   size_t length = 0;
-  if (pt != napi_object || !GetBytes(env, p, name + ".parameter", &bytes, &length)) {
-    ThrowType(env, name + ".parameter must be a Buffer, a number or undefined");
-  }
+  if (pt != napi_object) ThrowType(env, name + ".parameter must be a Buffer, a number, a structured parameter or undefined");
+  if (!GetBytes(env, p, name + ".parameter", &bytes, &length)) return ParseStructured(env, p, name + ".parameter");
   parameter_.assign(bytes, bytes + length);
   mechanism_.pParameter = parameter_.empty() ? nullptr : parameter_.data();
   mechanism_.ulParameterLen = parameter_.size();
+}
+
+namespace {
+
+napi_value Named(napi_env env, napi_value object, const char* key, const std::string& what) {
+  napi_value k = nullptr;
+  Check(env, napi_create_string_utf8(env, key, NAPI_AUTO_LENGTH, &k), what);
+  return GetProperty(env, object, k, what);
+}
+
+// Optional bytes (undefined/null → empty), bounded like every value.
+void OptionalBytes(napi_env env, napi_value object, const char* key, const std::string& what, std::vector<CK_BYTE>& out) {
+  napi_value v = Named(env, object, key, what);
+  napi_valuetype t = TypeOf(env, v, what);
+  out.clear();
+  if (t == napi_undefined || t == napi_null) return;
+  ToBytes(env, v, what, out, false);
+  if (out.size() > kMaxValueLength) ThrowType(env, what + " is too long");
+}
+
+}  // namespace
+
+void Mechanism::ParseStructured(napi_env env, napi_value p, const std::string& name) {
+  AddonData* data = AddonData::Get(env);
+  napi_value type = GetProperty(env, p, data->Get(env, Key::Type), name + ".type");
+  char kind[16] = {0};
+  size_t kindLength = 0;
+  if (TypeOf(env, type, name + ".type") != napi_string ||
+      napi_get_value_string_utf8(env, type, kind, sizeof kind, &kindLength) != napi_ok) {
+    ThrowType(env, name + " must be a Buffer, a number or {type: 'gcm' | 'rsaAes', ...}");
+  }
+  const std::string k(kind, kindLength);
+  if (k == "gcm") {
+    OptionalBytes(env, p, "iv", name + ".iv", iv_);
+    napi_value iv = Named(env, p, "iv", name + ".iv");
+    if (!iv_.empty()) Check(env, napi_create_reference(env, iv, 1, &ivRef_), name + ".iv");
+    OptionalBytes(env, p, "aad", name + ".aad", aad_);
+    gcm_.pIv = iv_.empty() ? nullptr : iv_.data();
+    gcm_.ulIvLen = iv_.size();
+    gcm_.ulIvBits = iv_.size() * 8;
+    gcm_.pAAD = aad_.empty() ? nullptr : aad_.data();
+    gcm_.ulAADLen = aad_.size();
+    gcm_.ulTagBits = ToUlong(env, Named(env, p, "tagBits", name + ".tagBits"), name + ".tagBits");
+    mechanism_.pParameter = &gcm_;
+    mechanism_.ulParameterLen = sizeof gcm_;
+  } else if (k == "rsaAes") {
+    rsaAes_.ulAESKeyBits = ToUlong(env, Named(env, p, "aesKeyBits", name + ".aesKeyBits"), name + ".aesKeyBits");
+    oaep_.hashAlg = ToUlong(env, Named(env, p, "hashAlg", name + ".hashAlg"), name + ".hashAlg");
+    oaep_.mgf = ToUlong(env, Named(env, p, "mgf", name + ".mgf"), name + ".mgf");
+    OptionalBytes(env, p, "sourceData", name + ".sourceData", sourceData_);
+    oaep_.source = 1;  // CKZ_DATA_SPECIFIED, the only source PKCS#11 defines
+    oaep_.pSourceData = sourceData_.empty() ? nullptr : sourceData_.data();
+    oaep_.ulSourceDataLen = sourceData_.size();
+    rsaAes_.pOAEPParams = &oaep_;
+    mechanism_.pParameter = &rsaAes_;
+    mechanism_.ulParameterLen = sizeof rsaAes_;
+  } else {
+    ThrowType(env, name + ".type must be 'gcm' or 'rsaAes'");
+  }
+}
+
+void Mechanism::Finish(napi_env env, bool ok) {
+  if (ivRef_ == nullptr) return;
+  napi_value iv = nullptr;
+  const CK_BYTE* bytes = nullptr;
+  size_t length = 0;
+  if (ok && napi_get_reference_value(env, ivRef_, &iv) == napi_ok && iv != nullptr) {
+    try {
+      if (GetBytes(env, iv, "iv", &bytes, &length) && length == iv_.size() && length > 0)
+        std::memcpy(const_cast<CK_BYTE*>(bytes), iv_.data(), length);
+    } catch (const Napi::Error&) {
+      // The caller's Buffer cannot be read any more: nothing to write back into.
+    }
+  }
+  napi_delete_reference(env, ivRef_);
+  ivRef_ = nullptr;
 }
 
 }  // namespace kmu11

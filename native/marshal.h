@@ -62,7 +62,12 @@ class Template {
   std::vector<CK_BYTE> storage_;
 };
 
-// {mechanism, parameter?: Buffer|number|null}
+// {mechanism, parameter?: Buffer|number|null|structured}. Structured parameters, for the
+// mechanisms whose parameter holds pointers: {type: 'gcm', iv, aad, tagBits} (CK_GCM_PARAMS) and
+// {type: 'rsaAes', aesKeyBits, hashAlg, mgf, sourceData} (CK_RSA_AES_KEY_WRAP_PARAMS → OAEP).
+// The struct and the bytes it points to are owned here, so they live as long as the job. A
+// module may write the GCM IV it generated into pIv (CloudHSM does): Finish copies it back into
+// the caller's iv Buffer on the loop thread.
 class Mechanism {
  public:
   Mechanism() = default;
@@ -71,11 +76,21 @@ class Mechanism {
 
   void Parse(napi_env env, napi_value value, const char* what);
   CK_MECHANISM* get() { return &mechanism_; }
+  // Loop thread, once the call is over (from the job's Done): IV write-back on success, and the
+  // reference to the caller's iv Buffer released either way.
+  void Finish(napi_env env, bool ok);
 
  private:
   CK_MECHANISM mechanism_{0, nullptr, 0};
+  void ParseStructured(napi_env env, napi_value p, const std::string& name);
+
   CK_ULONG ulongParameter_ = 0;
   std::vector<CK_BYTE> parameter_;
+  std::vector<CK_BYTE> iv_, aad_, sourceData_;
+  CK_GCM_PARAMS gcm_{};
+  CK_RSA_PKCS_OAEP_PARAMS oaep_{};
+  CK_RSA_AES_KEY_WRAP_PARAMS rsaAes_{};
+  napi_ref ivRef_ = nullptr;
 };
 
 }  // namespace kmu11

@@ -136,6 +136,29 @@ typedef struct CK_MECHANISM {
 } CK_MECHANISM;
 typedef CK_MECHANISM *CK_MECHANISM_PTR;
 
+/* Structured mechanism parameters (PKCS#11 v2.40) the addon marshals: GCM and RSA-AES key wrap. */
+typedef struct CK_GCM_PARAMS {
+  CK_BYTE_PTR pIv;
+  CK_ULONG ulIvLen;
+  CK_ULONG ulIvBits;
+  CK_BYTE_PTR pAAD;
+  CK_ULONG ulAADLen;
+  CK_ULONG ulTagBits;
+} CK_GCM_PARAMS;
+
+typedef struct CK_RSA_PKCS_OAEP_PARAMS {
+  CK_MECHANISM_TYPE hashAlg;
+  CK_ULONG mgf;
+  CK_ULONG source;
+  CK_VOID_PTR pSourceData;
+  CK_ULONG ulSourceDataLen;
+} CK_RSA_PKCS_OAEP_PARAMS;
+
+typedef struct CK_RSA_AES_KEY_WRAP_PARAMS {
+  CK_ULONG ulAESKeyBits;
+  CK_RSA_PKCS_OAEP_PARAMS* pOAEPParams;
+} CK_RSA_AES_KEY_WRAP_PARAMS;
+
 typedef struct CK_MECHANISM_INFO {
   CK_ULONG ulMinKeySize;
   CK_ULONG ulMaxKeySize;

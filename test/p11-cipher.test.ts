@@ -82,3 +82,47 @@ describe('createObject, encrypt/decrypt, unwrapKey', () => {
     await expect(session.createObject('x' as unknown as Template)).rejects.toThrow(TypeError);
   });
 });
+
+describe('structured mechanism parameters (CK_GCM_PARAMS, CK_RSA_AES_KEY_WRAP_PARAMS)', () => {
+  it('AES-GCM on the token with an IV, AAD and a 96-bit tag: node:crypto decrypts, and the token decrypts back', async () => {
+    const value = randomBytes(32);
+    const key = await session.createObject(aesTemplate(value));
+    const iv = randomBytes(12);
+    const aad = Buffer.from('header');
+    const plain = randomBytes(40);
+    const mech = { mechanism: CKM.AES_GCM, parameter: { type: 'gcm' as const, iv, aad, tagBits: 96 } };
+    const out = await session.encrypt(mech, key, plain);
+    expect(out).toHaveLength(40 + 12);
+    const d = createDecipheriv('aes-256-gcm', value, iv, { authTagLength: 12 });
+    d.setAAD(aad);
+    d.setAuthTag(out.subarray(40));
+    expect(Buffer.concat([d.update(out.subarray(0, 40)), d.final()])).toEqual(plain);
+    expect(await session.decrypt(mech, key, out)).toEqual(plain);
+    // Another AAD: the module's tag check fails.
+    await expect(session.decrypt({ ...mech, parameter: { ...mech.parameter, aad: Buffer.from('other') } }, key, out)).rejects.toBeInstanceOf(Pkcs11Error);
+    await session.destroyObject(key);
+  });
+
+  it("SoftHSM 2.6 refuses GCM and RSA-AES in C_WrapKey (CKR_MECHANISM_INVALID): kmu11's -m 10/11 encrypt on the token instead, -m 7 is refused", async () => {
+    const wrapping = await session.createObject(aesTemplate(randomBytes(32)));
+    const key = await session.createObject(aesTemplate(randomBytes(16), [{ type: CKA.EXTRACTABLE, value: true }]));
+    const gcm = { mechanism: CKM.AES_GCM, parameter: { type: 'gcm' as const, iv: randomBytes(12), tagBits: 128 } };
+    await expect(session.wrapKey(gcm, wrapping, key)).rejects.toMatchObject({ code: 0x70 });
+    const rsaAes = { mechanism: CKM.RSA_AES_KEY_WRAP, parameter: { type: 'rsaAes' as const, aesKeyBits: 256, hashAlg: CKM.SHA_1, mgf: 1 } };
+    await expect(session.wrapKey(rsaAes, wrapping, key)).rejects.toMatchObject({ code: 0x70 });
+  });
+
+  it('rejects malformed structured parameters before reaching the module', async () => {
+    const bad: unknown[] = [
+      { type: 'ccm', iv: Buffer.alloc(12), tagBits: 128 },
+      { type: 'gcm', iv: 'not bytes', tagBits: 128 },
+      { type: 'gcm', iv: Buffer.alloc(12), tagBits: -1 },
+      { type: 'gcm', iv: Buffer.alloc(12) },
+      { type: 'rsaAes', aesKeyBits: 256, mgf: 1 },
+      { iv: Buffer.alloc(12) },
+      new Proxy({}, { get: () => { throw new Error('trap'); } }),
+    ];
+    for (const parameter of bad)
+      await expect(session.encrypt({ mechanism: CKM.AES_GCM, parameter } as never, 1, Buffer.alloc(16))).rejects.toThrow(TypeError);
+  });
+});

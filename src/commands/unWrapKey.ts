@@ -3,12 +3,13 @@ import { KmuError, UsageError } from '../kmu/errors.js';
 import { KEY_CLASSES, KEY_TYPES, SYM_KEY_TYPES } from '../kmu/keyTypes.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
-import type { WrapMechanism } from '../kmu/wrapMechanisms.js';
+import { GCM_IV_BYTES, type WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
 import { readInput, requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
+import { gcmUnwrap, readAad } from './lib/wrapGcm.js';
 import { hasHeader, parseHeader } from './lib/wrapFile.js';
 import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
 
@@ -150,6 +151,13 @@ unWrapKey -f <key-file-name>
     const key = await generating(ctx, { ...o, label: o.label ?? '' }, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireWrappingKey(o.mechanism, wrapping, 'unwrap');
+      if (o.mechanism.gcm) {
+        // The IV: from -iv_file (with -noheader, AES_GCM), else the blob's first 12 bytes.
+        const iv = o.ivFile !== undefined ? readInput(o.ivFile, '-iv_file') : wrapped.subarray(0, GCM_IV_BYTES);
+        const blob = o.ivFile !== undefined ? wrapped : wrapped.subarray(GCM_IV_BYTES);
+        const opts = { aad: readAad(o.aad), tagBytes: o.tagSize };
+        return made(ctx, o, template, () => gcmUnwrap(ctx, o.mechanism, wrapping.object, iv, blob, template, opts));
+      }
       return made(ctx, o, template, () => unwrapWith(ctx, o.mechanism, wrapping.object, wrapped, template, o.hash, o.iv));
     });
     return ok(unWrapKey, { ...key, noheader: !!o.noheader });

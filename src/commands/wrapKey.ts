@@ -6,7 +6,8 @@ import * as v from '../kmu/values.js';
 import type { WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
+import { requireWrappingKey, resolveKey, wrapWith, writeOut } from './lib/transfer.js';
+import { gcmWrap, readAad } from './lib/wrapGcm.js';
 import { CARRIED, hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
 import { withHeader } from './lib/wrapFile.js';
 
@@ -65,7 +66,13 @@ wrapKey -k <exported-key-handle>
       throw new KmuError(RC.POLICY_VIOLATION, { detail: `key ${o.key} is not extractable (OBJ_ATTR_EXTRACTABLE 0)` });
     const wrapping = await resolveKey(ctx, o.wrapping);
     requireWrappingKey(o.mechanism, wrapping, 'wrap');
-    const wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
+    let wrapped: Buffer;
+    if (o.mechanism.gcm) {
+      const { iv, blob } = await gcmWrap(ctx, o.mechanism, wrapping.object, key.object, { aad: readAad(o.aad), tagBytes: o.tagSize });
+      // -iv_file (with -noheader, AES_GCM): the IV goes to its file; otherwise it leads the blob.
+      if (o.ivFile !== undefined) writeOut(o.ivFile, iv);
+      wrapped = o.ivFile !== undefined ? blob : Buffer.concat([iv, blob]);
+    } else wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
     if (o.noheader) file = wrapped;
     else {
       const attributes: Record<string, boolean> = {};

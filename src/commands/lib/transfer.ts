@@ -23,6 +23,7 @@ import {
 import { hashType, wrapMechanism, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
 import type { CommandContext } from '../types.js';
 import { readKey, type KeyView } from './keys.js';
+import { rsaAesUnwrap, rsaAesWrap } from './wrapRsaAes.js';
 import { authorize } from './ownership.js';
 import type { KeyAction } from '../../backend/access.js';
 import type { KeyMeta } from '../../backend/handles.js';
@@ -116,24 +117,30 @@ export function createFromPlaintext(session: Session, plaintext: Buffer, templat
   return withTransientKey(session, (t, value) => session.unwrapKey({ mechanism: CKM.AES_KEY_WRAP_PAD }, t, wrapPad(value, plaintext), template));
 }
 
-async function offers(ctx: CommandContext, ckm: number): Promise<boolean> {
+export async function offers(ctx: CommandContext, ckm: number): Promise<boolean> {
   return (await ctx.backend.mechanisms()).includes(ckm);
 }
 
 /** The PKCS#11 mechanism for a kmu wrap mechanism on this token, or 'emulated'. */
 export async function tokenMechanism(ctx: CommandContext, m: WrapMechanism, hashId?: number): Promise<Mechanism | 'emulated'> {
-  if (m.unsupported) throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): ${m.unsupported}` });
+  if (m.gcm) throw new Error(`-m ${m.id} is wrapped by wrapGcm.ts`);
   if (m.vendor !== undefined && (await offers(ctx, m.vendor))) return { mechanism: m.vendor };
   if (m.ckm === undefined || !(await offers(ctx, m.ckm))) {
     if (m.emulated) return 'emulated';
     throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): this token does not offer it` });
   }
   // Without -t: SHA-1, PKCS#1's default (RFC 8017) and the only OAEP hash SoftHSM wraps with.
-  if (m.ckm === CKM.RSA_PKCS_OAEP) return { mechanism: m.ckm, parameter: oaepParams(hashId ?? 2) };
-  if (m.ckm === CKM.RSA_AES_KEY_WRAP)
-    throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): its parameters (an AES size and OAEP pointers) are not passed by kmu11 yet` });
+  if (m.ckm === CKM.RSA_PKCS_OAEP) return oaepMechanism(hashId);
+  if (m.ckm === CKM.RSA_AES_KEY_WRAP) {
+    // An ephemeral AES-256 key wraps the key and RSA-OAEP wraps it (the pages are silent on its size).
+    const h = hashType(hashId ?? 2)!;
+    return { mechanism: m.ckm, parameter: { type: 'rsaAes', aesKeyBits: 256, hashAlg: h.ckm, mgf: h.mgf } };
+  }
   return { mechanism: m.ckm };
 }
+
+/** RSA-OAEP with -t's hash (SHA-1 without -t). */
+const oaepMechanism = (hashId?: number): Mechanism => ({ mechanism: CKM.RSA_PKCS_OAEP, parameter: oaepParams(hashId ?? 2) });
 
 /** CK_RSA_PKCS_OAEP_PARAMS as the module reads it: hashAlg, mgf, source, pSourceData (null), ulSourceDataLen. */
 function oaepParams(hashId: number): Buffer {
@@ -150,6 +157,7 @@ export async function wrapWith(ctx: CommandContext, m: WrapMechanism, wrapping: 
   const { session } = ctx.backend;
   const mech = await tokenMechanism(ctx, m, hashId);
   if (mech !== 'emulated') return session.wrapKey(iv && m.family === 'aes' ? { ...mech, parameter: iv } : mech, wrapping, key);
+  if (m.ckm === CKM.RSA_AES_KEY_WRAP) return rsaAesWrap(session, oaepMechanism(hashId), wrapping, key);
   return wrapPkcs5(tokenCipher(session, wrapping, 'encrypt'), await plaintextOf(session, key), iv);
 }
 
@@ -166,6 +174,7 @@ export async function unwrapWith(
   const { session } = ctx.backend;
   const mech = await tokenMechanism(ctx, m, hashId);
   if (mech !== 'emulated') return session.unwrapKey(iv && m.family === 'aes' ? { ...mech, parameter: iv } : mech, wrapping, blob, template);
+  if (m.ckm === CKM.RSA_AES_KEY_WRAP) return rsaAesUnwrap(session, oaepMechanism(hashId), wrapping, blob, template);
   const plain = await unwrapPkcs5(tokenCipher(session, wrapping, 'decrypt'), blob, iv).catch(integrity);
   return createFromPlaintext(session, plain, template);
 }
