@@ -18,6 +18,8 @@ afterAll(() => h.cleanup());
 /** Runs commands in one process with --json; returns each command's result object. */
 function json(words: string[]): Array<{ command: string; code: string; result: any }> {
   const r = kmu11(['--json', 'singlecmd', ...LOGIN, ...words], { env: h.env });
+  // One object a command: the login's and each of `words`' (anything else: say what happened).
+  expect(r.stdout.trim().split('\n').length, `exit ${r.status}\n${r.stdout}\n${r.stderr}`).toBeGreaterThan(1);
   return r.stdout
     .trim()
     .split('\n')
