@@ -549,7 +549,7 @@ export class FileHandleStore implements HandleStore {
     // The new objects' attributes are read, and a generated private key told its public key,
     // on the caller's own session before the store's turn: commands running at once (a
     // parallel batch) then wait for each other only for the journal.
-    const early = session ? await this.readNew(session, created, want) : new Map<number, ObjInfo>();
+    const early = await this.readNew(session ?? this.session, created, want);
     return this.run(async () => {
       return this.locked(async () => {
         await this.journal.refresh();
@@ -558,7 +558,8 @@ export class FileHandleStore implements HandleStore {
           if (pre) this.remember(obj, pre);
           else if (!(await this.readSettled(obj))) throw new Error(`kmu11: object ${obj} to register is not on the token`);
         }
-        // The public value of a generated private key is its partner's.
+        // The public value of a generated private key is its partner's (readNew told the key
+        // itself where the token lets it; a token that refuses keeps the recorded value).
         for (const c of created) {
           const i = this.infos.get(c.object)!;
           const p = c.partner !== undefined ? this.infos.get(c.partner) : undefined;
@@ -568,11 +569,6 @@ export class FileHandleStore implements HandleStore {
             i.fpSrc = 'gen';
             i.tested = true;
             this.facts++;
-            // The key says which public key it has from now on, to every process and tool;
-            // a token that refuses the write (CloudHSM) keeps the recorded value as fallback.
-            const spki = spkiFor(i, p.pub);
-            const wrote = spki && (await this.session.setAttributes(c.object, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false));
-            if (wrote) await this.read(c.object); // what it is now (its attributes changed)
           }
         }
         // Usually nothing can name the new objects yet, and no scan is needed; otherwise match
@@ -619,7 +615,8 @@ export class FileHandleStore implements HandleStore {
   /**
    * register()'s token reads on the caller's session: each new object (complete, as its creator
    * made it), and CKA_PUBLIC_KEY_INFO written on a generated private key from its partner's
-   * public value. What cannot be read here is read in the store's turn instead.
+   * public value — the key says which public key it has from now on, to every process and
+   * tool. What cannot be read here is read in the store's turn instead.
    */
   private async readNew(session: Session, created: CreatedObject[], want: Set<number>): Promise<Map<number, ObjInfo>> {
     const out = new Map<number, ObjInfo>();
