@@ -28,11 +28,10 @@ exSymKey -k <key-to-export>
   ],
   async run(ctx, o) {
     requireLogin(ctx);
-    let plain: Buffer;
     const key = await resolveKey(ctx, o.key, 'export');
     if (key.view.cls !== CKO.SECRET_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a symmetric key; exSymKey exports those (private keys: exportPrivateKey)` });
-    plain = await exportPlaintext(ctx, key, o.wrapping, o.wk);
+    const plain = await exportPlaintext(ctx, key, o.wrapping, o.wk);
     writeOut(o.out, plain);
     return ok(exSymKey, { handle: o.key, file: o.out, externalKey: o.wk !== undefined, length: plain.length });
   },

@@ -34,11 +34,10 @@ exportPrivateKey -k <private-key-handle>
   ],
   async run(ctx, o) {
     requireLogin(ctx);
-    let der: Buffer;
     const key = await resolveKey(ctx, o.key, 'export');
     if (key.view.cls !== CKO.PRIVATE_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a private key; exportPrivateKey exports those` });
-    der = await exportPlaintext(ctx, key, o.wrapping, o.wk);
+    const der = await exportPlaintext(ctx, key, o.wrapping, o.wk);
     writeOut(o.out, pkcs8Pem(der));
     return ok(exportPrivateKey, { handle: o.key, file: o.out, externalKey: o.wk !== undefined });
   },

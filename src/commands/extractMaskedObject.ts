@@ -23,7 +23,6 @@ extractMaskedObject -o <object-handle>
   ],
   async run(ctx, o) {
     requireLogin(ctx);
-    let file: Buffer;
     // The page: the CU who owns the key (kmu logs in CUs only). The masking key is nobody's.
     const key = await resolveKey(ctx, o.handle, 'export');
     const { meta } = key;
@@ -41,7 +40,7 @@ extractMaskedObject -o <object-handle>
       if (typeof val === 'boolean') attributes[ckaName(t)] = val;
     }
     const label = key.view.get(CKA.LABEL);
-    file = await mask(
+    const file = await mask(
       ctx,
       masking,
       {
