@@ -23,7 +23,7 @@ import {
 import { hashType, wrapMechanism, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
 import type { CommandContext } from '../types.js';
 import { readKey, type KeyView } from './keys.js';
-import { rsaAesUnwrap, rsaAesWrap } from './wrapRsaAes.js';
+import { rsaAesUnwrap, rsaAesWrap, transientAesTemplate } from './wrapRsaAes.js';
 import { authorize } from './ownership.js';
 import type { KeyAction } from '../../backend/access.js';
 import type { KeyMeta } from '../../backend/handles.js';
@@ -87,17 +87,8 @@ export function readInput(file: string, flag: string): Buffer {
 async function withTransientKey<T>(session: Session, use: (object: number, value: Buffer) => Promise<T>): Promise<T> {
   const value = randomBytes(32);
   const object = await session.createObject([
-    { type: CKA.CLASS, value: CKO.SECRET_KEY },
-    { type: CKA.KEY_TYPE, value: CKK.AES },
-    { type: CKA.TOKEN, value: false },
-    { type: CKA.PRIVATE, value: true },
-    { type: CKA.SENSITIVE, value: true },
+    ...transientAesTemplate('kmu11 transfer'),
     { type: CKA.EXTRACTABLE, value: false },
-    { type: CKA.WRAP, value: true },
-    { type: CKA.UNWRAP, value: true },
-    { type: CKA.ENCRYPT, value: false },
-    { type: CKA.DECRYPT, value: false },
-    { type: CKA.LABEL, value: 'kmu11 transfer' },
     { type: CKA.VALUE, value },
   ]);
   try {

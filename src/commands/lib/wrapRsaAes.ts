@@ -11,8 +11,9 @@ import { readKey } from './keys.js';
 
 const AES_BITS = 256;
 
-function temporaryAes(session: Session, template: Template): Promise<number> {
-  return session.generateKey({ mechanism: CKM.AES_KEY_GEN }, [
+/** A session AES key that only wraps and unwraps, for one transfer; `label` says what for. */
+export function transientAesTemplate(label: string): Template {
+  return [
     { type: CKA.CLASS, value: CKO.SECRET_KEY },
     { type: CKA.KEY_TYPE, value: CKK.AES },
     { type: CKA.TOKEN, value: false },
@@ -22,9 +23,12 @@ function temporaryAes(session: Session, template: Template): Promise<number> {
     { type: CKA.UNWRAP, value: true },
     { type: CKA.ENCRYPT, value: false },
     { type: CKA.DECRYPT, value: false },
-    { type: CKA.LABEL, value: 'kmu11 RSA_AES' },
-    ...template,
-  ]);
+    { type: CKA.LABEL, value: label },
+  ];
+}
+
+function temporaryAes(session: Session, template: Template): Promise<number> {
+  return session.generateKey({ mechanism: CKM.AES_KEY_GEN }, [...transientAesTemplate('kmu11 RSA_AES'), ...template]);
 }
 
 async function destroying<T>(session: Session, object: number, use: () => Promise<T>): Promise<T> {
