@@ -324,30 +324,47 @@ export function fpFor(info: ObjInfo, pub: string): string | undefined {
 }
 
 /**
- * Read and describe one object. Throws what the module says (CKR_OBJECT_HANDLE_INVALID: gone),
- * except that an object the module lists but whose every attribute it refuses with
- * CKR.ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a kill -9 right after its
- * creation leaves) is described as 'unreadable'.
+ * Read one object's attributes (readInfo describes them). Throws what the module says
+ * (CKR_OBJECT_HANDLE_INVALID: gone), except that an object the module lists but whose every
+ * attribute it refuses with CKR.ATTRIBUTE_VALUE_INVALID (SoftHSM: the empty object file a
+ * kill -9 right after its creation leaves) reads as nothing: 'unreadable'. `kind`: the class and
+ * key type the caller expects (the private half of a pair whose public half it just read): one
+ * C_GetAttributeValue then asks for everything, a second only if the guess was wrong.
  */
-export async function readInfo(session: Session, obj: number, uniqueId = false): Promise<ObjInfo> {
+export async function readAttrs(session: Session, obj: number, uniqueId = false, kind?: { cls: number; kt: number }): Promise<Map<number, AttributeValue>> {
   const attrs = new Map<number, AttributeValue>();
+  const get = async (types: number[]) => {
+    for (const r of await session.getAttributes(obj, types)) if ('value' in r) attrs.set(r.type, r.value);
+  };
+  const first = kind ? firstRead(kind, uniqueId) : READ;
   try {
-    for (const r of await session.getAttributes(obj, READ)) if ('value' in r) attrs.set(r.type, r.value);
+    await get(first);
   } catch (e) {
     if ((e as { code?: unknown }).code !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
-    return describe(obj, new Map());
+    return new Map();
   }
   const more = moreToRead(num(attrs.get(CKA.CLASS)) ?? -1, num(attrs.get(CKA.KEY_TYPE)) ?? -1, bool(attrs.get(CKA.SIGN)) === true);
   if (uniqueId) more.push(CKA.UNIQUE_ID);
-  if (more.length) {
+  const missing = more.filter((t) => !first.includes(t));
+  if (missing.length) {
     try {
-      for (const r of await session.getAttributes(obj, more)) if ('value' in r) attrs.set(r.type, r.value);
+      await get(missing);
     } catch (e) {
       if ((e as { code?: unknown }).code !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
     }
   }
   await checkValueOnToken(session, obj, attrs);
-  return describe(obj, attrs);
+  return attrs;
+}
+
+export const readInfo = async (session: Session, obj: number, uniqueId = false, kind?: { cls: number; kt: number }): Promise<ObjInfo> =>
+  describe(obj, await readAttrs(session, obj, uniqueId, kind));
+
+/** Everything an object of `kind` needs, in one list (READ without what that kind lacks). */
+function firstRead(kind: { cls: number; kt: number }, uniqueId: boolean): number[] {
+  const base = [CKA.CLASS, CKA.KEY_TYPE, CKA.TOKEN, CKA.LABEL, CKA.ID, CKA.SIGN];
+  if (kind.kt === CKK.EC) base.push(CKA.EC_PARAMS, ...(kind.cls === CKO.PUBLIC_KEY ? [CKA.EC_POINT] : []));
+  return [...base, ...moreToRead(kind.cls, kind.kt, true), ...(uniqueId ? [CKA.UNIQUE_ID] : [])];
 }
 
 /** One DER element at `at`: where its contents start and end. */

@@ -36,10 +36,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CKA, CKO, CKR, type Session, type Template } from '../../p11/index.js';
+import { CKA, CKO, CKR, type AttributeValue, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import { fpFor, halfMade, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './fingerprint.js';
+import { describe, fpFor, halfMade, readAttrs, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './fingerprint.js';
 import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
 import { withLock } from '../lock.js';
@@ -613,29 +613,38 @@ export class FileHandleStore implements HandleStore {
   }
 
   /**
-   * register()'s token reads on the caller's session: each new object (complete, as its creator
-   * made it), and CKA_PUBLIC_KEY_INFO written on a generated private key from its partner's
-   * public value — the key says which public key it has from now on, to every process and
-   * tool. What cannot be read here is read in the store's turn instead.
+   * register()'s token reads on the caller's session, each new object read once: a pair's
+   * public half first, then the private half in one C_GetAttributeValue (its kind is known
+   * from the partner), then CKA_PUBLIC_KEY_INFO written on it from the partner's public value
+   * — the key says which public key it has from now on, to every process and tool — and taken
+   * as written, not read back. What cannot be read here is read in the store's turn instead.
+   * (All reads of new objects happen here: one place for a native "generate and read" job.)
    */
   private async readNew(session: Session, created: CreatedObject[], want: Set<number>): Promise<Map<number, ObjInfo>> {
     const out = new Map<number, ObjInfo>();
-    const readOne = (obj: number) => readInfo(session, obj, this.opts.uniqueId).then((i) => (halfMade(i) ? undefined : i), () => undefined);
+    const raw = new Map<number, Map<number, AttributeValue>>();
+    const partnerOf = new Map(created.filter((c) => c.partner !== undefined).map((c) => [c.object, c.partner!]));
+    const readOne = async (obj: number, kind?: { cls: number; kt: number }) => {
+      const attrs = await readAttrs(session, obj, this.opts.uniqueId, kind).catch(() => undefined);
+      const i = attrs && describe(obj, attrs);
+      if (!i || halfMade(i)) return undefined;
+      raw.set(obj, attrs);
+      out.set(obj, i);
+      return i;
+    };
     for (const obj of want) {
+      if (out.has(obj)) continue;
       const i = await readOne(obj);
-      if (i) out.set(obj, i);
-    }
-    for (const c of created) {
-      const i = out.get(c.object);
-      const p = c.partner !== undefined ? out.get(c.partner) : undefined;
-      if (!i || i.cls !== CKO.PRIVATE_KEY || p?.cls !== CKO.PUBLIC_KEY || !p.pub || p.fam !== i.fam || i.fpSrc === 'attr') continue;
-      const spki = spkiFor(i, p.pub);
-      if (!spki) continue;
-      const wrote = await session.setAttributes(c.object, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false);
-      if (!wrote) continue;
-      const again = await readOne(c.object);
-      if (again) out.set(c.object, again);
-      else out.delete(c.object);
+      const other = partnerOf.get(obj);
+      if (!i || other === undefined || !want.has(other) || out.has(other)) continue;
+      const isPub = i.cls === CKO.PUBLIC_KEY;
+      const p = await readOne(other, { cls: isPub ? CKO.PRIVATE_KEY : CKO.PUBLIC_KEY, kt: i.kt });
+      const [pub, priv] = isPub ? [i, p] : [p, i];
+      if (!pub || !priv || pub.cls !== CKO.PUBLIC_KEY || priv.cls !== CKO.PRIVATE_KEY || !pub.pub || pub.fam !== priv.fam || priv.fpSrc === 'attr') continue;
+      const spki = spkiFor(priv, pub.pub);
+      if (!spki || !(await session.setAttributes(priv.obj, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false))) continue;
+      raw.get(priv.obj)!.set(CKA.PUBLIC_KEY_INFO, spki);
+      out.set(priv.obj, describe(priv.obj, raw.get(priv.obj)!));
     }
     return out;
   }
