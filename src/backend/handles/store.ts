@@ -336,7 +336,7 @@ export class FileHandleStore implements HandleStore {
   }
 
   /** Pairing, matching, and sign-tests where matching alone is not sure. */
-  private async compute(): Promise<MatchResult> {
+  private async compute(signTests = true): Promise<MatchResult> {
     const key = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
     if (this.result && key === this.resultKey) return this.result;
 
@@ -380,7 +380,7 @@ export class FileHandleStore implements HandleStore {
     // keys with its label and id and the records it might be, then against the other public
     // keys of its family that no private key has claimed.
     const needTest = infos.filter((i) => {
-      if (i.cls !== CKO.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
+      if (!signTests || i.cls !== CKO.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
       const p = m.byObj.get(i.obj);
       return !p || p.ambiguous || (p.weak && this.journal.records.get(p.h)?.fp !== undefined);
     });
@@ -743,8 +743,66 @@ export class FileHandleStore implements HandleStore {
     });
   }
 
+  /**
+   * list() without a scan of the whole token, when the journal already knows the objects (or
+   * they are plainly new): each object read once; a private key known only by its family,
+   * label and id brings in the objects of its label and id (two C_FindObjects) so that it is
+   * paired as a full scan would pair it. Every object must come out placed for sure (equal
+   * key material and label/id: what a full match would say too) or new for sure (certain key
+   * material no record could name); anything else, undefined: the full scan decides.
+   */
+  private async listFast(objects: number[]): Promise<number[] | undefined> {
+    await this.journal.refresh();
+    const view = new Set<number>();
+    const look = async (obj: number) => {
+      if (view.has(obj)) return true;
+      const i = this.retired.has(obj) ? undefined : await this.read(obj);
+      if (!i || halfMade(i)) return false;
+      view.add(obj);
+      return true;
+    };
+    for (const obj of objects) if (!(await look(obj))) return undefined;
+    const buckets = new Set<string>();
+    for (const obj of objects) {
+      const i = this.infos.get(obj)!;
+      const bucket = `${i.label}\n${i.id.toString('hex')}`;
+      if (i.cls !== CKO.PRIVATE_KEY || certain(i) || buckets.has(bucket)) continue;
+      buckets.add(bucket);
+      for (const cls of [CKO.PRIVATE_KEY, CKO.PUBLIC_KEY]) {
+        const found = await this.find([{ type: CKA.CLASS, value: cls }, { type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }]);
+        for (const o of found) if (!(await look(o))) return undefined;
+      }
+    }
+    this.current = [...view];
+    const m = await this.compute(false);
+    const fresh: ObjInfo[] = [];
+    const out: Array<number | ObjInfo> = [];
+    for (const obj of objects) {
+      const i = this.infos.get(obj)!;
+      const p = m.byObj.get(obj);
+      if (p && !p.ambiguous && !p.weak && this.journal.records.get(p.h)?.hint === i.hint) out.push(p.h);
+      else if (!p && i.fp && (certain(i) || i.fpSrc === 'pair') && !this.couldBeRecorded(i)) fresh.push(i), out.push(i);
+      else return undefined;
+    }
+    if (fresh.length) {
+      const ok = await this.locked(async () => {
+        await this.journal.refresh();
+        if (fresh.some((i) => this.couldBeRecorded(i))) return false;
+        let h = this.journal.next;
+        const entries = fresh.map((i) => this.addEntry(h++, i, ZERO_META, false));
+        await this.journal.append(entries);
+        entries.forEach((e, k) => out.splice(out.indexOf(fresh[k]!), 1, (e as { h: number }).h));
+        return true;
+      });
+      if (!ok) return undefined;
+    }
+    return out as number[];
+  }
+
   list(objects: number[]): Promise<number[]> {
     return this.run(async () => {
+      const fast = await this.listFast(objects);
+      if (fast) return fast;
       let m: MatchResult;
       for (let attempt = 0; ; attempt++) {
         await this.sync();
