@@ -8,12 +8,12 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CKA, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
+import { CKA, CKK, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
 import { openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
 import { match } from '../src/backend/handles/match.js';
 import { describe as describeObj } from '../src/backend/handles/fingerprint.js';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createECDH, createPublicKey } from 'node:crypto';
 import { KmuError } from '../src/kmu/errors.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
@@ -267,36 +267,43 @@ describe('handle store, in one process', () => {
     await s2.close();
   });
 
-  it("reads the previous version's journal (two-letter fields)", async () => {
+  it.each(['journal-v1.log', 'journal-v2.log'])("reads the journal written by earlier versions (fixture %s)", async (name) => {
+    // test/fixtures/handles/: written by kmu11 before this store (v2: fields by their names;
+    // v1: two-letter fields) for the objects made below, whose key material is fixed: an EC
+    // P-256 pair generated under an intent, an AES key shared later, a key deleted since.
     await destroyAll(unitSession);
-    const dir = join(work, 'unit-v1');
-    const store = await openHandleStore(dir, unitSession);
-    const k = await genEc(unitSession, 'v1', { id: Buffer.from('v1') });
-    const [hp, hk] = await store.register([
-      { object: k.publicKey, meta: META, partner: k.privateKey },
-      { object: k.privateKey, meta: META, partner: k.publicKey },
+    const dir = join(work, `unit-${name}`);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(ROOT, 'test/fixtures/handles', name), join(dir, 'handles.log'));
+    const d = Buffer.alloc(32, 0x11);
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(d);
+    const common = (label: string): Template => [{ type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: label }, { type: CKA.ID, value: Buffer.from(label) }];
+    const pub = await unitSession.createObject([
+      { type: CKA.CLASS, value: CKO.PUBLIC_KEY }, { type: CKA.KEY_TYPE, value: CKK.EC }, ...common('fx-ec'), { type: CKA.EC_PARAMS, value: P256 },
+      { type: CKA.EC_POINT, value: Buffer.concat([Buffer.from([0x04, 0x41]), ecdh.getPublicKey()]) },
     ]);
-    await store.close();
-    // The same journal as version 1 wrote it: h, cls, fam, tok, fp, pm, snap v 1.
-    const short: Record<string, string> = { handle: 'h', class: 'cls', family: 'fam', token: 'tok', session: 'sid', fingerprint: 'fp', publicValue: 'pm', generation: 'g' };
-    const v1 = readFileSync(join(dir, 'handles.log'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const e = JSON.parse(line.slice(17));
-        const o = Object.fromEntries(Object.entries(e).map(([key, v]) => [short[key] ?? key, key === 'v' ? 1 : v]));
-        const j = JSON.stringify(o);
-        expect(j).toMatch(/"t":"(snap|add|intent|done)"/);
-        return `${createHash('sha256').update(j).digest('hex').slice(0, 16)} ${j}\n`;
-      })
-      .join('');
-    expect(v1).toContain('"h":');
-    writeFileSync(join(dir, 'handles.log'), v1);
-    const s2 = await openHandleStore(dir, unitSession);
-    expect(await s2.resolve(hp!)).toBe(k.publicKey);
-    expect(await s2.resolve(hk!)).toBe(k.privateKey);
-    expect(await s2.meta(hk!)).toEqual(META);
-    expect(await s2.list([k.privateKey, k.publicKey])).toEqual([hk, hp]);
+    const priv = await unitSession.createObject([
+      { type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.KEY_TYPE, value: CKK.EC }, ...common('fx-ec'), { type: CKA.EC_PARAMS, value: P256 },
+      { type: CKA.VALUE, value: d }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }, { type: CKA.PRIVATE, value: true },
+    ]);
+    const aes = await unitSession.createObject([
+      { type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.AES }, ...common('fx-aes'),
+      { type: CKA.VALUE, value: Buffer.alloc(32, 0x22) }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true },
+    ]);
+    const s2 = await openHandleStore(dir, unitSession, { fullView: () => true });
+    expect(await s2.resolve(262145)).toBe(pub);
+    expect(await s2.resolve(262146)).toBe(priv);
+    expect(await s2.resolve(262147)).toBe(aes);
+    expect(await s2.meta(262146)).toEqual({ owner: 3, shared: [4], mValue: 0 });
+    expect(await s2.meta(262147)).toEqual({ owner: 5, shared: [6, 7], mValue: 1 });
+    expect(await s2.publicValue(262146)).toEqual(ecdh.getPublicKey());
+    await expectInvalid(s2.resolve(262148)); // deleted
+    expect(await s2.list([aes, priv, pub])).toEqual([262147, 262146, 262145]);
+    await s2.recover(); // its generation was settled: nothing to finish or roll back
+    expect(s2.takeWarnings()).toEqual([]);
+    const k = await genEc(unitSession, 'after');
+    expect(await s2.register([{ object: k.publicKey, meta: META }])).toEqual([262149]);
     await s2.close();
   });
 
