@@ -240,12 +240,23 @@ describe('handle store, in one process', () => {
       { object: k.publicKey, meta: META, partner: k.privateKey },
       { object: k.privateKey, meta: META, partner: k.publicKey },
     ]);
+    // Session keys only reserve their numbers in the journal: no record there.
+    const entries = () => readFileSync(join(dir, 'handles.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l.slice(17)));
+    expect(entries().filter((e) => e.t === 'add')).toEqual([]);
+    expect(entries().at(-1)).toMatchObject({ t: 'snap', next: hk! + 1 });
+    const other = await openHandleStore(dir, unitSession); // another store of this process sees them
+    expect(await other.resolve(hp!)).toBe(k.publicKey);
+    await other.close();
     const copy = await unitSession.copyObject(k.privateKey, [{ type: CKA.TOKEN, value: true }]);
     await store.replace(hk!, copy);
+    // On the token now: its full record is in the journal.
+    expect(entries().filter((e) => e.t === 'add')).toMatchObject([{ handle: hk, token: true, owner: META.owner, shared: META.shared }]);
     expect(await store.list([copy, k.privateKey])).toEqual([hk, hk]);
     await unitSession.destroyObject(k.privateKey);
     expect(await store.resolve(hk!)).toBe(copy);
     expect(await store.resolve(hp!)).toBe(k.publicKey);
+    const t = await genEc(unitSession, 'after-sess');
+    expect(await store.register([{ object: t.publicKey, meta: META }])).toEqual([hk! + 1]);
     await store.close();
   });
 

@@ -113,6 +113,14 @@ export function decodeLine(line: string): Entry | undefined {
   }
 }
 
+/** The record an "add" entry makes. */
+export function recordOf(e: Extract<Entry, { t: 'add' }>, seq: number): Rec {
+  return {
+    h: e.h, cls: e.cls, fam: e.fam, tok: e.tok, sid: e.sid, hint: e.hint, label: e.label, id: e.id, fp: e.fp, pm: e.pm,
+    partner: e.partner, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 }, ts: e.ts, seq, dead: false, g: e.g,
+  };
+}
+
 /** "pid-starttime-random" of this process: session objects die with it. */
 export function sessionAlive(sid: string): boolean {
   const [pid, start] = sid.split('-');
@@ -229,11 +237,7 @@ export class Journal {
         return this.intents.delete(e.g);
       case 'add': {
         if (!Number.isSafeInteger(e.h) || e.h <= 0 || this.records.has(e.h)) return false;
-        this.records.set(e.h, {
-          h: e.h, cls: e.cls, fam: e.fam, tok: e.tok, sid: e.sid, hint: e.hint, label: e.label, id: e.id, fp: e.fp, pm: e.pm,
-          partner: e.partner, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 },
-          ts: e.ts, seq: ++this.seq, dead: false, g: e.g,
-        });
+        this.records.set(e.h, recordOf(e, ++this.seq));
         if (e.h >= this.nextHandle) this.nextHandle = e.h + 1;
         return true;
       }

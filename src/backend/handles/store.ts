@@ -40,7 +40,7 @@ import { CKA, CKO, CKR, type AttributeValue, type Session, type Template } from 
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { describe, fpFor, halfMade, readAttrs, readInfo, signChallenge, signTest, spkiFor, type ObjInfo } from './fingerprint.js';
-import { Journal, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
+import { Journal, recordOf, sessionAlive, type Entry, type Intent, type KeyMeta, type Rec } from './journal.js';
 import { startTime } from '../proc.js';
 import { withLock } from '../lock.js';
 import { join } from 'node:path';
@@ -129,6 +129,8 @@ const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
 /** This process: its session objects (CKA_TOKEN=false) die with it. */
 export const SESSION_INSTANCE = `${process.pid}-${startTime(process.pid)}-${randomBytes(4).toString('hex')}`;
 
+const SESSION_RECORDS = new Map<string, Map<number, Rec>>();
+
 export function invalidHandle(handle: number, why: string): KmuError {
   return new KmuError(RC.INVALID_HANDLE, { detail: `key handle ${handle}: ${why}` });
 }
@@ -165,6 +167,11 @@ export class FileHandleStore implements HandleStore {
    */
   private readonly mine: string[] = [];
   private readonly scopes = new AsyncLocalStorage<string[]>();
+  /**
+   * This process's session keys (CKA_TOKEN=false, made here): they die with it, so the journal
+   * only reserves their numbers (a snap line: every version reads it) and the records live here.
+   */
+  private readonly sessionRecs: Map<number, Rec>;
   /** Killed generations finished here, done once the warnings reporting them are shown. */
   private readonly recovered: string[] = [];
   private warnings: string[] = [];
@@ -175,6 +182,8 @@ export class FileHandleStore implements HandleStore {
     private readonly opts: HandleStoreOptions = {},
   ) {
     this.journal = new Journal(dir, opts.firstHandle ?? 262145);
+    // Shared by this process's stores on one directory, as the session objects are.
+    this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
   }
 
   /** Create or read the journal; compact it when it has grown (under the lock). */
@@ -303,9 +312,14 @@ export class FileHandleStore implements HandleStore {
     await this.compute();
   }
 
+  /** A record: the journal's, or one of this process's session keys (kept here only). */
+  private rec(h: number): Rec | undefined {
+    return this.journal.records.get(h) ?? this.sessionRecs.get(h);
+  }
+
   private liveRecords(): Rec[] {
     const out: Rec[] = [];
-    for (const r of this.journal.records.values()) {
+    for (const r of [...this.journal.records.values(), ...this.sessionRecs.values()]) {
       if (r.dead) continue;
       if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) continue; // another process's session key
       out.push(r);
@@ -382,7 +396,7 @@ export class FileHandleStore implements HandleStore {
     const needTest = infos.filter((i) => {
       if (!signTests || i.cls !== CKO.PRIVATE_KEY || !i.canSign || i.tested || certain(i)) return false;
       const p = m.byObj.get(i.obj);
-      return !p || p.ambiguous || (p.weak && this.journal.records.get(p.h)?.fp !== undefined);
+      return !p || p.ambiguous || (p.weak && this.rec(p.h)?.fp !== undefined);
     });
     if (needTest.length) {
       const openRecs = new Map<string, Rec[]>();
@@ -458,12 +472,40 @@ export class FileHandleStore implements HandleStore {
     };
   }
 
+  /**
+   * Appends `entries` to the journal, except what concerns this process's session keys: their
+   * records change here, and only their numbers go to the journal (reserved by a snap line).
+   * A session key copied to the token (replace) gets its full record in the journal then.
+   */
+  private async record(entries: Entry[]): Promise<void> {
+    const durable: Entry[] = [];
+    let reserve = 0;
+    for (const e of entries) {
+      const r = 'h' in e ? this.sessionRecs.get(e.h) : undefined;
+      if (e.t === 'add' && e.sid === SESSION_INSTANCE) {
+        this.sessionRecs.set(e.h, recordOf(e, 0));
+        reserve = Math.max(reserve, e.h + 1);
+      } else if (!r) durable.push(e);
+      else if (e.t === 'rep' && e.tok) {
+        durable.push({ ...e, t: 'add', partner: r.partner, g: r.g, ...r.meta });
+        this.sessionRecs.delete(e.h);
+      } else if (e.t === 'del') r.dead = true;
+      else if (e.t === 'meta') r.meta = { owner: e.owner, shared: [...e.shared], mValue: e.mValue };
+      else if (e.t === 'hint' || e.t === 'fp' || e.t === 'rep') {
+        const { t: _t, h: _h, ...change } = e;
+        Object.assign(r, e.t === 'rep' ? { ...change, ts: r.ts } : change);
+      }
+    }
+    if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
+    await this.journal.append(durable);
+  }
+
   /** Records no object matched that may be tombstoned now (see HandleStoreOptions.fullView). */
   private tombstonable(m: MatchResult): number[] {
     if (!this.opts.fullView?.() || this.scanTrouble) return [];
     const before = Date.now() - (this.opts.tombstoneAfterMs ?? 10_000);
     return m.unmatched.filter((h) => {
-      const r = this.journal.records.get(h)!;
+      const r = this.rec(h)!;
       return h < this.nextAtScan && r.ts < before && r.sid === undefined && !this.notGone.has(h);
     });
   }
@@ -476,7 +518,7 @@ export class FileHandleStore implements HandleStore {
   private async confirmGone(handles: number[]): Promise<number[]> {
     const gone: number[] = [];
     for (const h of handles) {
-      const r = this.journal.records.get(h)!;
+      const r = this.rec(h)!;
       if (r.label === undefined || r.id === undefined) continue;
       const found = await this.find([
         { type: CKA.CLASS, value: r.cls },
@@ -494,7 +536,7 @@ export class FileHandleStore implements HandleStore {
     const out: Entry[] = [];
     for (const p of m.byHandle.values()) {
       if (p.ambiguous || p.weak) continue;
-      const r = this.journal.records.get(p.h)!;
+      const r = this.rec(p.h)!;
       const i = this.infos.get(p.obj)!;
       if (certain(i) && r.hint !== i.hint) out.push({ t: 'hint', h: p.h, hint: i.hint, label: i.label, id: i.id.toString('hex') });
     }
@@ -519,7 +561,7 @@ export class FileHandleStore implements HandleStore {
       for (const obj of m.newObjects) entries.push(this.addEntry(h++, this.infos.get(obj)!, ZERO_META, false));
       for (const d of await this.confirmGone(this.tombstonable(m))) entries.push({ t: 'del', h: d, ts: Date.now() });
       entries.push(...this.relabelled(m));
-      await this.journal.append(entries);
+      await this.record(entries);
       m = await this.compute();
     });
   }
@@ -594,7 +636,7 @@ export class FileHandleStore implements HandleStore {
           const h = handles[k]!;
           const i = this.infos.get(c.object)!;
           const partner = c.partner !== undefined ? (byObj.get(c.partner) ?? m?.byObj.get(c.partner)?.h) : undefined;
-          const existing = this.journal.records.get(h);
+          const existing = this.rec(h);
           if (!existing) {
             entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
           } else {
@@ -604,7 +646,7 @@ export class FileHandleStore implements HandleStore {
             if (!existing.fp && i.fp && certain(i)) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
           }
         }
-        await this.journal.append(entries);
+        await this.record(entries);
         if (m) await this.compute();
         created.forEach((c, k) => this.resolved.set(handles[k]!, c.object));
         return handles;
@@ -694,7 +736,7 @@ export class FileHandleStore implements HandleStore {
 
   /** The journal's record of `handle`, or KmuError 0xa8 saying why it names no key now. */
   private liveRecord(handle: number): Rec {
-    const r = this.journal.records.get(handle);
+    const r = this.rec(handle);
     if (!r) throw invalidHandle(handle, 'unknown');
     if (r.dead) throw invalidHandle(handle, 'deleted');
     if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
@@ -780,7 +822,7 @@ export class FileHandleStore implements HandleStore {
     for (const obj of objects) {
       const i = this.infos.get(obj)!;
       const p = m.byObj.get(obj);
-      if (p && !p.ambiguous && !p.weak && this.journal.records.get(p.h)?.hint === i.hint) out.push(p.h);
+      if (p && !p.ambiguous && !p.weak && this.rec(p.h)?.hint === i.hint) out.push(p.h);
       else if (!p && i.fp && (certain(i) || i.fpSrc === 'pair') && !this.couldBeRecorded(i)) fresh.push(i), out.push(i);
       else return undefined;
     }
@@ -790,7 +832,7 @@ export class FileHandleStore implements HandleStore {
         if (fresh.some((i) => this.couldBeRecorded(i))) return false;
         let h = this.journal.next;
         const entries = fresh.map((i) => this.addEntry(h++, i, ZERO_META, false));
-        await this.journal.append(entries);
+        await this.record(entries);
         entries.forEach((e, k) => out.splice(out.indexOf(fresh[k]!), 1, (e as { h: number }).h));
         return true;
       });
@@ -875,12 +917,12 @@ export class FileHandleStore implements HandleStore {
     return this.run(() =>
       this.locked(async () => {
         await this.journal.refresh();
-        const r = this.journal.records.get(handle);
+        const r = this.rec(handle);
         const obj = this.resolved.get(handle);
         if (!r || r.dead || obj === undefined) return;
         const i = await this.read(obj);
         if (!i || i.cls !== r.cls || i.fam !== r.fam || (i.fpSrc === 'attr' && r.fp !== undefined && i.fp !== r.fp)) return;
-        if (i.hint !== r.hint) await this.journal.append([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
+        if (i.hint !== r.hint) await this.record([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
       }),
     );
   }
@@ -891,7 +933,7 @@ export class FileHandleStore implements HandleStore {
         const g = randomBytes(8).toString('hex');
         const { owner, shared, mValue } = what.meta;
         const id = (what.id ?? Buffer.alloc(0)).toString('hex');
-        await this.journal.append([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
+        await this.record([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
         this.mineNow().push(g);
       }),
     );
@@ -912,7 +954,7 @@ export class FileHandleStore implements HandleStore {
     if (done.length === 0) return Promise.resolve();
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.append(done.map((g): Entry => ({ t: 'done', g })));
+        await this.record(done.map((g): Entry => ({ t: 'done', g })));
         for (const list of [mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
       }),
     );
@@ -995,7 +1037,7 @@ export class FileHandleStore implements HandleStore {
         const junk = orphans.filter((i) => halfMade(i) && !destroyed.includes(i.obj));
         destroyed.push(...(await this.destroyAll(junk.map((i) => i.obj))));
       }
-      await this.journal.append(entries);
+      await this.record(entries);
       this.current = this.current.filter((o) => !destroyed.includes(o));
       for (const o of destroyed) this.infos.delete(o);
       this.facts++;
@@ -1021,9 +1063,9 @@ export class FileHandleStore implements HandleStore {
     return this.run(() =>
       this.locked(async () => {
         await this.journal.refresh();
-        const r = this.journal.records.get(handle);
+        const r = this.rec(handle);
         if (!r || r.dead) throw invalidHandle(handle, r ? 'deleted' : 'unknown');
-        await this.journal.append([{ t: 'meta', h: handle, owner: meta.owner, shared: [...meta.shared], mValue: meta.mValue }]);
+        await this.record([{ t: 'meta', h: handle, owner: meta.owner, shared: [...meta.shared], mValue: meta.mValue }]);
       }),
     );
   }
@@ -1046,7 +1088,7 @@ export class FileHandleStore implements HandleStore {
           i.pub = r.pm;
           i.fpSrc = 'record';
         }
-        await this.journal.append([
+        await this.record([
           {
             t: 'rep',
             h: handle,
@@ -1078,11 +1120,11 @@ export class FileHandleStore implements HandleStore {
     return this.run(() =>
       this.locked(async () => {
         await this.journal.refresh();
-        const r = this.journal.records.get(handle);
+        const r = this.rec(handle);
         if (!r) throw invalidHandle(handle, 'unknown');
         const obj = this.resolved.get(handle) ?? this.result?.byHandle.get(handle)?.obj;
         this.resolved.delete(handle);
-        if (!r.dead) await this.journal.append([{ t: 'del', h: handle, ts: Date.now() }]);
+        if (!r.dead) await this.record([{ t: 'del', h: handle, ts: Date.now() }]);
         if (obj !== undefined) {
           this.current = this.current.filter((o) => o !== obj);
           this.infos.delete(obj);
@@ -1111,7 +1153,7 @@ export class FileHandleStore implements HandleStore {
       await this.sync();
       const out = new Map<number, HandleState>();
       for (const handle of handles ?? [...this.journal.records.keys()]) {
-        const r = this.journal.records.get(handle);
+        const r = this.rec(handle);
         const p = this.result!.byHandle.get(handle);
         out.set(
           handle,
