@@ -231,6 +231,32 @@ describe('handle store, in one process', () => {
     await store.close();
   });
 
+  it('lists the objects found without reading the whole token when the journal knows them', async () => {
+    await destroyAll(unitSession);
+    const dir = join(work, 'unit-listfast');
+    const store = await openHandleStore(dir, unitSession);
+    const mine = await genEc(unitSession, 'mine', { id: Buffer.from('m') });
+    const [hp, hk] = await store.register([
+      { object: mine.publicKey, meta: META, partner: mine.privateKey },
+      { object: mine.privateKey, meta: META, partner: mine.publicKey },
+    ]);
+    const foreign = [await genEc(unitSession, 'f0'), await genEc(unitSession, 'f1'), await genEc(unitSession, 'f2')];
+    const s2 = await openHandleStore(dir, unitSession);
+    expect(await s2.list([mine.privateKey, mine.publicKey])).toEqual([hk, hp]);
+    // Another tool's pair, first seen: new handles, its private key placed by its one public key.
+    const [fk, fp] = await s2.list([foreign[1]!.privateKey, foreign[1]!.publicKey]);
+    expect(s2.scans).toBe(0);
+    expect(s2.signTests).toBe(0);
+    const s3 = await openHandleStore(dir, unitSession);
+    expect(await s3.list([foreign[1]!.publicKey, foreign[1]!.privateKey])).toEqual([fp, fk]);
+    expect(s3.scans).toBe(0);
+    // A full look agrees (and gives the others their handles).
+    expect(await s3.states([fk!, fp!, hk!, hp!])).toEqual(new Map([[fk, 'live'], [fp, 'live'], [hk, 'live'], [hp, 'live']]));
+    expect(await s3.resolve(fk!)).toBe(foreign[1]!.privateKey);
+    expect(await s3.list(foreign.flatMap((f) => [f.publicKey, f.privateKey]))).toEqual(expect.arrayContaining([fk, fp]));
+    for (const x of [store, s2, s3]) await x.close();
+  });
+
   it('replace keeps the handle when a session key becomes a token key', async () => {
     await destroyAll(unitSession);
     const dir = join(work, 'unit-replace');
