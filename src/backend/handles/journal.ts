@@ -26,11 +26,11 @@
 // Durability: an append is one write() of whole lines, then fdatasync, before the caller
 // prints anything. Compaction writes a new file, fsyncs it, renames it over handles.log and
 // fsyncs the directory; other processes notice the new inode and reread.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
-import { processAlive } from '../proc.js';
+import { processAlive, startTime } from '../proc.js';
 
 export interface KeyMeta {
   owner: number;
@@ -120,6 +120,9 @@ export function recordOf(e: Extract<Entry, { t: 'add' }>, seq: number): Rec {
     partner: e.partner, meta: { owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 }, ts: e.ts, seq, dead: false, g: e.g,
   };
 }
+
+/** This process: its session objects (CKA_TOKEN=false) die with it. */
+export const SESSION_INSTANCE = `${process.pid}-${startTime(process.pid)}-${randomBytes(4).toString('hex')}`;
 
 /** "pid-starttime-random" of this process: session objects die with it. */
 export function sessionAlive(sid: string): boolean {
