@@ -246,7 +246,7 @@ describe('handle store, in one process', () => {
     // Another tool's pair, first seen: new handles, its private key placed by its one public key.
     const [fk, fp] = await s2.list([foreign[1]!.privateKey, foreign[1]!.publicKey]);
     expect(s2.scans).toBe(0);
-    expect(s2.signTests).toBe(0);
+    expect(s2.signTests).toBe(1); // its pairing confirmed once, as a full look does
     const s3 = await openHandleStore(dir, unitSession);
     expect(await s3.list([foreign[1]!.publicKey, foreign[1]!.privateKey])).toEqual([fp, fk]);
     expect(s3.scans).toBe(0);
@@ -255,6 +255,24 @@ describe('handle store, in one process', () => {
     expect(await s3.resolve(fk!)).toBe(foreign[1]!.privateKey);
     expect(await s3.list(foreign.flatMap((f) => [f.publicKey, f.privateKey]))).toEqual(expect.arrayContaining([fk, fp]));
     for (const x of [store, s2, s3]) await x.close();
+  });
+
+  it("never takes another tool's private key for the public key it was merely labelled like", async () => {
+    await destroyAll(unitSession);
+    const dir = join(work, 'unit-mispaired');
+    const a = await genEc(unitSession, 'mis');
+    const b = await genEc(unitSession, 'other');
+    await unitSession.destroyObject([a.privateKey, b.publicKey]);
+    await unitSession.setAttributes(b.privateKey, [{ type: CKA.LABEL, value: 'mis' }]);
+    const store = await openHandleStore(dir, unitSession);
+    const [hk] = await store.list([b.privateKey]);
+    const [hp] = await store.list([a.publicKey]);
+    expect(hk).not.toBe(hp);
+    expect(await store.publicValue(hk!)).toBeUndefined();
+    const s2 = await openHandleStore(dir, unitSession);
+    expect(await s2.list([b.privateKey, a.publicKey])).toEqual([hk, hp]);
+    expect(await s2.resolve(hk!)).toBe(b.privateKey);
+    for (const x of [store, s2]) await x.close();
   });
 
   it('replace keeps the handle when a session key becomes a token key', async () => {

@@ -569,6 +569,21 @@ export class FileHandleStore extends TokenView implements HandleStore {
       else if (!p && i.fp && (certain(i) || i.fpSrc === 'pair') && !this.couldBeRecorded(i)) fresh.push(i), out.push(i);
       else return undefined;
     }
+    for (const i of fresh) {
+      // First seen and placed by pairing alone: confirmed by one signature, as a full look would.
+      if (i.fpSrc !== 'pair' || !i.canSign || i.tested) continue;
+      const res = await signTest(this.session, i, [i.pub!]);
+      this.signTests++;
+      if (res === null) {
+        // Not that public key's: the full look tests it against the others.
+        i.excluded.add(i.fp!);
+        Object.assign(i, { fp: undefined, pub: undefined, fpSrc: undefined });
+        this.facts++;
+        return undefined;
+      }
+      i.tested = true;
+      if (res) i.fpSrc = 'sig';
+    }
     if (fresh.length) {
       const ok = await this.locked(async () => {
         await this.journal.refresh();
