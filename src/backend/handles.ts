@@ -6,6 +6,7 @@
 // later process until the key is deleted:
 //
 //   handles/store.ts     FileHandleStore / openHandleStore: the API, the crash order
+//   handles/view.ts      the token as one operation sees it: reads, scans, matching, sign-tests
 //   handles/fingerprint.ts how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process
 //   handles/journal.ts   the durable store: one append-only, checksummed journal
