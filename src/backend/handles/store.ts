@@ -910,7 +910,7 @@ export class FileHandleStore extends TokenView implements HandleStore {
     return this.run(async () => {
       await this.sync();
       const out = new Map<number, HandleState>();
-      for (const handle of handles ?? [...this.journal.records.keys()]) {
+      for (const handle of handles ?? [...this.journal.records.keys(), ...this.sessionRecs.keys()]) {
         const r = this.rec(handle);
         const p = this.result!.byHandle.get(handle);
         out.set(
