@@ -408,6 +408,12 @@ describe('handle store, in one process', () => {
     const s2 = await openHandleStore(dir, unitSession);
     for (let k = 0; k < 3; k++) expect(await s2.resolve(hs[k]!)).toBe(keys[k]);
     await s2.close();
+    // Listed by what the caller found, without reading the rest of the token.
+    await genEc(unitSession, 'aes');
+    const s3 = await openHandleStore(dir, unitSession);
+    expect(await s3.list([keys[2]!, keys[0]!])).toEqual([hs[2], hs[0]]);
+    expect(s3.scans).toBe(0);
+    await s3.close();
     await store.close();
   });
 

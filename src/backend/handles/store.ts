@@ -547,25 +547,34 @@ export class FileHandleStore extends TokenView implements HandleStore {
       return true;
     };
     for (const obj of objects) if (!(await look(obj))) return undefined;
-    const buckets = new Set<string>();
+    // Keys known only by family, label and id: every object of their class, label and id
+    // (and a private key's public keys) joins the view, so they pair as in a full scan.
+    const complete = new Set<string>();
     for (const obj of objects) {
       const i = this.infos.get(obj)!;
-      const bucket = `${i.label}\n${i.id.toString('hex')}`;
-      if (i.cls !== CKO.PRIVATE_KEY || certain(i) || buckets.has(bucket)) continue;
-      buckets.add(bucket);
-      for (const cls of [CKO.PRIVATE_KEY, CKO.PUBLIC_KEY]) {
+      const bucket = `${i.cls}\n${i.label}\n${i.id.toString('hex')}`;
+      if (certain(i) || complete.has(bucket)) continue;
+      complete.add(bucket);
+      for (const cls of i.cls === CKO.PRIVATE_KEY ? [CKO.PRIVATE_KEY, CKO.PUBLIC_KEY] : [i.cls]) {
         const found = await this.find([{ type: CKA.CLASS, value: cls }, { type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }]);
         for (const o of found) if (!(await look(o))) return undefined;
       }
     }
     this.current = [...view];
     const m = await this.compute(false);
+    // A pairing on label and id alone (weak) stands as a full scan would make it when the view
+    // holds the whole bucket and nothing in it, object or record, has known key material.
+    const bucketOf = (x: { cls: number; tok: boolean; fam: string; hint: string }) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
+    const withFp = new Set<string>();
+    for (const r of this.liveRecords()) if (r.fp) withFp.add(bucketOf(r));
+    for (const o of view) if (this.infos.get(o)!.fp) withFp.add(bucketOf(this.infos.get(o)!));
+    const weakOk = (i: ObjInfo) => complete.has(`${i.cls}\n${i.label}\n${i.id.toString('hex')}`) && !withFp.has(bucketOf(i));
     const fresh: ObjInfo[] = [];
     const out: Array<number | ObjInfo> = [];
     for (const obj of objects) {
       const i = this.infos.get(obj)!;
       const p = m.byObj.get(obj);
-      if (p && !p.ambiguous && !p.weak && this.rec(p.h)?.hint === i.hint) out.push(p.h);
+      if (p && !p.ambiguous && (!p.weak || weakOk(i)) && this.rec(p.h)?.hint === i.hint) out.push(p.h);
       else if (!p && i.fp && (certain(i) || i.fpSrc === 'pair') && !this.couldBeRecorded(i)) fresh.push(i), out.push(i);
       else return undefined;
     }
