@@ -94,6 +94,12 @@ export interface HandleStore {
   /** Runs one command: the generations it announces (intend) are settled by its own settle(). */
   scope<T>(fn: () => Promise<T>): Promise<T>;
   /**
+   * The command could not destroy what it made (its rollback failed): its generations stay
+   * announced, never settled by this process, so the next process rolls them back once this
+   * one is gone (and not a later listing that would give the leftovers handles unreported).
+   */
+  unsettled(): void;
+  /**
    * Finish or roll back generations whose process was killed before their outcome was shown
    * (the session calls it before each command; needs a full view, else does nothing).
    */
@@ -713,6 +719,10 @@ export class FileHandleStore extends TokenView implements HandleStore {
 
   scope<T>(fn: () => Promise<T>): Promise<T> {
     return this.scopes.run([], fn);
+  }
+
+  unsettled(): void {
+    this.mineNow().length = 0;
   }
 
   settle(delivered: boolean): Promise<void> {

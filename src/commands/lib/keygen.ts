@@ -209,8 +209,12 @@ export async function generatePair(
       privateTemplate: templateJson(privateTemplate),
     };
   } catch (e) {
-    await session.destroyObject([pair.publicKey, pair.privateKey]).catch(() => undefined);
+    const undone = await session.destroyObject([pair.publicKey, pair.privateKey]).then(
+      () => true,
+      () => false,
+    );
     for (const h of handles) await ctx.handles.remove(h).catch(() => undefined);
+    if (!undone) ctx.handles.unsettled();
     throw e;
   }
 }
