@@ -1,7 +1,12 @@
+// The backend's interface: what the layers above (kmu11.ts's command runner, the commands through
+// their context, the CLI's own modes through index.ts) may know of a backend.
 import type { Module, Session, Slot, Template } from '../p11/index.js';
-import type { AttestFacts, AttestPins } from './attest.js';
+import type { AttestFacts, AttestPins, AttestResult } from './attest.js';
 import type { QuorumStore } from './quorum.js';
 import type { TokenRules } from './tokenRules.js';
+
+export type { AttestFacts, AttestPins, AttestResult } from './attest.js';
+export type { HandleStore, KeyMeta } from './handles.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 
@@ -104,6 +109,18 @@ export interface Backend {
    * and the generation it allows are one step). Without a home, just runs it.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * -min_srv: throws KmuError 0x0d when the backend spans fewer HSMs than `minSrv`, before
+   * anything is made (a single token is one).
+   */
+  requireServers(minSrv: number | undefined): void;
+  /** The RFC 7512 URI of a key on this token (token info read once), for -uri and --json. */
+  keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string>;
+  /**
+   * -attest and `kmu11 attest`: the backend against its pins (the config file's, else those
+   * recorded in the home, recorded now on first use); `repin` records the current facts again.
+   */
+  attest(opts?: { repin?: boolean }): Promise<AttestResult>;
   /** The token's mechanism list, read once. */
   mechanisms(): Promise<number[]>;
   /** Whether the token makes EC keys on the curve `ecParams` (DER OID): a throwaway session pair, tried once. */

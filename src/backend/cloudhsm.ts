@@ -15,7 +15,7 @@ import type { AttestFacts, AttestPins } from './attest.js';
 import type { Backend, KeyAccess, KeyPairRequest, KmuUser, UserListEntry } from './backend.js';
 import { CloudHsmCli, CloudHsmCliError, type CliKey } from './cloudhsmCli.js';
 import { CloudHsmUserMap } from './cloudhsmUsers.js';
-import { checkMinSrv, CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
+import { CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
 import { CLOUDHSM_MODULE, type Kmu11Config } from './config.js';
 import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, type TokenBackendParts } from './token.js';
 
@@ -185,7 +185,7 @@ class CloudHsmBackend extends TokenBackend {
   }
 
   async waitForServers(pair: { publicKey: number; privateKey: number }, minSrv: number, timeout: number | undefined, signal?: AbortSignal): Promise<void> {
-    checkMinSrv(minSrv, this.capabilities.servers, this.kind);
+    this.requireServers(minSrv);
     if (minSrv <= 1 || (minSrv <= AVAILABILITY_QUORUM && this.client.keyAvailabilityCheck)) return;
     // "full" coverage means every HSM of the cluster has the key: at least minSrv of them.
     await waitForServers({

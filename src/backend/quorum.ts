@@ -10,9 +10,8 @@ import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { writeFileAtomic } from './fsutil.js';
 import { withLock } from './lock.js';
+import { QUORUM_OPS, type QuorumOp } from '../kmu/access.js';
 
-export const QUORUM_OPS = ['sign', 'share', 'unshare', 'delete'] as const;
-export type QuorumOp = (typeof QUORUM_OPS)[number];
 /** The page: "By default, tokens expire ten minutes after their creation". */
 export const TOKEN_LIFETIME_MS = 10 * 60 * 1000;
 /** The page: "The HSM can store up to 1024 quorum tokens". */

@@ -1,6 +1,6 @@
 // kmu's text for the user-model commands: listUsers, sign and verify as their pages print them;
 // shareKey, getToken and approveToken in the same style.
-import type { UserListEntry } from '../backend/backend.js';
+import type { UserListEntry } from '../backend/index.js';
 import type { CommandResult } from '../commands/index.js';
 import type { ApproveTokenData } from '../commands/approveToken.js';
 import type { GetTokenData } from '../commands/getToken.js';

@@ -1,4 +1,4 @@
-import { quorumMembers } from '../backend/access.js';
+import { quorumMembers } from '../kmu/access.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';

@@ -3,10 +3,10 @@ import { CKA, CKO, type Template } from '../p11/index.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
+import { decide } from '../kmu/access.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
-import { decide } from '../backend/access.js';
 import { keyUris } from './lib/uri.js';
 
 export interface FindKeyOptions {
@@ -103,7 +103,7 @@ findKey [-c <key class>]
       const handle = handles[i]!;
       const meta = await ctx.handles.meta(handle);
       const isPublic = publicKeys.has(objects[i]!);
-      // kmu lists what the current user can use (backend/access.ts).
+      // kmu lists what the current user can use (kmu/access.ts).
       const usable = (u: number) => decide(u, { meta, isPublic }, 'see').allow;
       if (!usable(user!.id)) continue;
       if (o.users && !o.users.every(usable)) continue;

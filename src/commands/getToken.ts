@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { QUORUM_OPS, type QuorumOp } from '../backend/quorum.js';
+import { QUORUM_OPS, type QuorumOp } from '../kmu/access.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';

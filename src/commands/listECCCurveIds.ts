@@ -1,6 +1,6 @@
 import { CKM } from '../p11/index.js';
 import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
-import type { Backend } from '../backend/backend.js';
+import type { Backend } from '../backend/index.js';
 import { ok, type Command } from './types.js';
 
 export interface ListECCCurveIdsData {

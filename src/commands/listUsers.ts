@@ -1,4 +1,4 @@
-import type { UserListEntry } from '../backend/backend.js';
+import type { UserListEntry } from '../backend/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { ok, type Command } from './types.js';

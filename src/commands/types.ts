@@ -1,5 +1,4 @@
-import type { Backend } from '../backend/backend.js';
-import type { HandleStore } from '../backend/handles.js';
+import type { Backend, HandleStore } from '../backend/index.js';
 
 /** How one flag of a kmu command reads its value; throws UsageError on bad input. */
 export interface FlagSpec {
@@ -18,7 +17,14 @@ export interface FlagSpec {
   what?: string;
 }
 
-export interface CommandContext {
+/** What every command gets, a token or not. */
+export interface OfflineContext {
+  /** Aborted when the operator interrupts (Ctrl-C, SIGINT, SIGTERM): stop at a safe point and roll back. */
+  signal?: AbortSignal;
+}
+
+/** What a command that works on the token gets: the backend (login, session) and its handle store. */
+export interface CommandContext extends OfflineContext {
   backend: Backend;
   handles: HandleStore;
   /**
@@ -26,8 +32,6 @@ export interface CommandContext {
    * answers instead when set (KMU11_PASSWORD). Rejects with NoAnswer on Ctrl-D / end of input.
    */
   prompt?: (question: string, opts: { hidden: boolean; env?: string }) => Promise<string>;
-  /** Aborted when the operator interrupts (Ctrl-C, SIGINT, SIGTERM): stop at a safe point and roll back. */
-  signal?: AbortSignal;
 }
 
 /** What a command returns; formatters turn it into kmu's text or --json. */
@@ -40,7 +44,7 @@ export interface CommandResult<D = Record<string, unknown>> {
   data: D;
 }
 
-export interface Command<O = Record<string, unknown>, D = Record<string, unknown>> {
+interface CommandSpec<O, D> {
   name: string;
   /** One line for help. */
   description: string;
@@ -49,8 +53,6 @@ export interface Command<O = Record<string, unknown>, D = Record<string, unknown
   /** The syntax block `<command> -h` prints. */
   syntax: string;
   flags: readonly FlagSpec[];
-  /** Runs without a token (help, Error2String, listAttributes). */
-  offline?: boolean;
   /** Needs loginHSM first. */
   needsLogin?: boolean;
   /**
@@ -61,8 +63,21 @@ export interface Command<O = Record<string, unknown>, D = Record<string, unknown
   parallel?: { group: 'create' | 'delete'; key?: (opts: O) => string | undefined };
   /** Cross-flag rules, after every flag parsed; throws UsageError. */
   validate?: (opts: O) => void;
+}
+
+/** A command on the token: run after the backend is open. */
+export interface TokenCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O, D> {
+  offline?: false;
   run(ctx: CommandContext, opts: O): Promise<CommandResult<D>>;
 }
+
+/** A command that needs no token (help, Error2String, listAttributes): the backend is never opened for it. */
+export interface OfflineCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O, D> {
+  offline: true;
+  run(ctx: OfflineContext, opts: O): Promise<CommandResult<D>>;
+}
+
+export type Command<O = Record<string, unknown>, D = Record<string, unknown>> = TokenCommand<O, D> | OfflineCommand<O, D>;
 
 export function ok<D>(command: Command<any, any>, data: D, warnings: string[] = []): CommandResult<D> {
   return { command: command.name, op: command.op, code: 0, warnings, data };

@@ -1,9 +1,7 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
-import type { KeyPairRequest } from '../../backend/backend.js';
-import { requireAttestation } from '../../backend/attest.js';
-import { checkMinSrv } from '../../backend/cluster.js';
+import type { KeyPairRequest } from '../../backend/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
@@ -69,7 +67,7 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
   if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
   if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
   // Each backend says how many HSMs it spans (a single token: 1); more is never met.
-  checkMinSrv(o.minSrv, Math.max(1, backend.capabilities.servers), backend.kind);
+  backend.requireServers(o.minSrv);
   if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
 }
 
@@ -215,6 +213,15 @@ export async function generatePair(
   }
 }
 
+/** -attest: PASS (or the first pins recorded) goes on; a mismatch is kmu11's 0x0c. */
+async function requireAttestation(ctx: CommandContext): Promise<void> {
+  const r = await ctx.backend.attest();
+  if (r.result === 'FAIL')
+    throw new KmuError(RC.ATTESTATION_FAILED, {
+      detail: `attestation: ${r.differences.join(', ')} differ from the pins (${r.pinsFrom === 'config' ? 'config file' : r.path}); after an intended upgrade run kmu11 attest --repin`,
+    });
+}
+
 /**
  * Runs a pair generation after the checks it needs, in kmu's order: login, cluster flags, ID
  * uniqueness. With -id, the check and `generate` are one step for kmu11 processes sharing a
@@ -226,7 +233,7 @@ export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, gene
   await checkShareTargets(ctx, o.users);
   ctx.backend.checkKeyPair?.(keyPairRequest(ctx, o));
   // -attest before anything is made: a mismatch is 0x0c and nothing is created.
-  if (o.attest) await requireAttestation(ctx.backend, ctx.backend.attestPins);
+  if (o.attest) await requireAttestation(ctx);
   const id = o.id;
   if (id === undefined) return generate();
   const checked = async () => {

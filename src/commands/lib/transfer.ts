@@ -25,8 +25,8 @@ import type { CommandContext } from '../types.js';
 import { readKey, type KeyView } from './keys.js';
 import { rsaAesUnwrap, rsaAesWrap, transientAesTemplate } from './wrapRsaAes.js';
 import { authorize } from './ownership.js';
-import type { KeyAction } from '../../backend/access.js';
-import type { KeyMeta } from '../../backend/handles.js';
+import type { KeyMeta } from '../../backend/index.js';
+import type { KeyAction } from '../../kmu/access.js';
 
 export interface ResolvedKey {
   handle: number;
@@ -36,7 +36,7 @@ export interface ResolvedKey {
 }
 
 /**
- * The key a handle names, if the logged-in user may do `action` with it (backend/access.ts):
+ * The key a handle names, if the logged-in user may do `action` with it (kmu/access.ts):
  * 'use' for a wrapping key, 'export' for a key taken out (the page: "You can export only those
  * keys that you own").
  */
