@@ -31,7 +31,7 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Where a backend's recorded pins live in the home. */
-export function pinsPath(home: string, facts: Pick<AttestFacts, 'module' | 'token'>): string {
+function pinsPath(home: string, facts: Pick<AttestFacts, 'module' | 'token'>): string {
   const tag = createHash('sha256').update(`${facts.module.path}\0${facts.token.serialNumber}`).digest('hex').slice(0, 16);
   return join(home, 'attest', `${tag}.json`);
 }

@@ -20,10 +20,10 @@ import { CLOUDHSM_MODULE, type Kmu11Config } from './config.js';
 import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, type TokenBackendParts } from './token.js';
 
 /** The label CloudHSM's client gives its token (SDK 3: "cavium"); otherwise its only token is used. */
-export const CLOUDHSM_TOKEN_LABELS = ['cavium'];
+const CLOUDHSM_TOKEN_LABELS = ['cavium'];
 
 /** kmu curve id → CloudHSM CLI curve name: the curves SDK 5 makes that kmu numbers. */
-export const SDK5_CURVES: Readonly<Record<number, 'prime256v1' | 'secp224r1' | 'secp384r1' | 'secp521r1'>> = {
+const SDK5_CURVES: Readonly<Record<number, 'prime256v1' | 'secp224r1' | 'secp384r1' | 'secp521r1'>> = {
   2: 'prime256v1',
   13: 'secp224r1',
   14: 'secp384r1',

@@ -79,7 +79,7 @@ async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): P
 }
 
 /** Open a backend from an already resolved configuration. */
-export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   switch (config.backend) {
     case 'embedded': {
       // The config file's "servers" and "attest" pins apply to the embedded token as to any.
@@ -108,10 +108,9 @@ export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.P
  * another token's under <home>/handles (handles.ts). Closes the backend again if the store cannot open.
  */
 export async function connect(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<{ backend: Backend; handles: HandleStore }> {
-  const config = resolveConfig(overrides, env);
-  const backend = await openBackendWith(config, env);
+  const backend = await openBackend(overrides, env);
   try {
-    return { backend, handles: await handleStoreFor(backend, config.home) };
+    return { backend, handles: await handleStoreFor(backend, resolveConfig(overrides, env).home) };
   } catch (e) {
     await backend.close();
     throw e;

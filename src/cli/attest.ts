@@ -4,7 +4,7 @@
 import { UsageError } from '../kmu/errors.js';
 import type { CommandRunner } from '../kmu11.js';
 
-export const ATTEST_USAGE = 'usage: kmu11 attest [--repin | --show]';
+const ATTEST_USAGE = 'usage: kmu11 attest [--repin | --show]';
 
 export async function runAttest(runner: CommandRunner, args: string[], json: boolean): Promise<number> {
   if (args.length > 1 || (args[0] !== undefined && args[0] !== '--repin' && args[0] !== '--show')) throw new UsageError(ATTEST_USAGE);

@@ -26,7 +26,7 @@ export interface Step {
   key?: string;
 }
 
-export function classify(parsed: ParsedCommand | undefined): Step {
+function classify(parsed: ParsedCommand | undefined): Step {
   const c: Command<any, any> | undefined = parsed?.command;
   if (!parsed || parsed.help || !c?.parallel) return {};
   return { group: c.parallel.group, key: c.parallel.key?.(parsed.options) };

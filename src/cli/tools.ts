@@ -6,7 +6,7 @@ import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
 import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
 import type { CommandRunner } from '../kmu11.js';
 
-export function formatInfo(i: BackendInfo): string {
+function formatInfo(i: BackendInfo): string {
   const rows: Array<[string, string | number | undefined]> = [
     ['backend', i.backend],
     ['module', i.modulePath],

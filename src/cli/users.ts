@@ -27,7 +27,7 @@ import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
 import { CommandRunner } from '../kmu11.js';
 import { readSecrets, runPasswd } from './tools.js';
 
-export const USERS_USAGE = `usage: kmu11 users list
+const USERS_USAGE = `usage: kmu11 users list
        kmu11 users create <CO|CU|PCO> <name> [--co <officer>]    (reads the CO's password, then the new user's twice)
        kmu11 users delete <name> [--co <officer>]                (reads the CO's password)
        kmu11 users passwd <name> | passwd --reset <name> [--co <officer>]

@@ -4,7 +4,7 @@ import { fakePemHandle } from '../kmu/fakePem.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { readInput } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export const IsValidKeyHandlefile: Command<{ file: string }, { file: string; fake: boolean; handle?: number }> = {
   name: 'IsValidKeyHandlefile',

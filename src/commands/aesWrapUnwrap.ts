@@ -4,8 +4,9 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { readInput, requireAes, resolveKey, tokenCipher, writeOut } from './lib/transfer.js';
+import { requireAes, resolveKey, tokenCipher } from './lib/transfer.js';
 import { ivFlag } from './lib/transferFlags.js';
+import { readInput, writeOut } from './lib/files.js';
 
 export interface AesWrapUnwrapOptions {
   mode: 0 | 1;

@@ -4,7 +4,7 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { readInput } from './lib/signatures.js';
+import { readInput } from './lib/files.js';
 
 export interface ApproveTokenOptions {
   file: string;

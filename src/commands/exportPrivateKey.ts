@@ -4,8 +4,9 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { exportPlaintext, resolveKey, writeOut } from './lib/transfer.js';
+import { exportPlaintext, resolveKey } from './lib/transfer.js';
 import { onlyMechanism4 } from './lib/transferFlags.js';
+import { writeOut } from './lib/files.js';
 
 /** PKCS#8 DER as PEM ("BEGIN PRIVATE KEY"), 64 columns. */
 function pkcs8Pem(der: Buffer): string {

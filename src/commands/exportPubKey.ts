@@ -1,5 +1,4 @@
 import { createPublicKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { CKO, toPem } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
@@ -8,6 +7,7 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { publicSpki, readKey } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
+import { writeOut } from './lib/files.js';
 
 export const exportPubKey: Command<{ handle: number; out: string }, { handle: number; file: string; pem: string }> = {
   name: 'exportPubKey',
@@ -33,11 +33,7 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
     } catch (e) {
       throw new KmuError(RC.ATTRIBUTE_INVALID, { detail: `the token's public key ${o.handle} does not make a valid key (${(e as Error).message}); nothing written` });
     }
-    try {
-      writeFileSync(o.out, pem, { mode: 0o644 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, pem, 0o644);
     return ok(exportPubKey, { handle: o.handle, file: o.out, pem });
   },
 };

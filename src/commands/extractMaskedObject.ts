@@ -5,8 +5,9 @@ import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { mask, maskingKey } from './lib/masking.js';
-import { resolveKey, writeOut } from './lib/transfer.js';
+import { resolveKey } from './lib/transfer.js';
 import { CARRIED } from './lib/transferFlags.js';
+import { writeOut } from './lib/files.js';
 
 export const extractMaskedObject: Command<{ handle: number; out: string }, { handle: number; file: string; length: number }> = {
   name: 'extractMaskedObject',

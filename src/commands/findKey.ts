@@ -1,13 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { CKA, CKO, type Template } from '../p11/index.js';
-import { KmuError, UsageError } from '../kmu/errors.js';
-import { RC } from '../kmu/returnCodes.js';
+import { UsageError } from '../kmu/errors.js';
 import * as v from '../kmu/values.js';
 import { decide } from '../kmu/access.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
 import { keyUris } from './lib/uri.js';
+import { readInput } from './lib/files.js';
 
 export interface FindKeyOptions {
   cls?: number;
@@ -41,12 +40,7 @@ function kcvText(text: string, flag: string): string {
 
 /** A modulus file: hex text (0x, spaces and line breaks allowed) or raw bytes. */
 function readModulus(path: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
+  const raw = readInput(path);
   const text = raw.toString('latin1').replace(/\s+/g, '').replace(/^0x/i, '');
   const m = /^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : raw;
   let i = 0;

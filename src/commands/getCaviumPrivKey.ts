@@ -5,7 +5,8 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
-import { resolveKey, writeOut } from './lib/transfer.js';
+import { resolveKey } from './lib/transfer.js';
+import { writeOut } from './lib/files.js';
 
 export const getCaviumPrivKey: Command<{ handle: number; out: string }, { handle: number; file: string }> = {
   name: 'getCaviumPrivKey',

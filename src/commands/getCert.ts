@@ -5,7 +5,7 @@ import type { Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 
 /** The page's partition certificate types. */
-export const CERT_TYPES: ReadonlyArray<{ id: number; name: string }> = [
+const CERT_TYPES: ReadonlyArray<{ id: number; name: string }> = [
   { id: 1, name: 'Manufacturer root certificate' },
   { id: 2, name: 'Manufacturer hardware certificate' },
   { id: 4, name: 'Customer root certificate' },

@@ -7,7 +7,8 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
-import { hostWrap, readAesKeyFile, readInput, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { hostWrap, readAesKeyFile, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export interface ImSymKeyOptions extends KeyPairOptions {
   file: string;

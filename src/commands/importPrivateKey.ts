@@ -8,7 +8,8 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { identity, made, type MadeKey } from './lib/newKey.js';
-import { hostWrap, readAesKeyFile, readInput, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { hostWrap, readAesKeyFile, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export interface ImportPrivateKeyOptions extends KeyPairOptions {
   file: string;
@@ -19,7 +20,7 @@ export interface ImportPrivateKeyOptions extends KeyPairOptions {
 const KEY_TYPES: Record<string, number> = { rsa: CKK.RSA, ec: CKK.EC, dsa: CKK.DSA };
 
 /** A PEM private key (PKCS#8, PKCS#1 or SEC1) as PKCS#8 DER. */
-export function readPrivateKey(file: string): { key: KeyObject; der: Buffer } {
+function readPrivateKey(file: string): { key: KeyObject; der: Buffer } {
   const text = readInput(file, '-f');
   let key: KeyObject;
   try {

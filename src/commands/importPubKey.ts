@@ -9,7 +9,7 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { identity, made, type MadeKey } from './lib/newKey.js';
-import { readInput } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 /** DER OCTET STRING around `data` (CKA_EC_POINT). */
 function octetString(data: Buffer): Buffer {

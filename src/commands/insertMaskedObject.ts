@@ -5,7 +5,7 @@ import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions } from './lib/keygen.js';
 import { maskingKey, unmask } from './lib/masking.js';
 import { made, type MadeKey } from './lib/newKey.js';
-import { readInput } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export const insertMaskedObject: Command<{ file: string; minSrv?: number; timeout?: number }, MadeKey> = {
   name: 'insertMaskedObject',

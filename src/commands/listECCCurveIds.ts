@@ -9,7 +9,7 @@ export interface ListECCCurveIdsData {
 }
 
 /** The curves this token makes (the backend tries each once). */
-export async function supportedCurves(backend: Backend): Promise<Curve[]> {
+async function supportedCurves(backend: Backend): Promise<Curve[]> {
   if (!(await backend.mechanisms()).includes(CKM.EC_KEY_PAIR_GEN)) return [];
   const ok: Curve[] = [];
   for (const c of CURVES) {

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { CKK, CKO } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
@@ -8,7 +7,8 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { readKey } from './lib/keys.js';
 import { authorize, requireQuorum } from './lib/ownership.js';
-import { requireKeyType, mechanismFlag, rawToDer, readInput, signingInput } from './lib/signatures.js';
+import { requireKeyType, mechanismFlag, rawToDer, signingInput } from './lib/signatures.js';
+import { readInput, writeOut } from './lib/files.js';
 
 export interface SignOptions {
   file: string;
@@ -49,11 +49,7 @@ sign -f <file name>
     const { mechanism, data } = signingInput(o.mechanism, message);
     const raw = await session.sign(mechanism, key.object, data);
     const signature = o.mechanism.keyType === CKK.RSA ? raw : rawToDer(raw);
-    try {
-      writeFileSync(o.out, signature, { mode: 0o644 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, signature, 0o644);
     return ok(sign, { handle: o.handle, mechanism: o.mechanism.name, file: o.out, signature: signature.toString('hex') });
   },
 };

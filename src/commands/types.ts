@@ -44,7 +44,7 @@ export interface CommandResult<D = Record<string, unknown>> {
   data: D;
 }
 
-interface CommandSpec<O, D> {
+interface CommandSpec<O> {
   name: string;
   /** One line for help. */
   description: string;
@@ -66,13 +66,13 @@ interface CommandSpec<O, D> {
 }
 
 /** A command on the token: run after the backend is open. */
-export interface TokenCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O, D> {
+export interface TokenCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O> {
   offline?: false;
   run(ctx: CommandContext, opts: O): Promise<CommandResult<D>>;
 }
 
 /** A command that needs no token (help, Error2String, listAttributes): the backend is never opened for it. */
-export interface OfflineCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O, D> {
+export interface OfflineCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O> {
   offline: true;
   run(ctx: OfflineContext, opts: O): Promise<CommandResult<D>>;
 }

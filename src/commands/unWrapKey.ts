@@ -8,10 +8,11 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
-import { readInput, requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
+import { requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
 import { gcmUnwrap, readAad } from './lib/wrapGcm.js';
 import { hasHeader, parseHeader } from './lib/wrapFile.js';
 import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
+import { readInput } from './lib/files.js';
 
 export interface UnWrapKeyOptions extends Omit<KeyPairOptions, 'label'> {
   file: string;

@@ -8,7 +8,8 @@ import { ok, type Command } from './types.js';
 import { requireLogin } from './lib/context.js';
 import { readKey, type KeyView } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
-import { requireKeyType, derToRaw, mechanismFlag, readInput, signingInput } from './lib/signatures.js';
+import { requireKeyType, derToRaw, mechanismFlag, signingInput } from './lib/signatures.js';
+import { readInput } from './lib/files.js';
 
 export interface VerifyOptions {
   file: string;

@@ -34,7 +34,7 @@ export interface KeyFacts {
   isPublic: boolean;
 }
 
-export const UNKNOWN_OWNER = 0;
+const UNKNOWN_OWNER = 0;
 
 export function decide(userId: number, key: KeyFacts, action: KeyAction): Decision {
   const { meta, isPublic } = key;

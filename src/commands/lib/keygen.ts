@@ -72,7 +72,7 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
 }
 
 /** The pair as the backend's policy sees it; the algorithm from the command's options. */
-function keyPairRequest(ctx: CommandContext, o: KeyPairOptions): KeyPairRequest {
+function keyPairRequest(o: KeyPairOptions): KeyPairRequest {
   const x = o as KeyPairOptions & { curve?: { id: number; nid: string }; publicExponent?: unknown; modulusBits?: unknown };
   const algorithm = x.curve ? 'ec' : x.publicExponent !== undefined ? 'rsa' : 'dsa';
   return {
@@ -170,7 +170,7 @@ export async function generatePair(
 ): Promise<GeneratedPair> {
   const { backend } = ctx;
   const { session, user } = backend;
-  const req = keyPairRequest(ctx, o);
+  const req = keyPairRequest(o);
   if (backend.keyPairTemplates) ({ publicTemplate, privateTemplate } = backend.keyPairTemplates(req, publicTemplate, privateTemplate));
   const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
   checkInterrupt(ctx);
@@ -231,7 +231,7 @@ export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, gene
   requireLogin(ctx);
   checkClusterFlags(ctx, o);
   await checkShareTargets(ctx, o.users);
-  ctx.backend.checkKeyPair?.(keyPairRequest(ctx, o));
+  ctx.backend.checkKeyPair?.(keyPairRequest(o));
   // -attest before anything is made: a mismatch is 0x0c and nothing is created.
   if (o.attest) await requireAttestation(ctx);
   const id = o.id;

@@ -17,7 +17,7 @@ import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import type { CommandContext } from '../types.js';
 
-export const MASKING_OWNER = 0x10000;
+const MASKING_OWNER = 0x10000;
 const LABEL = 'kmu11 masking key';
 const ID = Buffer.from('kmu11-masking-key', 'utf8');
 const MAGIC = 'kmu11-masked-object 1\n';

@@ -15,7 +15,7 @@ export interface AuthorizedKey {
 }
 
 /** Whether a PKCS#11 object is a public key (visible and usable by every user). */
-export async function isPublicKey(ctx: CommandContext, object: number): Promise<boolean> {
+async function isPublicKey(ctx: CommandContext, object: number): Promise<boolean> {
   const [cls] = await ctx.backend.session.getAttributes(object, [CKA.CLASS]);
   return !!cls && 'value' in cls && cls.value === CKO.PUBLIC_KEY;
 }

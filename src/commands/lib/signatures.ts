@@ -3,7 +3,6 @@
 // (SEQUENCE { r INTEGER, s INTEGER }), the form openssl makes and checks; verify also takes
 // PKCS#11's raw r || s.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CKK, type Mechanism } from '../../p11/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -79,14 +78,6 @@ export function mechanismFlag(text: string, flag: string): SignMechanism {
   const m = /^[0-9]+$/.test(text) ? signMechanism(Number(text)) : undefined;
   if (!m) throw new UsageError(`${flag} takes a signing mechanism (${SIGN_MECHANISMS.map((x) => x.id).join(', ')}), not '${text}'`);
   return m;
-}
-
-export function readInput(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
 }
 
 const KEY_TYPE_NAMES: Record<number, string> = { [CKK.RSA]: 'RSA', [CKK.EC]: 'EC', [CKK.DSA]: 'DSA' };
