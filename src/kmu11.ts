@@ -7,7 +7,7 @@ import { KmuError, MissingFlagsError, SetupError, UsageError } from './kmu/error
 import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
-import { checkInterrupt } from './commands/lib/context.js';
+import { checkInterrupt, requireLogin } from './commands/lib/context.js';
 import { readApiOptions } from './commands/apiOptions.js';
 
 export interface KmuOptions extends ConfigOverrides {
@@ -124,7 +124,9 @@ export class CommandRunner {
       return await on.handles.scope(async () => {
         try {
           await on.handles.recover();
-          const result = await command.run({ ...on, prompt: on.prompt, signal: running.signal }, options);
+          const ctx = { ...on, prompt: on.prompt, signal: running.signal };
+          if (command.needsLogin) requireLogin(ctx);
+          const result = await command.run(ctx, options);
           result.warnings.push(...on.handles.takeWarnings());
           await deliver?.(result);
           delivered = true;

@@ -1,5 +1,6 @@
 // The backend's interface: what the layers above (kmu11.ts's command runner, the commands through
 // their context, the CLI's own modes through index.ts) may know of a backend.
+import type { Info } from '../api.js';
 import type { Module, Session, Slot, Template } from '../p11/index.js';
 import type { AttestFacts, AttestPins, AttestResult } from './attest.js';
 import type { QuorumStore } from './quorum.js';
@@ -20,19 +21,8 @@ export interface KmuUser {
   type: UserType;
 }
 
-/** What `kmu11 info` prints: everything another PKCS#11 tool needs to reach the same token. */
-export interface BackendInfo {
-  backend: BackendKind;
-  modulePath: string;
-  library: { manufacturerID: string; description: string; version: string; cryptokiVersion: string };
-  slot: { id: number; description: string };
-  token: { label: string; manufacturerID: string; model: string; serialNumber: string; flags: number };
-  /** Embedded token only. */
-  home?: string;
-  softhsmConf?: string;
-  userPinFile?: string;
-  soPinFile?: string;
-}
+/** What `kmu11 info` prints (the library's Info): everything another PKCS#11 tool needs to reach the same token. */
+export type BackendInfo = Info;
 
 /** One row of kmu's listUsers. */
 export interface UserListEntry {

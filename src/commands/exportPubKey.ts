@@ -4,7 +4,6 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { publicSpki, readKey } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
 import { writeOut } from './lib/files.js';
@@ -20,7 +19,6 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
     { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<key-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await readKey(ctx.backend.session, (await authorize(ctx, o.handle, 'export')).object);
     if (key.cls !== CKO.PUBLIC_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });

@@ -3,7 +3,6 @@ import { UsageError } from '../kmu/errors.js';
 import * as v from '../kmu/values.js';
 import { decide } from '../kmu/access.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
 import { keyUris } from './lib/uri.js';
 import { readInput } from './lib/files.js';
@@ -75,7 +74,6 @@ findKey [-c <key class>]
     { flag: '-uri', key: 'uri' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { session, user } = ctx.backend;
     const modulus = o.modulusFile !== undefined ? readModulus(o.modulusFile) : undefined;
     const base: Template = [];

@@ -3,7 +3,6 @@ import { RC } from '../kmu/returnCodes.js';
 import { OBJ_ATTR_ALL, attributeDump, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { objAttrValues, readKey } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
 import { writeOut } from './lib/files.js';
@@ -52,7 +51,6 @@ getAttribute -o <key handle>
     { flag: '-out', key: 'out', parse: v.text('file path'), metavar: '<file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { session } = ctx.backend;
     const all = o.attribute === OBJ_ATTR_ALL;
     const { object } = await authorize(ctx, o.handle, 'see');

@@ -3,7 +3,6 @@ import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize } from './lib/ownership.js';
 import { writeOut } from './lib/files.js';
 
@@ -52,7 +51,6 @@ getToken -k <key handle>
     { flag: '-out', key: 'out', parse: v.text('file name'), required: true, metavar: '<token file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const model = ctx.backend.userModel;
     if (!model || !ctx.backend.capabilities.quorum)
       throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `getToken (quorum authentication) is not available on the ${ctx.backend.kind} backend` });

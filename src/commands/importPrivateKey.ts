@@ -5,8 +5,7 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { wrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { identity, made, type MadeKey } from './lib/newKey.js';
 import { hostWrap, readAesKeyFile, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
 import { readInput } from './lib/files.js';
@@ -64,7 +63,6 @@ importPrivateKey -l <label>
   ],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    requireLogin(ctx);
     const { key, der } = readPrivateKey(o.file);
     const kt = KEY_TYPES[key.asymmetricKeyType ?? ''];
     if (kt === undefined)
@@ -84,7 +82,7 @@ importPrivateKey -l <label>
       { type: CKA.UNWRAP, value: rsa },
       { type: CKA.DERIVE, value: false },
     ];
-    const made_ = await generating(ctx, o, async () => {
+    const made_ = await createAfterChecks(ctx, o, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireAes(wrapping);
       const blob = await hostWrap(ctx, wrapping.object, der, fileKey);

@@ -1,4 +1,8 @@
 import type { Backend, HandleStore } from '../backend/index.js';
+import type { CommandResult } from '../api.js';
+
+/** What a command returns (the library's own type): formatters turn it into kmu's text or --json. */
+export type { CommandResult };
 
 /** How one flag of a kmu command reads its value; throws UsageError on bad input. */
 export interface FlagSpec {
@@ -34,15 +38,6 @@ export interface CommandContext extends OfflineContext {
   prompt?: (question: string, opts: { hidden: boolean; env?: string }) => Promise<string>;
 }
 
-/** What a command returns; formatters turn it into kmu's text or --json. */
-export interface CommandResult<D = Record<string, unknown>> {
-  command: string;
-  /** kmu's operation name in "<op> returned: 0x..", e.g. Cfm3GenerateKeyPair. */
-  op: string;
-  code: number;
-  warnings: string[];
-  data: D;
-}
 
 interface CommandSpec<O> {
   name: string;
@@ -53,7 +48,7 @@ interface CommandSpec<O> {
   /** The syntax block `<command> -h` prints. */
   syntax: string;
   flags: readonly FlagSpec[];
-  /** Needs loginHSM first. */
+  /** Needs loginHSM first: the runner answers 0xa3 before run() otherwise. */
   needsLogin?: boolean;
   /**
    * How the command may overlap others in a parallel batch (kmu11 --parallel N). Absent: it is

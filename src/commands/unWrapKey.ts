@@ -5,8 +5,7 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { GCM_IV_BYTES, type WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
 import { requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
 import { gcmUnwrap, readAad } from './lib/wrapGcm.js';
@@ -115,7 +114,6 @@ unWrapKey -f <key-file-name>
     validateKeyPairOptions({ ...o, label: o.label ?? '' });
   },
   async run(ctx, o) {
-    requireLogin(ctx);
     const data = readInput(o.file, '-f');
     let wrapped = data;
     let cls: number;
@@ -149,7 +147,7 @@ unWrapKey -f <key-file-name>
       if (!carried.some((a) => a.type === CKA.EXTRACTABLE)) template.push({ type: CKA.EXTRACTABLE, value: !o.nex });
     }
     template = [{ type: CKA.CLASS, value: cls }, { type: CKA.KEY_TYPE, value: kt }, ...template];
-    const key = await generating(ctx, { ...o, label: o.label ?? '' }, async () => {
+    const key = await createAfterChecks(ctx, { ...o, label: o.label ?? '' }, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireWrappingKey(o.mechanism, wrapping, 'unwrap');
       if (o.mechanism.gcm) {

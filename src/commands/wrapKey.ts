@@ -4,7 +4,6 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import type { WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
 import { gcmWrap, readAad } from './lib/wrapGcm.js';
 import { CARRIED, hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
@@ -55,7 +54,6 @@ wrapKey -k <exported-key-handle>
   ],
   validate: validateWrapFlags,
   async run(ctx, o) {
-    requireLogin(ctx);
     let file: Buffer;
     // The page: "You can export only those keys that you own."
     const key = await resolveKey(ctx, o.key, 'export');

@@ -6,7 +6,7 @@ import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
-import { checkInterrupt, requireLogin } from './context.js';
+import { checkInterrupt } from './context.js';
 import { checkShareTargets } from './ownership.js';
 import { keyUris } from './uri.js';
 
@@ -36,6 +36,14 @@ export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
   { flag: '-attest', key: 'attest' },
   { flag: '-uri', key: 'uri' },
 ];
+
+/** The flags every generation has, as the pages' syntax blocks list them after the command's own. */
+const KEY_PAIR_SYNTAX = ['[-id <key ID>]', '[-min_srv <minimum number of servers>]', '[-m_value <0..8>]', '[-nex]', '[-sess]', '[-timeout <number of seconds> ]', '[-u <user-ids>]', '[-attest]'];
+
+/** A generator's syntax block as its page prints it: `own` flags, then the common ones, each under the first. */
+export function keyPairSyntax(name: string, own: string[]): string {
+  return `${name} -h\n\n${name} ${[...own, ...KEY_PAIR_SYNTAX].join(`\n${' '.repeat(name.length + 1)}`)}`;
+}
 
 /** Generations overlap in a parallel batch; two with the same -id keep their order (the second gets 0x07). */
 export const KEY_PAIR_PARALLEL = { group: 'create' as const, key: (o: KeyPairOptions) => (o.id === undefined ? undefined : `id:${o.id}`) };
@@ -223,22 +231,22 @@ async function requireAttestation(ctx: CommandContext): Promise<void> {
 }
 
 /**
- * Runs a pair generation after the checks it needs, in kmu's order: login, cluster flags, ID
- * uniqueness. With -id, the check and `generate` are one step for kmu11 processes sharing a
- * home: a lock beside the token keeps two of them from both passing the check.
+ * Every command that makes a key (a pair, a secret key, an import, an unwrap) runs `create`
+ * through here, after kmu's checks in kmu's order: cluster flags, the users shared with, the
+ * backend's rules, -attest, ID uniqueness. With -id, the ID check and `create` are one step
+ * for kmu11 processes sharing a home (the backend's generation lock), so two cannot both pass it.
  */
-export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, generate: () => Promise<T>): Promise<T> {
-  requireLogin(ctx);
+export async function createAfterChecks<T>(ctx: CommandContext, o: KeyPairOptions, create: () => Promise<T>): Promise<T> {
   checkClusterFlags(ctx, o);
   await checkShareTargets(ctx, o.users);
   ctx.backend.checkKeyPair?.(keyPairRequest(o));
   // -attest before anything is made: a mismatch is 0x0c and nothing is created.
   if (o.attest) await requireAttestation(ctx);
   const id = o.id;
-  if (id === undefined) return generate();
+  if (id === undefined) return create();
   const checked = async () => {
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
-    return generate();
+    return create();
   };
   return ctx.backend.exclusive(checked);
 }
