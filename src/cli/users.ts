@@ -21,11 +21,11 @@ import {
   resolveConfig,
   userById,
   type ConfigOverrides,
-  type UserListEntry,
 } from '../backend/index.js';
 import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
 import { CommandRunner } from '../kmu11.js';
 import { readSecrets, runPasswd } from './tools.js';
+import { formatCmuUsers } from './usersText.js';
 
 const USERS_USAGE = `usage: kmu11 users list
        kmu11 users create <CO|CU|PCO> <name> [--co <officer>]    (reads the CO's password, then the new user's twice)
@@ -34,28 +34,6 @@ const USERS_USAGE = `usage: kmu11 users list
        kmu11 users register-key <name> <public key PEM file>     (reads the user's password)
        kmu11 users claim <key handle> <user id> [--co <officer>] (reads the CO's password)
   --co defaults to admin`;
-
-/** cloudhsm_mgmt_util's listUsers table (its page's columns), for the one embedded "server". */
-export function formatCmuUsers(users: UserListEntry[]): string {
-  const yes = (b: boolean) => (b ? 'YES' : 'NO');
-  const pad = (s: string, w: number) => (s.length < w ? s.padEnd(w) : s + ' ');
-  return [
-    'Users on server 0(embedded):',
-    `Number of users found:${users.length}`,
-    '',
-    '    User Id             User Type       User Name            MofnPubKey    LoginFailureCnt         2FA',
-    ...users.map(
-      (u) =>
-        String(u.id).padStart(10) +
-        ' '.repeat(14) +
-        pad(u.type, 16) +
-        pad(u.name, 26) +
-        yes(u.mofnPubKey).padStart(3) +
-        String(u.loginFailureCnt).padStart(16) +
-        yes(u.twoFA).padStart(17),
-    ),
-  ].join('\n');
-}
 
 function takeOfficer(args: string[]): [string, string[]] {
   const at = args.indexOf('--co');
