@@ -95,8 +95,6 @@ export interface AttributeDump {
   /** Bytes of attribute data, as kmu's "got all attributes of size N" counts them. */
   size: number;
   file?: string;
-  /** The dump as written to the file (or printed when there is no -out). */
-  text: string;
 }
 
 /** Every command the library runs by name: options in, result data out. */

@@ -13,7 +13,7 @@
 import { COMMANDS } from './commands/index.js';
 import { CURVES as CURVE_TABLE } from './kmu/curves.js';
 import { OBJ_ATTRS as OBJ_ATTR_TABLE } from './kmu/objAttr.js';
-import { KmuSession } from './kmu11.js';
+import { CommandRunner } from './kmu11.js';
 import type { CommandData, CommandMap, CommandMethods, CommandName, CommandOptions, CommandResult, CurveInfo, Info, OpenOptions } from './api.js';
 import { runBatchLines } from './cli/parallel.js';
 import { lineSource } from './cli/prompt.js';
@@ -36,23 +36,23 @@ type TableMethods = Omit<CommandMethods, 'findKey' | 'loginHSM' | 'logoutHSM'>;
 export interface Kmu extends TableMethods {}
 
 export class Kmu {
-  private constructor(private readonly session: KmuSession) {}
+  private constructor(private readonly runner: CommandRunner) {}
 
   static async open(options: OpenOptions = {}): Promise<Kmu> {
-    const session = new KmuSession({ ...options });
-    await session.connect();
-    return new Kmu(session);
+    const runner = new CommandRunner({ ...options });
+    await runner.connect();
+    return new Kmu(runner);
   }
 
   /** Any command by its kmu name with typed options; the result with kmu's return code and warnings. */
   run<K extends CommandName>(command: K, options?: CommandOptions<K>): Promise<CommandResult<CommandData<K>>>;
   run(command: string, options?: object): Promise<CommandResult>;
   run(command: string, options: object = {}): Promise<CommandResult<any>> {
-    return this.session.run(command, options as Record<string, unknown>);
+    return this.runner.run(command, options as Record<string, unknown>);
   }
 
   async info(): Promise<Info> {
-    return (await this.session.connect()).backend.info();
+    return (await this.runner.connect()).backend.info();
   }
 
   /** loginHSM -u CU -s <user> -p <password> */
@@ -90,12 +90,12 @@ export class Kmu {
     const source = (async function* () {
       yield* lines;
     })();
-    await runBatchLines(this.session, lineSource(source), collect, { parallel });
+    await runBatchLines(this.runner, lineSource(source), collect, { parallel });
     return results;
   }
 
   async close(): Promise<void> {
-    await this.session.close();
+    await this.runner.close();
   }
 }
 

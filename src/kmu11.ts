@@ -1,13 +1,13 @@
-// One kmu11 session: a backend (token + login), its key-handle store, and the commands run on
-// them. The CLI's shell, batch and singlecmd modes and the library API all go through here.
-import type { Backend } from './backend/backend.js';
-import type { ConfigOverrides } from './backend/config.js';
+// The command runner: one connection to a token (a backend with its login, and its key-handle
+// store) and the commands run on it. The CLI's shell, batch and singlecmd modes and the library
+// API (Kmu) all go through here.
+import type { ConfigOverrides } from './backend/index.js';
 import { findCommand, type Command, type CommandContext, type CommandResult } from './commands/index.js';
 import { KmuError, MissingFlagsError, SetupError, UsageError } from './kmu/errors.js';
 import { toKmuError } from './kmu/pkcs11Codes.js';
 import { RC } from './kmu/returnCodes.js';
 import { checkOptions } from './commands/options.js';
-import { checkInterrupt } from './commands/lib/context.js';
+import { checkInterrupt, requireLogin } from './commands/lib/context.js';
 import { readApiOptions } from './commands/apiOptions.js';
 
 export interface KmuOptions extends ConfigOverrides {
@@ -21,7 +21,7 @@ export interface KmuOptions extends ConfigOverrides {
 export interface FailedResult
   extends CommandResult<{ error: { detail?: string; ckr?: string; usage?: string; missing?: Array<{ flag: string; what: string }> } }> {}
 
-export class KmuSession {
+export class CommandRunner {
   private context?: Promise<CommandContext>;
   /** Contexts on sessions of their own, for parallel batches (index 0 is the main context). */
   private readonly lanes: Promise<CommandContext>[] = [];
@@ -47,28 +47,18 @@ export class KmuSession {
 
   private async open(): Promise<CommandContext> {
     // Loaded here, not at start-up: help, -h and the other offline commands never need them.
-    const [{ openBackend }, { handleStoreFor }, { resolveConfig }] = await Promise.all([
-      import('./backend/index.js'),
-      import('./backend/handles.js'),
-      import('./backend/config.js'),
-    ]);
-    const backend: Backend = await openBackend(this.options);
+    const { connect } = await import('./backend/index.js');
+    const { backend, handles } = await connect(this.options);
     if (this.options.clock && backend.userModel) backend.userModel.quorum.now = this.options.clock;
     this.nodes = Math.max(1, backend.capabilities.servers);
-    try {
-      const handles = await handleStoreFor(backend, resolveConfig(this.options).home);
-      const options = this.options;
-      return {
-        backend,
-        handles,
-        get prompt() {
-          return options.prompt;
-        },
-      };
-    } catch (e) {
-      await backend.close();
-      throw e;
-    }
+    const options = this.options;
+    return {
+      backend,
+      handles,
+      get prompt() {
+        return options.prompt;
+      },
+    };
   }
 
   /**
@@ -122,19 +112,21 @@ export class KmuSession {
     let delivered = false;
     try {
       if (command.offline) {
-        const result = await command.run(offlineContext(running.signal), options);
+        const result = await command.run({ signal: running.signal }, options);
         deliver?.(result);
         return result;
       }
       const on = lane ?? (await this.connect());
       // Interrupted while the token was being opened: the command has not started.
-      checkInterrupt({ signal: running.signal } as CommandContext);
+      checkInterrupt({ signal: running.signal });
       // The generations this command announces are its own to settle (several run at once in a
       // parallel batch): settled only once its result was shown.
       return await on.handles.scope(async () => {
         try {
           await on.handles.recover();
-          const result = await command.run({ ...on, prompt: on.prompt, signal: running.signal }, options);
+          const ctx = { ...on, prompt: on.prompt, signal: running.signal };
+          if (command.needsLogin) requireLogin(ctx);
+          const result = await command.run(ctx, options);
           result.warnings.push(...on.handles.takeWarnings());
           await deliver?.(result);
           delivered = true;
@@ -178,22 +170,6 @@ export class KmuSession {
     await ctx.handles.close().catch(() => undefined);
     await ctx.backend.close();
   }
-}
-
-/** What an offline command (help, Error2String, listAttributes) gets: no token to reach. */
-function offlineContext(signal: AbortSignal): CommandContext {
-  const none = (): never => {
-    throw new Error('an offline command reached for the token');
-  };
-  return {
-    get backend() {
-      return none();
-    },
-    get handles() {
-      return none();
-    },
-    signal,
-  };
 }
 
 /** The result object of a failed command, for the formatters. */

@@ -11,7 +11,7 @@ import { kmu11, pairHandles, startKmu11 } from './helpers/cli.js';
 import { softhsmModule } from './helpers/softhsm.js';
 import { normalize, pageExamples } from './helpers/pages.js';
 import { CloudHsmCli } from '../src/backend/cloudhsmCli.js';
-import { KmuSession } from '../src/kmu11.js';
+import { CommandRunner } from '../src/kmu11.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/cloudhsm-cli/fake-cloudhsm-cli.mjs', import.meta.url));
 const USER = 'cu3';
@@ -66,11 +66,11 @@ function clientConfig(servers: number, availabilityCheck = true) {
 
 const run = (...cmds: string[][]) => kmu11(['singlecmd', ...LOGIN, ...cmds.flat()], { env });
 
-/** A KmuSession in this process on the test's token, with the test's environment. */
-async function inProcess<T>(fn: (s: KmuSession) => Promise<T>): Promise<T> {
+/** A CommandRunner in this process on the test's token, with the test's environment. */
+async function inProcess<T>(fn: (s: CommandRunner) => Promise<T>): Promise<T> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
-  const s = new KmuSession({ home: env.KMU11_HOME, config: env.KMU11_CONFIG });
+  const s = new CommandRunner({ home: env.KMU11_HOME, config: env.KMU11_CONFIG });
   try {
     return await fn(s);
   } finally {

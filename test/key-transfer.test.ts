@@ -230,6 +230,19 @@ describe('wrapKey and unWrapKey', () => {
     }
     expect(keyCount(token)).toBe(before);
   });
+
+  it('unwraps a -noheader private key with the -l label and -id given, and the usage its type has', () => {
+    const { priv } = pairHandles(run('genECCKeyPair', '-i', '2', '-l', 'nh-source').stdout);
+    const w = run('wrapKey', '-k', String(priv), '-w', String(aes), '-out', 'nh.bin', '-m', '6', '-noheader');
+    expect(w.status, w.stderr).toBe(0);
+    const u = run('unWrapKey', '-f', 'nh.bin', '-w', String(aes), '-m', '6', '-noheader', '-l', 'nh-copy', '-id', 'nh1', '-kc', '3', '-kt', '3');
+    expect(u.status, u.stderr).toBe(0);
+    const copy = handleOf(u.stdout);
+    const found = run('findKey', '-l', 'nh-copy', '-id', 'nh1', '-c', '3');
+    expect(found.stdout).toMatch(new RegExp(`Handles of matching keys:\\t${copy}\\n`));
+    const sign = run('getAttribute', '-o', String(copy), '-a', '264');
+    expect(sign.stdout).toMatch(/OBJ_ATTR_SIGN\n0x01/);
+  });
 });
 
 describe('exSymKey, imSymKey and aesWrapUnwrap', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmu11, makeHome, pairHandles, type Run } from './helpers/cli.js';
-import { KmuSession } from '../src/kmu11.js';
+import { CommandRunner } from '../src/kmu11.js';
 import { KmuError } from '../src/kmu/errors.js';
 
 let h: ReturnType<typeof makeHome>;
@@ -138,7 +138,7 @@ describe('a 2-of-3 key', () => {
 
   it('tokens expire ten minutes after they are made (a moved clock, in-process)', async () => {
     let now = Date.now();
-    const session = new KmuSession({ home: h.home, clock: () => now });
+    const session = new CommandRunner({ home: h.home, clock: () => now });
     try {
       await session.run('loginHSM', { userType: 'CU', user: 'alice', password: PW.alice });
       await session.run('getToken', { handle: key.priv, operation: 'delete', out: join(dir, 't3') });

@@ -10,7 +10,7 @@ import { kmu11, makeHome, pairHandles, type Run } from './helpers/cli.js';
 import { embeddedToken, pkcs11Tool } from './helpers/oracle.js';
 import { normalize, pageBlocks, pageExamples } from './helpers/pages.js';
 import { formatText } from '../src/cli/text.js';
-import { formatCmuUsers } from '../src/cli/users.js';
+import { formatCmuUsers } from '../src/cli/usersText.js';
 import type { UserListEntry } from '../src/backend/backend.js';
 
 let h: ReturnType<typeof makeHome>;

@@ -10,8 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { KmuError, SetupError } from '../kmu/errors.js';
-import { RC } from '../kmu/returnCodes.js';
+import { SetupError } from '../kmu/errors.js';
 import type { Backend } from './backend.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 
@@ -32,7 +31,7 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Where a backend's recorded pins live in the home. */
-export function pinsPath(home: string, facts: Pick<AttestFacts, 'module' | 'token'>): string {
+function pinsPath(home: string, facts: Pick<AttestFacts, 'module' | 'token'>): string {
   const tag = createHash('sha256').update(`${facts.module.path}\0${facts.token.serialNumber}`).digest('hex').slice(0, 16);
   return join(home, 'attest', `${tag}.json`);
 }
@@ -87,14 +86,4 @@ export async function attest(backend: Backend, opts: { configPins?: AttestPins; 
   }
   const differences = mismatches(pins, facts);
   return { result: differences.length ? 'FAIL' : 'PASS', pinsFrom: 'home', path, differences };
-}
-
-/** -attest before generating: PASS (or first pin) returns; a mismatch is kmu11's 0x0c, nothing made. */
-export async function requireAttestation(backend: Backend, configPins?: AttestPins): Promise<AttestResult> {
-  const r = await attest(backend, { configPins });
-  if (r.result === 'FAIL')
-    throw new KmuError(RC.ATTESTATION_FAILED, {
-      detail: `attestation: ${r.differences.join(', ')} differ from the pins (${r.pinsFrom === 'config' ? 'config file' : r.path}); after an intended upgrade run kmu11 attest --repin`,
-    });
-  return r;
 }

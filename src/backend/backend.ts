@@ -1,7 +1,13 @@
+// The backend's interface: what the layers above (kmu11.ts's command runner, the commands through
+// their context, the CLI's own modes through index.ts) may know of a backend.
+import type { Info } from '../api.js';
 import type { Module, Session, Slot, Template } from '../p11/index.js';
-import type { AttestFacts, AttestPins } from './attest.js';
+import type { AttestFacts, AttestPins, AttestResult } from './attest.js';
 import type { QuorumStore } from './quorum.js';
 import type { TokenRules } from './tokenRules.js';
+
+export type { AttestFacts, AttestPins, AttestResult } from './attest.js';
+export type { HandleStore, KeyMeta } from './handles.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 
@@ -15,19 +21,8 @@ export interface KmuUser {
   type: UserType;
 }
 
-/** What `kmu11 info` prints: everything another PKCS#11 tool needs to reach the same token. */
-export interface BackendInfo {
-  backend: BackendKind;
-  modulePath: string;
-  library: { manufacturerID: string; description: string; version: string; cryptokiVersion: string };
-  slot: { id: number; description: string };
-  token: { label: string; manufacturerID: string; model: string; serialNumber: string; flags: number };
-  /** Embedded token only. */
-  home?: string;
-  softhsmConf?: string;
-  userPinFile?: string;
-  soPinFile?: string;
-}
+/** What `kmu11 info` prints (the library's Info): everything another PKCS#11 tool needs to reach the same token. */
+export type BackendInfo = Info;
 
 /** One row of kmu's listUsers. */
 export interface UserListEntry {
@@ -104,6 +99,18 @@ export interface Backend {
    * and the generation it allows are one step). Without a home, just runs it.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * -min_srv: throws KmuError 0x0d when the backend spans fewer HSMs than `minSrv`, before
+   * anything is made (a single token is one).
+   */
+  requireServers(minSrv: number | undefined): void;
+  /** The RFC 7512 URI of a key on this token (token info read once), for -uri and --json. */
+  keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string>;
+  /**
+   * -attest and `kmu11 attest`: the backend against its pins (the config file's, else those
+   * recorded in the home, recorded now on first use); `repin` records the current facts again.
+   */
+  attest(opts?: { repin?: boolean }): Promise<AttestResult>;
   /** The token's mechanism list, read once. */
   mechanisms(): Promise<number[]>;
   /** Whether the token makes EC keys on the curve `ecParams` (DER OID): a throwaway session pair, tried once. */

@@ -15,15 +15,15 @@ import type { AttestFacts, AttestPins } from './attest.js';
 import type { Backend, KeyAccess, KeyPairRequest, KmuUser, UserListEntry } from './backend.js';
 import { CloudHsmCli, CloudHsmCliError, type CliKey } from './cloudhsmCli.js';
 import { CloudHsmUserMap } from './cloudhsmUsers.js';
-import { checkMinSrv, CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
+import { CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
 import { CLOUDHSM_MODULE, type Kmu11Config } from './config.js';
 import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, type TokenBackendParts } from './token.js';
 
 /** The label CloudHSM's client gives its token (SDK 3: "cavium"); otherwise its only token is used. */
-export const CLOUDHSM_TOKEN_LABELS = ['cavium'];
+const CLOUDHSM_TOKEN_LABELS = ['cavium'];
 
 /** kmu curve id → CloudHSM CLI curve name: the curves SDK 5 makes that kmu numbers. */
-export const SDK5_CURVES: Readonly<Record<number, 'prime256v1' | 'secp224r1' | 'secp384r1' | 'secp521r1'>> = {
+const SDK5_CURVES: Readonly<Record<number, 'prime256v1' | 'secp224r1' | 'secp384r1' | 'secp521r1'>> = {
   2: 'prime256v1',
   13: 'secp224r1',
   14: 'secp384r1',
@@ -185,7 +185,7 @@ class CloudHsmBackend extends TokenBackend {
   }
 
   async waitForServers(pair: { publicKey: number; privateKey: number }, minSrv: number, timeout: number | undefined, signal?: AbortSignal): Promise<void> {
-    checkMinSrv(minSrv, this.capabilities.servers, this.kind);
+    this.requireServers(minSrv);
     if (minSrv <= 1 || (minSrv <= AVAILABILITY_QUORUM && this.client.keyAvailabilityCheck)) return;
     // "full" coverage means every HSM of the cluster has the key: at least minSrv of them.
     await waitForServers({

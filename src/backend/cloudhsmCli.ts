@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { SetupError } from '../kmu/errors.js';
 
-export const CLOUDHSM_CLI = '/opt/cloudhsm/bin/cloudhsm-cli';
+const CLOUDHSM_CLI = '/opt/cloudhsm/bin/cloudhsm-cli';
 
 /** CloudHSM CLI answered error_code != 0 (data is its message), or could not be run/read. */
 export class CloudHsmCliError extends Error {

@@ -43,7 +43,7 @@ export const EMBEDDED_TOKEN_LABEL = 'kmu11';
  * CloudHSM's users, sharing and quorum (users.json, quorum.json). -attest pins the SoftHSM
  * library and token.
  */
-export const EMBEDDED_CAPABILITIES = { sharing: true, quorum: true, servers: 1, attestation: true } as const;
+const EMBEDDED_CAPABILITIES = { sharing: true, quorum: true, servers: 1, attestation: true } as const;
 
 export interface EmbeddedPaths {
   home: string;

@@ -28,7 +28,7 @@ export async function missing(path: string): Promise<boolean> {
  * Tighten `path` to `mode` if group or others have any access. Returns a warning line when it
  * had to, so the user learns that something loosened kmu11's files.
  */
-export async function tightenMode(path: string, mode: number): Promise<string | undefined> {
+async function tightenMode(path: string, mode: number): Promise<string | undefined> {
   const st = await fs.stat(path);
   const actual = st.mode & 0o777;
   if ((actual & 0o077) === 0) return undefined;

@@ -11,7 +11,7 @@ import type { Kmu11Config } from './config.js';
 import type { AttestPins } from './attest.js';
 import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend, type TokenBackendParts } from './token.js';
 
-export const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
+const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
 
 class GenericBackend extends TokenBackend {
   readonly kind = 'generic' as const;

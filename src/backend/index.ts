@@ -1,19 +1,28 @@
-// Open the backend the configuration names (see config.ts for the sources and their order).
+// The backend's interface for the layers above: the command runner opens a backend and its
+// handle store here (connect), the commands see them only through their context (types from
+// here), and the CLI's own modes (info, passwd, users, attest) reach the embedded token's users
+// and configuration here. Nothing above imports another file of src/backend/.
 // Everything that keeps kmu11 from starting is a SetupError with a one-line message and no
 // "kmu11: " prefix (the CLI adds it), e.g. "SoftHSMv2 not found (looked in …); install it with: …".
-import type { Backend } from './backend.js';
+import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';
-import { openEmbedded } from './embedded.js';
+import { embeddedPaths, openEmbedded } from './embedded.js';
 import { openGeneric } from './generic.js';
+import { handleStoreFor } from './handles.js';
+import { DIR_MODE, makeDirsSync, missing } from './fsutil.js';
 
 export type {
+  AttestResult,
   Backend,
   BackendCapabilities,
   BackendInfo,
   BackendKind,
+  HandleStore,
+  KeyMeta,
+  KeyPairRequest,
   KmuUser,
   UserListEntry,
   UserType,
@@ -21,6 +30,7 @@ export type {
 export {
   backendForModule,
   CLOUDHSM_MODULE,
+  PROFILES,
   readConfigFile,
   resolveConfig,
   type ConfigFile,
@@ -38,6 +48,8 @@ export {
   resetPassword,
   type EmbeddedPaths,
 } from './embedded.js';
+export { authenticateOfficer, createUser, deleteUser, registerQuorumKey, userById } from './userAdmin.js';
+export { FileHandleStore } from './handles.js';
 export { openGeneric } from './generic.js';
 export { cloudHsmPin, openCloudHsm } from './cloudhsm.js';
 export { TOKEN_USER_ID } from './token.js';
@@ -67,7 +79,7 @@ async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): P
 }
 
 /** Open a backend from an already resolved configuration. */
-export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   switch (config.backend) {
     case 'embedded': {
       // The config file's "servers" and "attest" pins apply to the embedded token as to any.
@@ -89,4 +101,30 @@ export async function openBackendWith(config: Kmu11Config, env: NodeJS.ProcessEn
  */
 export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   return openBackendWith(resolveConfig(overrides, env), env);
+}
+
+/**
+ * The backend the configuration names and its handle store: the embedded token's in its home,
+ * another token's under <home>/handles (handles.ts). Closes the backend again if the store cannot open.
+ */
+export async function connect(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<{ backend: Backend; handles: HandleStore }> {
+  const backend = await openBackend(overrides, env);
+  try {
+    return { backend, handles: await handleStoreFor(backend, resolveConfig(overrides, env).home) };
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+}
+
+/** kmu11's home for these overrides, made (0700) when missing: the shell keeps its history there. */
+export function ensureHome(overrides: ConfigOverrides = {}): string {
+  const home = resolveConfig(overrides).home;
+  makeDirsSync(home, DIR_MODE);
+  return home;
+}
+
+/** Whether kmu11 has made the embedded token's user store in `home` yet (its first run does). */
+export async function hasUserStore(home: string): Promise<boolean> {
+  return !(await missing(embeddedPaths(home).users));
 }

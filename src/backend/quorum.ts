@@ -10,13 +10,12 @@ import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { writeFileAtomic } from './fsutil.js';
 import { withLock } from './lock.js';
+import { QUORUM_OPS, type QuorumOp } from '../kmu/access.js';
 
-export const QUORUM_OPS = ['sign', 'share', 'unshare', 'delete'] as const;
-export type QuorumOp = (typeof QUORUM_OPS)[number];
 /** The page: "By default, tokens expire ten minutes after their creation". */
-export const TOKEN_LIFETIME_MS = 10 * 60 * 1000;
+const TOKEN_LIFETIME_MS = 10 * 60 * 1000;
 /** The page: "The HSM can store up to 1024 quorum tokens". */
-export const MAX_TOKENS = 1024;
+const MAX_TOKENS = 1024;
 
 interface StoredToken {
   id: string;
@@ -42,7 +41,7 @@ export interface QuorumPaths {
 }
 
 /** The exact bytes users sign (and getToken writes to its file). */
-export function tokenText(t: Pick<StoredToken, 'id' | 'handle' | 'op' | 'requester' | 'expires' | 'nonce'>): string {
+function tokenText(t: Pick<StoredToken, 'id' | 'handle' | 'op' | 'requester' | 'expires' | 'nonce'>): string {
   return [
     'kmu11 quorum token v1',
     `id: ${t.id}`,
@@ -87,7 +86,7 @@ export interface ApprovalOutcome {
 }
 
 /** Verifies a signature over `data` with a PEM public key (RSA PKCS#1 v1.5 or ECDSA, SHA-256, as `openssl dgst -sha256 -sign` makes). */
-export function signatureValid(pem: string, data: Buffer, signature: Buffer): boolean {
+function signatureValid(pem: string, data: Buffer, signature: Buffer): boolean {
   try {
     return verifySignature('sha256', data, pem, signature);
   } catch {

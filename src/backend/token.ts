@@ -7,11 +7,12 @@ import { RC } from '../kmu/returnCodes.js';
 import { toKmuError } from '../kmu/pkcs11Codes.js';
 import { CKA, CKF_TOKEN, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
-import { sha256File, type AttestFacts, type AttestPins } from './attest.js';
+import { attest, sha256File, type AttestFacts, type AttestPins, type AttestResult } from './attest.js';
+import { checkMinSrv } from './cluster.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { withLock } from './lock.js';
 import type { TokenRules } from './tokenRules.js';
-import { parseTokenUri, tokenMatches, type TokenCandidate } from './uri.js';
+import { keyUri, parseTokenUri, tokenMatches, type TokenCandidate, type UriTokenInfo } from './uri.js';
 
 /**
  * The user id reported for a login on the generic and cloudhsm backends. PKCS#11 has one
@@ -142,6 +143,7 @@ export abstract class TokenBackend implements Backend {
   private tokenLoggedIn = false;
   private closed = false;
   private mechanismList?: Promise<number[]>;
+  private uriToken?: Promise<UriTokenInfo>;
   private readonly curves = new Map<string, Promise<boolean>>();
 
   constructor(parts: TokenBackendParts) {
@@ -193,6 +195,18 @@ export abstract class TokenBackend implements Backend {
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.home === undefined ? fn() : withLock(join(this.home, 'keygen.lock'), fn);
+  }
+
+  requireServers(minSrv: number | undefined): void {
+    checkMinSrv(minSrv, Math.max(1, this.capabilities.servers), this.kind);
+  }
+
+  async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
+    return keyUri(await (this.uriToken ??= this.slot.getTokenInfo()), key);
+  }
+
+  attest(opts: { repin?: boolean } = {}): Promise<AttestResult> {
+    return attest(this, { configPins: this.attestPins, repin: opts.repin });
   }
 
   mechanisms(): Promise<number[]> {

@@ -10,7 +10,7 @@ const OBJECT_ATTRS = ['object', 'id', 'type'];
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Percent-encodes every byte outside RFC 3986's unreserved set (CKA_ID: every byte). */
-export function pct(value: string | Buffer, all = false): string {
+function pct(value: string | Buffer, all = false): string {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
   let out = '';
   for (const b of bytes) {
@@ -27,7 +27,7 @@ export interface UriTokenInfo {
   serialNumber: string;
 }
 
-export function tokenUri(t: UriTokenInfo): string {
+function tokenUri(t: UriTokenInfo): string {
   return `pkcs11:model=${pct(t.model)};manufacturer=${pct(t.manufacturerID)};serial=${pct(t.serialNumber)};token=${pct(t.label)}`;
 }
 

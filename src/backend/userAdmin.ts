@@ -9,9 +9,9 @@ import type { KmuUser, UserType } from './backend.js';
 import { authenticate, checkNewPassword, find, hashPassword, readUsers, updateUsers, type UserStorePaths } from './users.js';
 
 /** Types createUser accepts (the page: CO, CU; PCO is functionally a CO; PRECO and AU are made by the HSM). */
-export const CREATABLE_TYPES: readonly UserType[] = ['CO', 'CU', 'PCO'];
+const CREATABLE_TYPES: readonly UserType[] = ['CO', 'CU', 'PCO'];
 /** createUser's name rule: at most 31 characters, letters, digits and underscore. */
-export const NAME_RE = /^[A-Za-z0-9_]{1,31}$/;
+const NAME_RE = /^[A-Za-z0-9_]{1,31}$/;
 
 const isOfficer = (t: UserType) => t === 'CO' || t === 'PCO';
 
@@ -22,7 +22,7 @@ export async function authenticateOfficer(paths: UserStorePaths, officer: string
   return u;
 }
 
-export function checkUserName(name: string): void {
+function checkUserName(name: string): void {
   if (!NAME_RE.test(name))
     throw new UsageError(`a user name is 1 to 31 characters: letters, digits and underscore (_) only, not '${name}'`);
 }
@@ -83,7 +83,7 @@ export async function deleteUser(
 }
 
 /** A quorum signing key: RSA of 2048 bits or more, or EC on P-256/P-384/P-521, as PEM. */
-export function parseQuorumKey(pem: string): KeyObject {
+function parseQuorumKey(pem: string): KeyObject {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: pem, format: 'pem' });

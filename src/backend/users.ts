@@ -15,8 +15,8 @@ export const DEFAULT_PASSWORD = 'password';
 /** Wrong passwords after which an account is locked (CloudHSM: five). */
 export const MAX_LOGIN_FAILURES = 5;
 /** CloudHSM's password length rule (createUser / changePswd). */
-export const PASSWORD_MIN = 7;
-export const PASSWORD_MAX = 32;
+const PASSWORD_MIN = 7;
+const PASSWORD_MAX = 32;
 
 // scrypt cost: N = 2^12, r = 8, p = 1 (4 MiB, ~10 ms on an idle core). What the hash guards is small: the
 // token's user PIN sits beside users.json (user.pin, same owner, same 0600), so whoever can read
@@ -86,7 +86,7 @@ async function burnTime(password: string): Promise<void> {
 }
 
 /** users.json for a new home: CloudHSM's first CO and first CU, both with the default password. */
-export async function initialUsers(): Promise<UsersFile> {
+async function initialUsers(): Promise<UsersFile> {
   return {
     version: 1,
     users: [

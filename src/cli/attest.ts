@@ -1,20 +1,19 @@
 // `kmu11 attest [--repin | --show]`: check the module and token (and on cloudhsm the HSMs)
 // against the pins -attest uses, record them again after an intended upgrade, or print the
 // facts as the config file's "attest" value takes them.
-import { attest } from '../backend/attest.js';
 import { UsageError } from '../kmu/errors.js';
-import type { KmuSession } from '../kmu11.js';
+import type { CommandRunner } from '../kmu11.js';
 
-export const ATTEST_USAGE = 'usage: kmu11 attest [--repin | --show]';
+const ATTEST_USAGE = 'usage: kmu11 attest [--repin | --show]';
 
-export async function runAttest(session: KmuSession, args: string[], json: boolean): Promise<number> {
+export async function runAttest(runner: CommandRunner, args: string[], json: boolean): Promise<number> {
   if (args.length > 1 || (args[0] !== undefined && args[0] !== '--repin' && args[0] !== '--show')) throw new UsageError(ATTEST_USAGE);
-  const { backend } = await session.connect();
+  const { backend } = await runner.connect();
   if (args[0] === '--show') {
     process.stdout.write(JSON.stringify(await backend.attestationFacts(), null, 2) + '\n');
     return 0;
   }
-  const r = await attest(backend, { configPins: backend.attestPins, repin: args[0] === '--repin' });
+  const r = await backend.attest({ repin: args[0] === '--repin' });
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   else if (r.result === 'PINNED') process.stdout.write(`Attestation pins recorded in ${r.path}\n`);
   else {

@@ -4,7 +4,7 @@ import { COMMANDS } from '../commands/index.js';
 import { UsageError } from '../kmu/errors.js';
 
 export const MODES = ['singlecmd', 'info', 'passwd', 'completion'];
-export const GLOBAL_OPTIONS = ['--json', '--module', '--token', '--home', '--help', '--version'];
+const GLOBAL_OPTIONS = ['--json', '--module', '--token', '--home', '--help', '--version'];
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
-import { PROFILES, resolveConfig } from '../backend/config.js';
+import { PROFILES, resolveConfig } from '../backend/index.js';
 import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
-import { KmuSession } from '../kmu11.js';
+import { CommandRunner } from '../kmu11.js';
 import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
 import { maskWords, parseSinglecmd } from './parse.js';
 import { askOrEnv, lineSource, type LineSource } from './prompt.js';
@@ -72,10 +72,10 @@ class Interrupts {
   stop = () => {};
   private readonly handler = (sig: NodeJS.Signals) => {
     this.signal ??= sig;
-    this.session.interrupt(sig);
+    this.runner.interrupt(sig);
     this.stop();
   };
-  constructor(private readonly session: KmuSession, private readonly signals: NodeJS.Signals[]) {
+  constructor(private readonly runner: CommandRunner, private readonly signals: NodeJS.Signals[]) {
     for (const s of signals) process.on(s, this.handler);
   }
   dispose(): void {
@@ -86,7 +86,7 @@ class Interrupts {
   }
 }
 
-async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts, parallel: number): Promise<boolean> {
+async function runBatch(runner: CommandRunner, out: Output, interrupts: Interrupts, parallel: number): Promise<boolean> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
   interrupts.stop = () => rl.close();
@@ -94,14 +94,14 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
   // terminal user types it; that line is not run. A secret is never echoed; another answer
   // shows after its question, as on the page.
   const next = lineSource(rl[Symbol.asyncIterator]());
-  session.setPrompt(async (question, opts) => {
+  runner.setPrompt(async (question, opts) => {
     const answer = await askOrEnv(question, opts, { hidden: opts.hidden, terminal: false, lines: next });
     out.asked(question, opts.hidden ? undefined : answer);
     return answer;
   });
   const progress = batchProgress();
   try {
-    return await runBatchLines(session, next, out, { parallel, progress, stopped: () => interrupts.signal !== undefined });
+    return await runBatchLines(runner, next, out, { parallel, progress, stopped: () => interrupts.signal !== undefined });
   } finally {
     progress.done();
     rl.close();
@@ -112,13 +112,13 @@ async function runBatch(session: KmuSession, out: Output, interrupts: Interrupts
  * singlecmd: the commands run as the same lines would in batch: one that fails (a typo, a bad
  * value, a failed login) prints its error and the chain goes on; the exit status is 1 if any failed.
  */
-async function runSinglecmd(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
+async function runSinglecmd(runner: CommandRunner, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
   // ps shows the command line: a password given with -p is masked there as soon as kmu11 runs.
   const masked = maskWords(words);
   if (masked.some((w, i) => w !== words[i])) process.title = ['kmu11', 'singlecmd', ...masked].join(' ');
   let lines: LineSource | undefined;
   let rl: import('node:readline').Interface | undefined;
-  session.setPrompt(async (question, opts) => {
+  runner.setPrompt(async (question, opts) => {
     if (!process.stdin.isTTY && !opts.hidden) throw new NoAnswer();
     if (!lines && !process.stdin.isTTY) {
       const { createInterface } = await import('node:readline');
@@ -128,13 +128,13 @@ async function runSinglecmd(session: KmuSession, words: string[], out: Output, i
     return askOrEnv(question, opts, { hidden: opts.hidden, lines });
   });
   try {
-    return await runCommands(session, words, out, interrupts);
+    return await runCommands(runner, words, out, interrupts);
   } finally {
     rl?.close();
   }
 }
 
-async function runCommands(session: KmuSession, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
+async function runCommands(runner: CommandRunner, words: string[], out: Output, interrupts: Interrupts): Promise<boolean> {
   if (words.length === 0 || words[0] === '-h' || words[0] === '--help') words = ['help'];
   let commands;
   try {
@@ -146,7 +146,7 @@ async function runCommands(session: KmuSession, words: string[], out: Output, in
   let allOk = true;
   for (const entry of commands) {
     if (interrupts.signal) break;
-    const outcome = 'error' in entry ? usageFailure(out, entry.error) : await runParsed(session, entry, out);
+    const outcome = 'error' in entry ? usageFailure(out, entry.error) : await runParsed(runner, entry, out);
     allOk &&= outcome.ok;
     if (outcome.exit) break;
   }
@@ -197,27 +197,27 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const session = new KmuSession(overrides);
+  const runner = new CommandRunner(overrides);
   const shell = mode === undefined && process.stdin.isTTY && !globals.json;
   // The shell reads Ctrl-C itself (a terminal in raw mode); a SIGTERM ends it like the others.
-  const interrupts = new Interrupts(session, mode === 'info' || mode === 'passwd' ? [] : shell ? ['SIGTERM'] : ['SIGINT', 'SIGTERM']);
+  const interrupts = new Interrupts(runner, mode === 'info' || mode === 'passwd' ? [] : shell ? ['SIGTERM'] : ['SIGINT', 'SIGTERM']);
   const status = (ok: boolean) => {
     if (!interrupts.signal) return ok ? 0 : 1;
     out.fatal(`interrupted by ${interrupts.signal}`);
     return interrupts.exitCode!;
   };
   try {
-    if (mode === 'info') return await runInfo(session, globals.json);
+    if (mode === 'info') return await runInfo(runner, globals.json);
     if (mode === 'passwd') return await runPasswd(overrides, rest.slice(1));
-    if (mode === 'attest') return await runAttest(session, rest.slice(1), globals.json);
+    if (mode === 'attest') return await runAttest(runner, rest.slice(1), globals.json);
     if (mode === 'users') return await runUsers(overrides, rest.slice(1));
-    if (mode === 'singlecmd') return status(await runSinglecmd(session, rest.slice(1), out, interrupts));
+    if (mode === 'singlecmd') return status(await runSinglecmd(runner, rest.slice(1), out, interrupts));
     if (mode !== undefined) {
       out.fatal(`unknown mode '${printableLine(mode)}'\n${USAGE}`);
       return 2;
     }
-    if (shell) return status(await runShell(session, overrides, out, promptOf(profile)));
-    return status(await runBatch(session, out, interrupts, globals.parallel));
+    if (shell) return status(await runShell(runner, overrides, out, promptOf(profile)));
+    return status(await runBatch(runner, out, interrupts, globals.parallel));
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);
@@ -225,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    await session.close().catch(() => undefined);
+    await runner.close().catch(() => undefined);
     interrupts.dispose();
   }
 }

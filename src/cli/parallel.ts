@@ -14,7 +14,7 @@
 // Handles differ from a serial run's (allocated as generations finish); everything else printed
 // is the same. N = 1 is the serial batch itself (one code path).
 import type { Command } from '../commands/index.js';
-import type { KmuSession } from '../kmu11.js';
+import type { CommandRunner } from '../kmu11.js';
 import type { Output } from './output.js';
 import { maskLine, parseLine, type ParsedCommand } from './parse.js';
 import type { LineSource } from './prompt.js';
@@ -26,7 +26,7 @@ export interface Step {
   key?: string;
 }
 
-export function classify(parsed: ParsedCommand | undefined): Step {
+function classify(parsed: ParsedCommand | undefined): Step {
   const c: Command<any, any> | undefined = parsed?.command;
   if (!parsed || parsed.help || !c?.parallel) return {};
   return { group: c.parallel.group, key: c.parallel.key?.(parsed.options) };
@@ -57,7 +57,7 @@ export interface BatchOptions {
 }
 
 /** Runs the batch read from `next`; true when every line succeeded. A SetupError ends it. */
-export async function runBatchLines(session: KmuSession, next: LineSource, out: Output, o: BatchOptions): Promise<boolean> {
+export async function runBatchLines(runner: CommandRunner, next: LineSource, out: Output, o: BatchOptions): Promise<boolean> {
   let allOk = true;
   let stop = false;
   const halted = () => stop || (o.stopped?.() ?? false);
@@ -118,7 +118,7 @@ export async function runBatchLines(session: KmuSession, next: LineSource, out: 
       if (failure || halted()) break;
       o.progress?.clear();
       out.echo(maskLine(line));
-      settle(error ? usageFailure(out, error) : parsed ? await runParsed(session, parsed, out) : { ok: true, exit: false });
+      settle(error ? usageFailure(out, error) : parsed ? await runParsed(runner, parsed, out) : { ok: true, exit: false });
       printed = index + 1;
       o.progress?.step();
       if (halted()) break;
@@ -154,8 +154,8 @@ export async function runBatchLines(session: KmuSession, next: LineSource, out: 
         if (before) await before;
         if (halted()) return;
         rec.out.echo(maskLine(line));
-        const ctx = lane === 0 ? undefined : await session.lane(lane);
-        settle(await runParsed(session, parsed!, rec.out, { lane: ctx, shown }));
+        const ctx = lane === 0 ? undefined : await runner.lane(lane);
+        settle(await runParsed(runner, parsed!, rec.out, { lane: ctx, shown }));
       } catch (e) {
         failure ??= { error: e };
       } finally {

@@ -1,5 +1,5 @@
 import { SetupError, UsageError, type KmuError } from '../kmu/errors.js';
-import { failure, type KmuSession } from '../kmu11.js';
+import { failure, type CommandRunner } from '../kmu11.js';
 import type { CommandContext, CommandResult } from '../commands/index.js';
 import type { Output } from './output.js';
 import type { ParsedCommand } from './parse.js';
@@ -12,7 +12,7 @@ export interface Outcome {
 export interface RunOptions {
   /** The operator's interruption (the shell's Ctrl-C). */
   signal?: AbortSignal;
-  /** A parallel batch's context on a session of its own (KmuSession.lane). */
+  /** A parallel batch's context on a session of its own (CommandRunner.lane). */
   lane?: CommandContext;
   /** Resolves once the result is on the screen (a parallel batch holds it until the lines above have printed). */
   shown?: () => Promise<void>;
@@ -22,7 +22,7 @@ export interface RunOptions {
  * Runs one parsed command and prints its result. Setup errors (no token to talk to) propagate;
  * every other failure becomes kmu's error result.
  */
-export async function runParsed(session: KmuSession, parsed: ParsedCommand, out: Output, opts: RunOptions = {}): Promise<Outcome> {
+export async function runParsed(runner: CommandRunner, parsed: ParsedCommand, out: Output, opts: RunOptions = {}): Promise<Outcome> {
   const { command } = parsed;
   if (parsed.help) {
     out.syntax(command.name, command.syntax);
@@ -33,12 +33,12 @@ export async function runParsed(session: KmuSession, parsed: ParsedCommand, out:
       out.result(r);
       await opts.shown?.();
     };
-    const result = await session.execute(command, parsed.options, deliver, opts.signal, opts.lane);
+    const result = await runner.execute(command, parsed.options, deliver, opts.signal, opts.lane);
     return { ok: result.code === 0, exit: command.name === 'exit' };
   } catch (e) {
     if (e instanceof SetupError) throw e;
     const failed = failure(command, e as KmuError | UsageError); // execute() converted it
-    if (session.nodes > 1) (failed.data as { nodes?: number }).nodes = session.nodes;
+    if (runner.nodes > 1) (failed.data as { nodes?: number }).nodes = runner.nodes;
     out.result(failed);
     return { ok: false, exit: false };
   }

@@ -4,11 +4,10 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { COMMANDS, findCommand } from '../commands/index.js';
-import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
+import { ensureHome, type ConfigOverrides } from '../backend/index.js';
 import { KmuError, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import type { KmuSession } from '../kmu11.js';
-import { makeDirsSync } from '../backend/fsutil.js';
+import type { CommandRunner } from '../kmu11.js';
 import type { Output } from './output.js';
 import { maskLine, parseLine } from './parse.js';
 import { askOrEnv, Interrupted, takeKeys, type KeyPress } from './prompt.js';
@@ -31,9 +30,7 @@ export function complete(line: string): [string[], string] {
 
 function historyFile(overrides: ConfigOverrides): string | undefined {
   try {
-    const home = resolveConfig(overrides).home;
-    makeDirsSync(home, 0o700);
-    return join(home, 'history');
+    return join(ensureHome(overrides), 'history');
   } catch {
     return undefined; // history is a convenience
   }
@@ -49,7 +46,7 @@ function interruption(): KmuError {
  * the keys: Ctrl-C aborts the command (CommandContext.signal), anything else typed meanwhile is
  * given back to the line editor afterwards. Ctrl-C at the prompt clears the line.
  */
-export async function runShell(session: KmuSession, overrides: ConfigOverrides, out: Output, prompt: string): Promise<boolean> {
+export async function runShell(runner: CommandRunner, overrides: ConfigOverrides, out: Output, prompt: string): Promise<boolean> {
   const file = historyFile(overrides);
   let history: string[] = [];
   try {
@@ -66,7 +63,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
   const input = process.stdin;
   const pending: KeyPress[] = [];
   let running: AbortController | undefined;
-  session.setPrompt((question, opts) =>
+  runner.setPrompt((question, opts) =>
     askOrEnv(question, opts, { hidden: opts.hidden, input, output: process.stdout, pending }).catch((e: unknown) => {
       if (!(e instanceof Interrupted)) throw e;
       running?.abort('Ctrl-C');
@@ -122,7 +119,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
         controller.abort('Ctrl-C');
       } else pending.push([text, key]);
     });
-    void runLine(session, line, masked, file, out, controller.signal).then((outcome) => {
+    void runLine(runner, line, masked, file, out, controller.signal).then((outcome) => {
       running = undefined;
       release();
       busy = false;
@@ -139,7 +136,7 @@ export async function runShell(session: KmuSession, overrides: ConfigOverrides, 
 }
 
 async function runLine(
-  session: KmuSession,
+  runner: CommandRunner,
   line: string,
   masked: string,
   file: string | undefined,
@@ -155,7 +152,7 @@ async function runLine(
   }
   try {
     const parsed = parseLine(line);
-    return parsed ? await runParsed(session, parsed, out, { signal }) : { ok: true, exit: false };
+    return parsed ? await runParsed(runner, parsed, out, { signal }) : { ok: true, exit: false };
   } catch (e) {
     if (e instanceof SetupError) {
       out.fatal(e.message);

@@ -6,6 +6,7 @@ import type { HelpData } from '../commands/help.js';
 import type { GetAttributeData } from '../commands/getAttribute.js';
 import type { ListECCCurveIdsData } from '../commands/listECCCurveIds.js';
 import { hexCode, RC, returnCodeText } from '../kmu/returnCodes.js';
+import { attributeDump } from '../kmu/objAttr.js';
 import { USER_FORMATTERS } from './usersText.js';
 import { KEY_TRANSFER_FORMATTERS } from './textKeys.js';
 
@@ -95,7 +96,7 @@ const FORMATTERS: Record<string, Formatter> = {
       lines.push(d.all ? `Attributes dumped into ${d.file}` : `Attributes dumped into ${d.file} file`);
       if (!d.all) return lines;
     } else {
-      lines.push(...d.text.replace(/\n$/, '').split('\n'));
+      lines.push(...attributeDump(d.attributes, d.all).replace(/\n$/, '').split('\n'));
     }
     return [...lines, '', T + returned(r.op, 0)];
   },

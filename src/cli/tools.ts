@@ -1,14 +1,12 @@
 // kmu11's own commands beside kmu's language: `info` (where the token is, for other PKCS#11
 // tools) and `passwd` (change an embedded-token user's password).
 import { createInterface } from 'node:readline';
-import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
-import { changePassword, resetPassword } from '../backend/embedded.js';
+import { changePassword, resetPassword, resolveConfig, type BackendInfo, type ConfigOverrides } from '../backend/index.js';
 import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
 import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
-import type { BackendInfo } from '../backend/backend.js';
-import type { KmuSession } from '../kmu11.js';
+import type { CommandRunner } from '../kmu11.js';
 
-export function formatInfo(i: BackendInfo): string {
+function formatInfo(i: BackendInfo): string {
   const rows: Array<[string, string | number | undefined]> = [
     ['backend', i.backend],
     ['module', i.modulePath],
@@ -28,8 +26,8 @@ export function formatInfo(i: BackendInfo): string {
     .join('\n');
 }
 
-export async function runInfo(session: KmuSession, json: boolean): Promise<number> {
-  const { backend } = await session.connect();
+export async function runInfo(runner: CommandRunner, json: boolean): Promise<number> {
+  const { backend } = await runner.connect();
   const info = await backend.info();
   process.stdout.write((json ? JSON.stringify(info) : formatInfo(info)) + '\n');
   return 0;

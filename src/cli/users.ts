@@ -9,46 +9,31 @@
 //   kmu11 users register-key <name> <public key PEM file>    the user's password
 //   kmu11 users claim <key handle> <user id> [--co <officer>]  CO's password
 import { readFileSync } from 'node:fs';
-import type { UserListEntry } from '../backend/backend.js';
-import { resolveConfig, type ConfigOverrides } from '../backend/config.js';
-import { embeddedPaths } from '../backend/embedded.js';
-import { FileHandleStore } from '../backend/handles.js';
-import { authenticateOfficer, createUser, deleteUser, registerQuorumKey, userById } from '../backend/userAdmin.js';
-import { listUserEntries } from '../backend/users.js';
+import {
+  authenticateOfficer,
+  createUser,
+  deleteUser,
+  embeddedPaths,
+  FileHandleStore,
+  hasUserStore,
+  listUsers,
+  registerQuorumKey,
+  resolveConfig,
+  userById,
+  type ConfigOverrides,
+} from '../backend/index.js';
 import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
-import { KmuSession } from '../kmu11.js';
-import { missing } from '../backend/fsutil.js';
+import { CommandRunner } from '../kmu11.js';
 import { readSecrets, runPasswd } from './tools.js';
+import { formatCmuUsers } from './usersText.js';
 
-export const USERS_USAGE = `usage: kmu11 users list
+const USERS_USAGE = `usage: kmu11 users list
        kmu11 users create <CO|CU|PCO> <name> [--co <officer>]    (reads the CO's password, then the new user's twice)
        kmu11 users delete <name> [--co <officer>]                (reads the CO's password)
        kmu11 users passwd <name> | passwd --reset <name> [--co <officer>]
        kmu11 users register-key <name> <public key PEM file>     (reads the user's password)
        kmu11 users claim <key handle> <user id> [--co <officer>] (reads the CO's password)
   --co defaults to admin`;
-
-/** cloudhsm_mgmt_util's listUsers table (its page's columns), for the one embedded "server". */
-export function formatCmuUsers(users: UserListEntry[]): string {
-  const yes = (b: boolean) => (b ? 'YES' : 'NO');
-  const pad = (s: string, w: number) => (s.length < w ? s.padEnd(w) : s + ' ');
-  return [
-    'Users on server 0(embedded):',
-    `Number of users found:${users.length}`,
-    '',
-    '    User Id             User Type       User Name            MofnPubKey    LoginFailureCnt         2FA',
-    ...users.map(
-      (u) =>
-        String(u.id).padStart(10) +
-        ' '.repeat(14) +
-        pad(u.type, 16) +
-        pad(u.name, 26) +
-        yes(u.mofnPubKey).padStart(3) +
-        String(u.loginFailureCnt).padStart(16) +
-        yes(u.twoFA).padStart(17),
-    ),
-  ].join('\n');
-}
 
 function takeOfficer(args: string[]): [string, string[]] {
   const at = args.indexOf('--co');
@@ -65,13 +50,13 @@ function positive(text: string, what: string): number {
 
 /** The embedded token's handle store, for the commands that look at keys' owners. */
 async function withHandles<T>(overrides: ConfigOverrides, fn: (store: FileHandleStore) => Promise<T>): Promise<T> {
-  const session = new KmuSession(overrides);
+  const runner = new CommandRunner(overrides);
   try {
-    const ctx = await session.connect();
+    const ctx = await runner.connect();
     if (!(ctx.handles instanceof FileHandleStore)) throw new SetupError('the embedded token has no handle store');
     return await fn(ctx.handles);
   } finally {
-    await session.close().catch(() => undefined);
+    await runner.close().catch(() => undefined);
   }
 }
 
@@ -89,13 +74,13 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
   const [verb, ...rest] = argv;
   if (verb === 'passwd') return runPasswd(overrides, rest);
   // First use makes the home and its first users, as any kmu11 command does.
-  if (await missing(paths.users)) await withHandles(overrides, async () => undefined);
+  if (!(await hasUserStore(config.home))) await withHandles(overrides, async () => undefined);
   const [officer, args] = takeOfficer(rest);
   try {
     switch (verb) {
       case 'list': {
         if (args.length) throw new UsageError(USERS_USAGE);
-        process.stdout.write(formatCmuUsers(await listUserEntries(paths.users)) + '\n');
+        process.stdout.write(formatCmuUsers(await listUsers(config.home)) + '\n');
         return 0;
       }
       case 'create': {

@@ -1,6 +1,6 @@
 // kmu's text for the user-model commands: listUsers, sign and verify as their pages print them;
-// shareKey, getToken and approveToken in the same style.
-import type { UserListEntry } from '../backend/backend.js';
+// shareKey, getToken and approveToken in the same style; and `kmu11 users list`'s table.
+import type { UserListEntry } from '../backend/index.js';
 import type { CommandResult } from '../commands/index.js';
 import type { ApproveTokenData } from '../commands/approveToken.js';
 import type { GetTokenData } from '../commands/getToken.js';
@@ -12,10 +12,10 @@ type Formatter = (r: CommandResult<any>) => string[];
 
 /** A cell and at least one blank after it, padded to `width`. */
 const cell = (s: string, width: number) => (s.length < width ? s.padEnd(width) : s + ' ');
+const yes = (b: boolean) => (b ? 'YES' : 'NO');
 
 /** The listUsers page's table: its column positions, one row per user. */
 export function userTable(users: UserListEntry[]): string[] {
-  const yes = (b: boolean) => (b ? 'YES' : 'NO');
   return [
     `${T}Index       User ID     User Type       User Name           MofnPubKey    LoginFailureCnt         2FA`,
     ...users.map(
@@ -31,6 +31,26 @@ export function userTable(users: UserListEntry[]): string[] {
         yes(u.twoFA),
     ),
   ];
+}
+
+/** cloudhsm_mgmt_util's listUsers table (its page's columns), for the one embedded "server". */
+export function formatCmuUsers(users: UserListEntry[]): string {
+  return [
+    'Users on server 0(embedded):',
+    `Number of users found:${users.length}`,
+    '',
+    '    User Id             User Type       User Name            MofnPubKey    LoginFailureCnt         2FA',
+    ...users.map(
+      (u) =>
+        String(u.id).padStart(10) +
+        ' '.repeat(14) +
+        cell(u.type, 16) +
+        cell(u.name, 26) +
+        yes(u.mofnPubKey).padStart(3) +
+        String(u.loginFailureCnt).padStart(16) +
+        yes(u.twoFA).padStart(17),
+    ),
+  ].join('\n');
 }
 
 export const USER_FORMATTERS: Record<string, Formatter> = {

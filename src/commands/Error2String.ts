@@ -1,9 +1,9 @@
 import { RC, returnCodeText } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
-import { ok, type Command } from './types.js';
+import { ok, type OfflineCommand } from './types.js';
 
 /** Reads the one code table every formatter prints from; a code it lacks is a failure (exit non-zero). */
-export const Error2String: Command<{ code: number }, { code: number; text: string | null }> = {
+export const Error2String: OfflineCommand<{ code: number }, { code: number; text: string | null }> = {
   name: 'Error2String',
   description: 'Converts Error codes to Strings',
   op: 'Error2String',

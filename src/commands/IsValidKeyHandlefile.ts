@@ -3,10 +3,10 @@ import { KmuError } from '../kmu/errors.js';
 import { fakePemHandle } from '../kmu/fakePem.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
-import { ok, type Command } from './types.js';
-import { readInput } from './lib/transfer.js';
+import { ok, type OfflineCommand } from './types.js';
+import { readInput } from './lib/files.js';
 
-export const IsValidKeyHandlefile: Command<{ file: string }, { file: string; fake: boolean; handle?: number }> = {
+export const IsValidKeyHandlefile: OfflineCommand<{ file: string }, { file: string; fake: boolean; handle?: number }> = {
   name: 'IsValidKeyHandlefile',
   description: 'Checks if private key file has\n                          an HSM key handle or a real key',
   op: 'IsValidKeyHandlefile',

@@ -3,9 +3,9 @@ import { DEFAULT_IV, unwrapPkcs5, wrapPkcs5 } from '../kmu/aesKeyWrap.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { readInput, requireAes, resolveKey, tokenCipher, writeOut } from './lib/transfer.js';
+import { requireAes, resolveKey, tokenCipher } from './lib/transfer.js';
 import { ivFlag } from './lib/transferFlags.js';
+import { readInput, writeOut } from './lib/files.js';
 
 export interface AesWrapUnwrapOptions {
   mode: 0 | 1;
@@ -40,7 +40,6 @@ aesWrapUnwrap -m <wrap-unwrap mode>
     { flag: '-out', key: 'out', parse: v.text('file path'), metavar: '<output-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const wrap = o.mode === 1;
     const op = wrap ? 'Cfm3WrapHostKey' : 'Cfm3UnWrapHostKey';
     const out = o.out ?? (wrap ? 'wrapped_key' : 'unwrapped_key');

@@ -1,10 +1,9 @@
-import { quorumMembers } from '../backend/access.js';
+import { quorumMembers } from '../kmu/access.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { readInput } from './lib/signatures.js';
+import { readInput } from './lib/files.js';
 
 export interface ApproveTokenOptions {
   file: string;
@@ -43,7 +42,6 @@ approveToken -f <token file>
     { flag: '-s', key: 'signatures', parse: fileList, required: true, metavar: '<signature file>[,<signature file>...]' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const model = ctx.backend.userModel;
     if (!model || !ctx.backend.capabilities.quorum)
       throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `approveToken (quorum authentication) is not available on the ${ctx.backend.kind} backend` });

@@ -1,6 +1,5 @@
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize } from './lib/ownership.js';
 
 export const deleteKey: Command<{ handle: number }, { handle: number }> = {
@@ -12,7 +11,6 @@ export const deleteKey: Command<{ handle: number }, { handle: number }> = {
   syntax: 'deleteKey -h\n\ndeleteKey -k <key handle>',
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key handle>' }],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { object } = await authorize(ctx, o.handle, 'manage', 'delete');
     // Destroy first, then the tombstone: a crash between leaves a record whose key is gone,
     // which the store reports as deleted.

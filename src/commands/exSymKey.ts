@@ -3,9 +3,9 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { exportPlaintext, resolveKey, writeOut } from './lib/transfer.js';
+import { exportPlaintext, resolveKey } from './lib/transfer.js';
 import { onlyMechanism4 } from './lib/transferFlags.js';
+import { writeOut } from './lib/files.js';
 
 export const exSymKey: Command<{ key: number; wrapping: number; out: string; mechanism?: number; wk?: string }, { handle: number; file: string; externalKey: boolean; length: number }> = {
   name: 'exSymKey',
@@ -27,7 +27,6 @@ exSymKey -k <key-to-export>
     { flag: '-wk', key: 'wk', parse: v.text('file path'), metavar: '<unwrapping-key-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await resolveKey(ctx, o.key, 'export');
     if (key.view.cls !== CKO.SECRET_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a symmetric key; exSymKey exports those (private keys: exportPrivateKey)` });

@@ -1,7 +1,7 @@
-import { ok, type Command } from './types.js';
+import { ok, type OfflineCommand } from './types.js';
 
 /** Ends the shell or batch; the CLI closes the backend (session keys die with it). */
-export const exit: Command<Record<string, never>, { exit: true }> = {
+export const exit: OfflineCommand<Record<string, never>, { exit: true }> = {
   name: 'exit',
   description: 'Exits this application',
   op: 'exit',

@@ -3,9 +3,9 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { exportPlaintext, resolveKey, writeOut } from './lib/transfer.js';
+import { exportPlaintext, resolveKey } from './lib/transfer.js';
 import { onlyMechanism4 } from './lib/transferFlags.js';
+import { writeOut } from './lib/files.js';
 
 /** PKCS#8 DER as PEM ("BEGIN PRIVATE KEY"), 64 columns. */
 function pkcs8Pem(der: Buffer): string {
@@ -33,7 +33,6 @@ exportPrivateKey -k <private-key-handle>
     { flag: '-wk', key: 'wk', parse: v.text('file path'), metavar: '<wrapping-key-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await resolveKey(ctx, o.key, 'export');
     if (key.view.cls !== CKO.PRIVATE_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.key} is not a private key; exportPrivateKey exports those` });

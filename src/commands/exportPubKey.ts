@@ -1,13 +1,12 @@
 import { createPublicKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { CKO, toPem } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { publicSpki, readKey } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
+import { writeOut } from './lib/files.js';
 
 export const exportPubKey: Command<{ handle: number; out: string }, { handle: number; file: string; pem: string }> = {
   name: 'exportPubKey',
@@ -20,7 +19,6 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
     { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<key-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await readKey(ctx.backend.session, (await authorize(ctx, o.handle, 'export')).object);
     if (key.cls !== CKO.PUBLIC_KEY)
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; exportPubKey takes a public key handle` });
@@ -33,11 +31,7 @@ export const exportPubKey: Command<{ handle: number; out: string }, { handle: nu
     } catch (e) {
       throw new KmuError(RC.ATTRIBUTE_INVALID, { detail: `the token's public key ${o.handle} does not make a valid key (${(e as Error).message}); nothing written` });
     }
-    try {
-      writeFileSync(o.out, pem, { mode: 0o644 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, pem, 0o644);
     return ok(exportPubKey, { handle: o.handle, file: o.out, pem });
   },
 };

@@ -3,10 +3,10 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { mask, maskingKey } from './lib/masking.js';
-import { resolveKey, writeOut } from './lib/transfer.js';
+import { resolveKey } from './lib/transfer.js';
 import { CARRIED } from './lib/transferFlags.js';
+import { writeOut } from './lib/files.js';
 
 export const extractMaskedObject: Command<{ handle: number; out: string }, { handle: number; file: string; length: number }> = {
   name: 'extractMaskedObject',
@@ -22,7 +22,6 @@ extractMaskedObject -o <object-handle>
     { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<object-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     // The page: the CU who owns the key (kmu logs in CUs only). The masking key is nobody's.
     const key = await resolveKey(ctx, o.handle, 'export');
     const { meta } = key;

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { CKA, CKO, type Template } from '../p11/index.js';
-import { KmuError, UsageError } from '../kmu/errors.js';
-import { RC } from '../kmu/returnCodes.js';
+import { UsageError } from '../kmu/errors.js';
 import * as v from '../kmu/values.js';
+import { decide } from '../kmu/access.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { kcvOf, readKey } from './lib/keys.js';
-import { decide } from '../backend/access.js';
 import { keyUris } from './lib/uri.js';
+import { readInput } from './lib/files.js';
 
 export interface FindKeyOptions {
   cls?: number;
@@ -41,12 +39,7 @@ function kcvText(text: string, flag: string): string {
 
 /** A modulus file: hex text (0x, spaces and line breaks allowed) or raw bytes. */
 function readModulus(path: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
+  const raw = readInput(path);
   const text = raw.toString('latin1').replace(/\s+/g, '').replace(/^0x/i, '');
   const m = /^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : raw;
   let i = 0;
@@ -81,7 +74,6 @@ findKey [-c <key class>]
     { flag: '-uri', key: 'uri' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { session, user } = ctx.backend;
     const modulus = o.modulusFile !== undefined ? readModulus(o.modulusFile) : undefined;
     const base: Template = [];
@@ -103,7 +95,7 @@ findKey [-c <key class>]
       const handle = handles[i]!;
       const meta = await ctx.handles.meta(handle);
       const isPublic = publicKeys.has(objects[i]!);
-      // kmu lists what the current user can use (backend/access.ts).
+      // kmu lists what the current user can use (kmu/access.ts).
       const usable = (u: number) => decide(u, { meta, isPublic }, 'see').allow;
       if (!usable(user!.id)) continue;
       if (o.users && !o.users.every(usable)) continue;

@@ -5,11 +5,12 @@ import {
   KEY_PAIR_FLAGS,
   KEY_PAIR_PARALLEL,
   generatePair,
-  generating,
+  createAfterChecks,
   pairTemplates,
   validateKeyPairOptions,
   type GeneratedPair,
   type KeyPairOptions,
+  keyPairSyntax,
 } from './lib/keygen.js';
 import { requireMechanisms } from './lib/mechanisms.js';
 
@@ -29,23 +30,12 @@ export const genDSAKeyPair: Command<GenDSAKeyPairOptions, GenDSAKeyPairData> = {
   description: 'Generates a DSA Key Pair',
   op: 'Cfm3GenerateKeyPair',
   needsLogin: true,
-  syntax: `genDSAKeyPair -h
-
-genDSAKeyPair -m <modulus length>
-              -l <label>
-              [-id <key ID>]
-              [-min_srv <minimum number of servers>]
-              [-m_value <0..8>]
-              [-nex]
-              [-sess]
-              [-timeout <number of seconds> ]
-              [-u <user-ids>]
-              [-attest]`,
+  syntax: keyPairSyntax('genDSAKeyPair', ['-m <modulus length>', '-l <label>']),
   flags: [{ flag: '-m', key: 'modulusBits', parse: modulus, required: true, metavar: '<modulus length>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
-    const pair = await generating(ctx, o, async () => {
+    const pair = await createAfterChecks(ctx, o, async () => {
       await requireMechanisms(ctx.backend, 'this token cannot make DSA keys', [CKM.DSA_PARAMETER_GEN, CKM.DSA_KEY_PAIR_GEN]);
       const { session } = ctx.backend;
       // Fresh domain parameters for every key (CKM_DSA_PARAMETER_GEN), as a session object that

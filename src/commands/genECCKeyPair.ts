@@ -9,11 +9,12 @@ import {
   KEY_PAIR_FLAGS,
   KEY_PAIR_PARALLEL,
   generatePair,
-  generating,
+  createAfterChecks,
   pairTemplates,
   validateKeyPairOptions,
   type GeneratedPair,
   type KeyPairOptions,
+  keyPairSyntax,
 } from './lib/keygen.js';
 import { requireMechanisms } from './lib/mechanisms.js';
 
@@ -28,23 +29,12 @@ export const genECCKeyPair: Command<GenECCKeyPairOptions, GenECCKeyPairData> = {
   description: 'Generates an ECC Key Pair',
   op: 'Cfm3GenerateKeyPair',
   needsLogin: true,
-  syntax: `genECCKeyPair -h
-
-genECCKeyPair -i <EC curve id>
-              -l <label>
-              [-id <key ID>]
-              [-min_srv <minimum number of servers>]
-              [-m_value <0..8>]
-              [-nex]
-              [-sess]
-              [-timeout <number of seconds> ]
-              [-u <user-ids>]
-              [-attest]`,
+  syntax: keyPairSyntax('genECCKeyPair', ['-i <EC curve id>', '-l <label>']),
   flags: [{ flag: '-i', key: 'curve', parse: v.curve, required: true, metavar: '<EC curve id>' }, ...KEY_PAIR_FLAGS],
   validate: validateKeyPairOptions,
   parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
-    const pair = await generating(ctx, o, async () => {
+    const pair = await createAfterChecks(ctx, o, async () => {
       if (o.curve.cloudhsmForbidden && ctx.backend.kind === 'cloudhsm')
         throw new KmuError(RC.POLICY_VIOLATION, { detail: `${o.curve.nid} is not allowed by the HSM's FIPS policy` });
       const what = `this token cannot make keys on ${o.curve.nid} (id ${o.curve.id})`;

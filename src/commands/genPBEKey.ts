@@ -2,8 +2,7 @@ import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import type { Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { KEY_PAIR_FLAGS } from './lib/keygen.js';
+import { KEY_PAIR_FLAGS, keyPairSyntax } from './lib/keygen.js';
 
 /**
  * The page: genPBEKey (a 3DES key from a password) "is not supported on the FIPS-validated HSMs
@@ -15,20 +14,7 @@ export const genPBEKey: Command<Record<string, unknown>, never> = {
   description: 'Generates a PBE DES3 key',
   op: 'Cfm3GeneratePBEKey',
   needsLogin: true,
-  syntax: `genPBEKey -h
-
-genPBEKey -l <label>
-          -p <password>
-          -s <salt>
-          -i <iteration count>
-          [-id <key ID>]
-          [-min_srv <minimum number of servers>]
-          [-m_value <0..8>]
-          [-nex]
-          [-sess]
-          [-timeout <number of seconds> ]
-          [-u <user-ids>]
-          [-attest]`,
+  syntax: keyPairSyntax('genPBEKey', ['-l <label>', '-p <password>', '-s <salt>', '-i <iteration count>']),
   flags: [
     { flag: '-p', key: 'password', parse: v.text('password'), required: true, metavar: '<password>' },
     { flag: '-s', key: 'salt', parse: v.text('salt'), required: true, metavar: '<salt>' },
@@ -36,7 +22,6 @@ genPBEKey -l <label>
     ...KEY_PAIR_FLAGS,
   ],
   async run(ctx) {
-    requireLogin(ctx);
     throw new KmuError(RC.POLICY_VIOLATION, {
       detail: 'genPBEKey is not supported on FIPS-validated HSMs (the key_mgmt_util page); use genSymKey',
     });

@@ -5,12 +5,13 @@ import { ok, type Command } from './types.js';
 import {
   KEY_PAIR_FLAGS,
   generatePair,
-  generating,
+  createAfterChecks,
   pairTemplates,
   validateKeyPairOptions,
   KEY_PAIR_PARALLEL,
   type GeneratedPair,
   type KeyPairOptions,
+  keyPairSyntax,
 } from './lib/keygen.js';
 import { requireMechanisms } from './lib/mechanisms.js';
 
@@ -45,19 +46,7 @@ export const genRSAKeyPair: Command<GenRSAKeyPairOptions, GenRSAKeyPairData> = {
   description: 'Generates an RSA Key Pair',
   op: 'Cfm3GenerateKeyPair',
   needsLogin: true,
-  syntax: `genRSAKeyPair -h
-
-genRSAKeyPair -m <modulus length>
-              -e <public exponent>
-              -l <label>
-              [-id <key ID>]
-              [-min_srv <minimum number of servers>]
-              [-m_value <0..8>]
-              [-nex]
-              [-sess]
-              [-timeout <number of seconds> ]
-              [-u <user-ids>]
-              [-attest]`,
+  syntax: keyPairSyntax('genRSAKeyPair', ['-m <modulus length>', '-e <public exponent>', '-l <label>']),
   flags: [
     { flag: '-m', key: 'modulusBits', parse: v.integer(2048, 16384), required: true, metavar: '<modulus length>' },
     { flag: '-e', key: 'exponent', parse: exponent, required: true, metavar: '<public exponent>' },
@@ -66,7 +55,7 @@ genRSAKeyPair -m <modulus length>
   validate: validateKeyPairOptions,
   parallel: KEY_PAIR_PARALLEL,
   async run(ctx, o) {
-    const pair = await generating(ctx, o, async () => {
+    const pair = await createAfterChecks(ctx, o, async () => {
       await requireMechanisms(ctx.backend, 'this token cannot make RSA keys', [CKM.RSA_PKCS_KEY_PAIR_GEN]);
       const t = pairTemplates(o, CKK.RSA);
       // The page's dump of an RSA public key: ENCRYPT, WRAP and VERIFY; its private half decrypts, unwraps and signs.

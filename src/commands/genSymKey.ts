@@ -3,7 +3,7 @@ import { UsageError } from '../kmu/errors.js';
 import { SYM_KEY_TYPES, sizesText, symKeyType, validSize, type SymKeyType } from '../kmu/keyTypes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { KEY_PAIR_FLAGS, KEY_PAIR_PARALLEL, generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { KEY_PAIR_FLAGS, KEY_PAIR_PARALLEL, createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { requireMechanisms } from './lib/mechanisms.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
 
@@ -49,7 +49,7 @@ genSymKey -t <key-type>
     validateKeyPairOptions(o);
   },
   async run(ctx, o) {
-    const key = await generating(ctx, o, async () => {
+    const key = await createAfterChecks(ctx, o, async () => {
       // RC4 and any type the token lacks: refused before anything is made.
       await requireMechanisms(ctx.backend, `this token cannot make ${o.type.name} keys`, [o.type.gen]);
       // DES3 and AES keys have their size in the mechanism or key type; SoftHSM takes CKA_VALUE_LEN for AES and generic keys.

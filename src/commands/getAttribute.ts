@@ -1,12 +1,11 @@
-import { writeFileSync } from 'node:fs';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
-import { OBJ_ATTR_ALL, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
+import { OBJ_ATTR_ALL, attributeDump, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { objAttrValues, readKey } from './lib/keys.js';
 import { authorize } from './lib/ownership.js';
+import { writeOut } from './lib/files.js';
 
 export interface GetAttributeOptions {
   handle: number;
@@ -21,8 +20,6 @@ export interface GetAttributeData {
   /** Bytes of attribute data, as kmu's "got all attributes of size N" counts them. */
   size: number;
   file?: string;
-  /** The dump as written to the file (or printed when there is no -out). */
-  text: string;
 }
 
 function attribute(text: string, flag: string): number {
@@ -54,7 +51,6 @@ getAttribute -o <key handle>
     { flag: '-out', key: 'out', parse: v.text('file path'), metavar: '<file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { session } = ctx.backend;
     const all = o.attribute === OBJ_ATTR_ALL;
     const { object } = await authorize(ctx, o.handle, 'see');
@@ -63,16 +59,10 @@ getAttribute -o <key handle>
     if (!all && values.length === 0)
       throw new KmuError(RC.ATTRIBUTE_NOT_PRESENT, { detail: `key ${o.handle} has no ${objAttr(o.attribute)!.name}` });
     const attributes = values.map(([a, val]) => ({ name: a.name, id: a.id, value: formatObjAttrValue(a, val, !all) }));
-    const body = attributes.map((a) => `${a.name}\n${a.value}\n`).join('');
-    const text = all ? `\n${body}` : body;
     if (o.out !== undefined) {
-      try {
-        writeFileSync(o.out, text, { mode: 0o600 });
-      } catch (e) {
-        throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-      }
+      writeOut(o.out, attributeDump(attributes, all));
     }
     const size = values.reduce((n, [a, val]) => n + 8 + valueBytes(a, val), 0);
-    return ok(getAttribute, { handle: o.handle, all, attributes, size, file: o.out, text });
+    return ok(getAttribute, { handle: o.handle, all, attributes, size, file: o.out });
   },
 };

@@ -4,8 +4,8 @@ import { fakeRsaPem } from '../kmu/fakePem.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { resolveKey, writeOut } from './lib/transfer.js';
+import { resolveKey } from './lib/transfer.js';
+import { writeOut } from './lib/files.js';
 
 export const getCaviumPrivKey: Command<{ handle: number; out: string }, { handle: number; file: string }> = {
   name: 'getCaviumPrivKey',
@@ -22,7 +22,6 @@ getCaviumPrivKey -k <private-key-handle>
     { flag: '-out', key: 'out', parse: v.text('file path'), required: true, metavar: '<fake-PEM-file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await resolveKey(ctx, o.handle, 'export');
     if (key.view.cls !== CKO.PRIVATE_KEY || key.view.keyType !== CKK.RSA)
       throw new KmuError(RC.NOT_SUPPORTED, { detail: `key ${o.handle} is not an RSA private key; kmu11 writes fake PEM files for RSA private keys` });

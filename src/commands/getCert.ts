@@ -2,10 +2,9 @@ import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import type { Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 
 /** The page's partition certificate types. */
-export const CERT_TYPES: ReadonlyArray<{ id: number; name: string }> = [
+const CERT_TYPES: ReadonlyArray<{ id: number; name: string }> = [
   { id: 1, name: 'Manufacturer root certificate' },
   { id: 2, name: 'Manufacturer hardware certificate' },
   { id: 4, name: 'Customer root certificate' },
@@ -38,7 +37,6 @@ getCert -f <file-name>
     if (o.type === undefined && o.typeT === undefined) throw new UsageError('getCert: -s <certificate-type> is required');
   },
   async run(ctx, o) {
-    requireLogin(ctx);
     const type = CERT_TYPES.find((c) => c.id === (o.type ?? o.typeT))!;
     // Partition certificates are an HSM's identity (its manufacturer's and its owner's PKI);
     // a PKCS#11 token, CloudHSM's SDK 5 library included, has none to give.

@@ -1,6 +1,5 @@
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize } from './lib/ownership.js';
 
 export interface GetKeyInfoData {
@@ -19,7 +18,6 @@ export const getKeyInfo: Command<{ handle: number }, GetKeyInfoData> = {
   syntax: 'getKeyInfo -h\n\ngetKeyInfo -k <key-handle>',
   flags: [{ flag: '-k', key: 'handle', parse: v.handle, required: true, metavar: '<key-handle>' }],
   async run(ctx, o) {
-    requireLogin(ctx);
     const key = await authorize(ctx, o.handle, 'see');
     // Where the HSM keeps owners, sharing and quorum itself (cloudhsm), it is asked.
     const meta = ctx.backend.keyInfo ? await ctx.backend.keyInfo(key.object) : key.meta;

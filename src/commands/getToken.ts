@@ -1,11 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { QUORUM_OPS, type QuorumOp } from '../backend/quorum.js';
+import { QUORUM_OPS, type QuorumOp } from '../kmu/access.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize } from './lib/ownership.js';
+import { writeOut } from './lib/files.js';
 
 export interface GetTokenOptions {
   handle: number;
@@ -52,7 +51,6 @@ getToken -k <key handle>
     { flag: '-out', key: 'out', parse: v.text('file name'), required: true, metavar: '<token file>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const model = ctx.backend.userModel;
     if (!model || !ctx.backend.capabilities.quorum)
       throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `getToken (quorum authentication) is not available on the ${ctx.backend.kind} backend` });
@@ -61,11 +59,7 @@ getToken -k <key handle>
       throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not quorum-controlled (its m_value is 0)` });
     const needed = key.meta.mValue;
     const token = await model.quorum.issue(o.handle, o.operation, ctx.backend.user!.id);
-    try {
-      writeFileSync(o.out, token.text, { mode: 0o644 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, token.text, 0o644);
     return ok(getToken, {
       handle: o.handle,
       operation: o.operation,

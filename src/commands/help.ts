@@ -1,4 +1,4 @@
-import { ok, type Command } from './types.js';
+import { ok, type OfflineCommand } from './types.js';
 import { COMMANDS } from './index.js';
 
 /** The help page's sections, in its order; kmu11 lists only the commands it has. */
@@ -21,7 +21,7 @@ export interface HelpData {
   sections: Array<{ title: string | null; commands: Array<{ name: string; description: string }> }>;
 }
 
-export const help: Command<Record<string, never>, HelpData> = {
+export const help: OfflineCommand<Record<string, never>, HelpData> = {
   name: 'help',
   description: 'Displays this information',
   op: 'help',

@@ -4,10 +4,10 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { wrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
-import { hostWrap, readAesKeyFile, readInput, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { hostWrap, readAesKeyFile, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export interface ImSymKeyOptions extends KeyPairOptions {
   file: string;
@@ -55,12 +55,11 @@ imSymKey -f <key-file>
   ],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    requireLogin(ctx);
     const plain = readInput(o.file, '-f');
     if (!validSize(o.type, plain.length))
       throw new KmuError(RC.INVALID_INPUT, { detail: `-f ${o.file} holds ${plain.length} bytes; a ${o.type.name} key is ${sizesText(o.type)} bytes` });
     const fileKey = o.wk !== undefined ? readAesKeyFile(o.wk) : undefined;
-    const key = await generating(ctx, o, async () => {
+    const key = await createAfterChecks(ctx, o, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireAes(wrapping);
       // Cfm3WrapHostKey (under -w, or the -wk file's key), then Cfm3UnWrapKey under -w: a -wk

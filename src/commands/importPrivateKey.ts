@@ -5,10 +5,10 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { wrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { identity, made, type MadeKey } from './lib/newKey.js';
-import { hostWrap, readAesKeyFile, readInput, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { hostWrap, readAesKeyFile, requireAes, resolveKey, unwrapWith } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export interface ImportPrivateKeyOptions extends KeyPairOptions {
   file: string;
@@ -19,7 +19,7 @@ export interface ImportPrivateKeyOptions extends KeyPairOptions {
 const KEY_TYPES: Record<string, number> = { rsa: CKK.RSA, ec: CKK.EC, dsa: CKK.DSA };
 
 /** A PEM private key (PKCS#8, PKCS#1 or SEC1) as PKCS#8 DER. */
-export function readPrivateKey(file: string): { key: KeyObject; der: Buffer } {
+function readPrivateKey(file: string): { key: KeyObject; der: Buffer } {
   const text = readInput(file, '-f');
   let key: KeyObject;
   try {
@@ -63,7 +63,6 @@ importPrivateKey -l <label>
   ],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    requireLogin(ctx);
     const { key, der } = readPrivateKey(o.file);
     const kt = KEY_TYPES[key.asymmetricKeyType ?? ''];
     if (kt === undefined)
@@ -83,7 +82,7 @@ importPrivateKey -l <label>
       { type: CKA.UNWRAP, value: rsa },
       { type: CKA.DERIVE, value: false },
     ];
-    const made_ = await generating(ctx, o, async () => {
+    const made_ = await createAfterChecks(ctx, o, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireAes(wrapping);
       const blob = await hostWrap(ctx, wrapping.object, der, fileKey);

@@ -2,21 +2,13 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CKA, CKK, CKO, type Template } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { findCurve, oidToDer } from '../kmu/curves.js';
-import { dsaFromSpki } from '../kmu/der.js';
+import { dsaFromSpki, tlv } from '../kmu/der.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { identity, made, type MadeKey } from './lib/newKey.js';
-import { readInput } from './lib/transfer.js';
-
-/** DER OCTET STRING around `data` (CKA_EC_POINT). */
-function octetString(data: Buffer): Buffer {
-  const n = data.length;
-  const len = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.concat([Buffer.from([0x04]), len, data]);
-}
+import { readInput } from './lib/files.js';
 
 /** The key's own public attributes, from its JWK. */
 function keyAttributes(key: KeyObject, file: string): { kt: number; attrs: Template } {
@@ -33,7 +25,7 @@ function keyAttributes(key: KeyObject, file: string): { kt: number; attrs: Templ
     const curve = findCurve(jwk.crv ?? '');
     if (!curve) throw new KmuError(RC.NOT_SUPPORTED, { detail: `-f ${file}: curve ${jwk.crv} is not one kmu knows` });
     const point = Buffer.concat([Buffer.from([0x04]), b(jwk.x), b(jwk.y)]);
-    return { kt: CKK.EC, attrs: [{ type: CKA.EC_PARAMS, value: oidToDer(curve.oid) }, { type: CKA.EC_POINT, value: octetString(point) }] };
+    return { kt: CKK.EC, attrs: [{ type: CKA.EC_PARAMS, value: oidToDer(curve.oid) }, { type: CKA.EC_POINT, value: tlv(0x04, point) }] };
   }
   throw new KmuError(RC.NOT_SUPPORTED, { detail: `-f ${file}: a ${jwk.kty} public key kmu11 cannot import` });
 }
@@ -61,7 +53,6 @@ importPubKey -l <label>
   ],
   validate: validateKeyPairOptions,
   async run(ctx, o) {
-    requireLogin(ctx);
     let key: KeyObject;
     try {
       key = createPublicKey(readInput(o.file, '-f'));
@@ -83,7 +74,7 @@ importPubKey -l <label>
       { type: CKA.DERIVE, value: false },
       ...attrs,
     ];
-    const created = await generating(ctx, o, () => made(ctx, o, template, () => ctx.backend.session.createObject(template)));
+    const created = await createAfterChecks(ctx, o, () => made(ctx, o, template, () => ctx.backend.session.createObject(template)));
     return ok(importPubKey, created);
   },
 };

@@ -1,11 +1,10 @@
 import { CKA, CKM, ckaName, type Template } from '../p11/index.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, validateKeyPairOptions } from './lib/keygen.js';
 import { maskingKey, unmask } from './lib/masking.js';
 import { made, type MadeKey } from './lib/newKey.js';
-import { readInput } from './lib/transfer.js';
+import { readInput } from './lib/files.js';
 
 export const insertMaskedObject: Command<{ file: string; minSrv?: number; timeout?: number }, MadeKey> = {
   name: 'insertMaskedObject',
@@ -24,7 +23,6 @@ insertMaskedObject -f <filename>
   ],
   validate: (o) => validateKeyPairOptions({ ...o, label: '' }),
   async run(ctx, o) {
-    requireLogin(ctx);
     const data = readInput(o.file, '-f');
     let header, wrapped: Buffer, masking: number;
     masking = await maskingKey(ctx, false);
@@ -44,7 +42,7 @@ insertMaskedObject -f <filename>
     // The original's owner, sharing and quorum come with it (the page); its ID stays unique here.
     const meta = { owner: header.owner, shared: header.shared, mValue: header.mValue };
     const opts = { label: header.label, id, sess: !header.token, minSrv: o.minSrv, timeout: o.timeout };
-    const key = await generating(ctx, opts, () =>
+    const key = await createAfterChecks(ctx, opts, () =>
       made(ctx, opts, template, () => ctx.backend.session.unwrapKey({ mechanism: CKM.AES_KEY_WRAP_PAD }, masking, wrapped, template), meta),
     );
     return ok(insertMaskedObject, key);

@@ -1,7 +1,7 @@
 import { OBJ_ATTRS } from '../kmu/objAttr.js';
-import { ok, type Command } from './types.js';
+import { ok, type OfflineCommand } from './types.js';
 
-export const listAttributes: Command<Record<string, never>, { attributes: Array<{ name: string; id: number }> }> = {
+export const listAttributes: OfflineCommand<Record<string, never>, { attributes: Array<{ name: string; id: number }> }> = {
   name: 'listAttributes',
   description: 'List all attributes for getAttributes',
   op: 'listAttributes',

@@ -1,6 +1,6 @@
 import { CKM } from '../p11/index.js';
 import { CURVES, oidToDer, type Curve } from '../kmu/curves.js';
-import type { Backend } from '../backend/backend.js';
+import type { Backend } from '../backend/index.js';
 import { ok, type Command } from './types.js';
 
 export interface ListECCCurveIdsData {
@@ -9,7 +9,7 @@ export interface ListECCCurveIdsData {
 }
 
 /** The curves this token makes (the backend tries each once). */
-export async function supportedCurves(backend: Backend): Promise<Curve[]> {
+async function supportedCurves(backend: Backend): Promise<Curve[]> {
   if (!(await backend.mechanisms()).includes(CKM.EC_KEY_PAIR_GEN)) return [];
   const ok: Curve[] = [];
   for (const c of CURVES) {

@@ -1,8 +1,7 @@
-import type { UserListEntry } from '../backend/backend.js';
+import type { UserListEntry } from '../backend/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 
 /** listUsers: the users of the HSM (embedded token: users.json), read-only for crypto users. */
 export const listUsers: Command<Record<string, never>, { users: UserListEntry[] }> = {
@@ -13,7 +12,6 @@ export const listUsers: Command<Record<string, never>, { users: UserListEntry[] 
   syntax: 'listUsers \n\nlistUsers -h',
   flags: [],
   async run(ctx) {
-    requireLogin(ctx);
     const { backend } = ctx;
     if (!backend.listUsers)
       throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `listUsers: the ${backend.kind} backend cannot see the token's users through PKCS#11` });

@@ -2,7 +2,7 @@ import { MissingFlagsError } from '../kmu/errors.js';
 import type { Command, FlagSpec } from './types.js';
 
 /** kmu's name for a flag's value: "<EC curve id>" → "EC curve id", "<label>" → "Label". */
-export function flagWhat(f: FlagSpec): string {
+function flagWhat(f: FlagSpec): string {
   const text = f.what ?? (f.metavar ?? f.flag).replace(/^[<[({]\s*|\s*[>\])}]$/g, '');
   return text.charAt(0).toUpperCase() + text.slice(1);
 }

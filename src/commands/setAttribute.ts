@@ -4,7 +4,6 @@ import { RC } from '../kmu/returnCodes.js';
 import { OBJ } from '../kmu/objAttr.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize } from './lib/ownership.js';
 
 export interface SetAttributeOptions {
@@ -48,7 +47,6 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
     },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     let value = o.value;
     const prompted = value === undefined;
     if (value === undefined) {

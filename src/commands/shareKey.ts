@@ -2,7 +2,6 @@ import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
 import { authorize, checkShareTargets, requireQuorum } from './lib/ownership.js';
 
 export interface ShareKeyOptions {
@@ -42,7 +41,6 @@ shareKey -k <key handle>
     },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const { backend } = ctx;
     if (!backend.capabilities.sharing || !backend.userModel)
       throw new KmuError(RC.FEATURE_UNAVAILABLE, { detail: `shareKey (sharing keys with other users) is not available on the ${backend.kind} backend` });

@@ -1,14 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { CKK, CKO } from '../p11/index.js';
-import { KmuError } from '../kmu/errors.js';
-import { RC } from '../kmu/returnCodes.js';
+import { CKK } from '../p11/index.js';
 import type { SignMechanism } from '../kmu/signMechanisms.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { readKey } from './lib/keys.js';
-import { authorize, requireQuorum } from './lib/ownership.js';
-import { requireKeyType, mechanismFlag, rawToDer, readInput, signingInput } from './lib/signatures.js';
+import { requireQuorum } from './lib/ownership.js';
+import { mechanismFlag, rawToDer, signingInput, signingKey } from './lib/signatures.js';
+import { readInput, writeOut } from './lib/files.js';
 
 export interface SignOptions {
   file: string;
@@ -36,24 +32,15 @@ sign -f <file name>
     { flag: '-out', key: 'out', parse: v.text('file name'), required: true, metavar: '<signed file name>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const message = readInput(o.file, 'file');
     const { session } = ctx.backend;
-    const key = await authorize(ctx, o.handle, 'use');
-    const view = await readKey(session, key.object);
-    if (view.cls !== CKO.PRIVATE_KEY)
-      throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a private key; sign takes a private key handle` });
-    requireKeyType(o.mechanism, view.keyType, o.handle);
+    const key = await signingKey(ctx, o.handle, o.mechanism, 'sign');
     // Approvals are used up only once everything else about the request holds.
     await requireQuorum(ctx, o.handle, key, 'sign');
     const { mechanism, data } = signingInput(o.mechanism, message);
     const raw = await session.sign(mechanism, key.object, data);
     const signature = o.mechanism.keyType === CKK.RSA ? raw : rawToDer(raw);
-    try {
-      writeFileSync(o.out, signature, { mode: 0o644 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, signature, 0o644);
     return ok(sign, { handle: o.handle, mechanism: o.mechanism.name, file: o.out, signature: signature.toString('hex') });
   },
 };

@@ -1,5 +1,8 @@
-import type { Backend } from '../backend/backend.js';
-import type { HandleStore } from '../backend/handles.js';
+import type { Backend, HandleStore } from '../backend/index.js';
+import type { CommandResult } from '../api.js';
+
+/** What a command returns (the library's own type): formatters turn it into kmu's text or --json. */
+export type { CommandResult };
 
 /** How one flag of a kmu command reads its value; throws UsageError on bad input. */
 export interface FlagSpec {
@@ -18,7 +21,14 @@ export interface FlagSpec {
   what?: string;
 }
 
-export interface CommandContext {
+/** What every command gets, a token or not. */
+export interface OfflineContext {
+  /** Aborted when the operator interrupts (Ctrl-C, SIGINT, SIGTERM): stop at a safe point and roll back. */
+  signal?: AbortSignal;
+}
+
+/** What a command that works on the token gets: the backend (login, session) and its handle store. */
+export interface CommandContext extends OfflineContext {
   backend: Backend;
   handles: HandleStore;
   /**
@@ -26,21 +36,10 @@ export interface CommandContext {
    * answers instead when set (KMU11_PASSWORD). Rejects with NoAnswer on Ctrl-D / end of input.
    */
   prompt?: (question: string, opts: { hidden: boolean; env?: string }) => Promise<string>;
-  /** Aborted when the operator interrupts (Ctrl-C, SIGINT, SIGTERM): stop at a safe point and roll back. */
-  signal?: AbortSignal;
 }
 
-/** What a command returns; formatters turn it into kmu's text or --json. */
-export interface CommandResult<D = Record<string, unknown>> {
-  command: string;
-  /** kmu's operation name in "<op> returned: 0x..", e.g. Cfm3GenerateKeyPair. */
-  op: string;
-  code: number;
-  warnings: string[];
-  data: D;
-}
 
-export interface Command<O = Record<string, unknown>, D = Record<string, unknown>> {
+interface CommandSpec<O> {
   name: string;
   /** One line for help. */
   description: string;
@@ -49,9 +48,7 @@ export interface Command<O = Record<string, unknown>, D = Record<string, unknown
   /** The syntax block `<command> -h` prints. */
   syntax: string;
   flags: readonly FlagSpec[];
-  /** Runs without a token (help, Error2String, listAttributes). */
-  offline?: boolean;
-  /** Needs loginHSM first. */
+  /** Needs loginHSM first: the runner answers 0xa3 before run() otherwise. */
   needsLogin?: boolean;
   /**
    * How the command may overlap others in a parallel batch (kmu11 --parallel N). Absent: it is
@@ -61,8 +58,21 @@ export interface Command<O = Record<string, unknown>, D = Record<string, unknown
   parallel?: { group: 'create' | 'delete'; key?: (opts: O) => string | undefined };
   /** Cross-flag rules, after every flag parsed; throws UsageError. */
   validate?: (opts: O) => void;
+}
+
+/** A command on the token: run after the backend is open. */
+export interface TokenCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O> {
+  offline?: false;
   run(ctx: CommandContext, opts: O): Promise<CommandResult<D>>;
 }
+
+/** A command that needs no token (help, Error2String, listAttributes): the backend is never opened for it. */
+export interface OfflineCommand<O = Record<string, unknown>, D = Record<string, unknown>> extends CommandSpec<O> {
+  offline: true;
+  run(ctx: OfflineContext, opts: O): Promise<CommandResult<D>>;
+}
+
+export type Command<O = Record<string, unknown>, D = Record<string, unknown>> = TokenCommand<O, D> | OfflineCommand<O, D>;
 
 export function ok<D>(command: Command<any, any>, data: D, warnings: string[] = []): CommandResult<D> {
   return { command: command.name, op: command.op, code: 0, warnings, data };

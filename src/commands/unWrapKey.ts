@@ -5,13 +5,13 @@ import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { GCM_IV_BYTES, type WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { generating, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
+import { createAfterChecks, pairTemplates, validateKeyPairOptions, type KeyPairOptions } from './lib/keygen.js';
 import { made, secretTemplate, type MadeKey } from './lib/newKey.js';
-import { readInput, requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
+import { requireWrappingKey, resolveKey, unwrapWith } from './lib/transfer.js';
 import { gcmUnwrap, readAad } from './lib/wrapGcm.js';
 import { hasHeader, parseHeader } from './lib/wrapFile.js';
 import { hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
+import { readInput } from './lib/files.js';
 
 export interface UnWrapKeyOptions extends Omit<KeyPairOptions, 'label'> {
   file: string;
@@ -40,17 +40,11 @@ function defaultTemplate(o: UnWrapKeyOptions, cls: number, kt: number): Template
     const type = SYM_KEY_TYPES.find((t) => t.ckk === kt)!;
     return secretTemplate({ ...o, label: o.label }, type).filter((a) => a.type !== CKA.CLASS && a.type !== CKA.KEY_TYPE);
   }
+  // A private key as the pair generators make its type, with -l and -id (RSA keys also decrypt and unwrap).
   const rsa = kt === CKK.RSA;
-  return [
-    { type: CKA.TOKEN, value: !o.sess },
-    { type: CKA.PRIVATE, value: true },
-    { type: CKA.SENSITIVE, value: true },
-    { type: CKA.EXTRACTABLE, value: !o.nex },
-    { type: CKA.SIGN, value: true },
-    { type: CKA.DECRYPT, value: rsa },
-    { type: CKA.UNWRAP, value: rsa },
-    { type: CKA.DERIVE, value: false },
-  ];
+  return pairTemplates({ ...o, label: o.label ?? '' }, kt)
+    .privateTemplate.filter((a) => a.type !== CKA.CLASS && a.type !== CKA.KEY_TYPE)
+    .map((a) => (rsa && (a.type === CKA.DECRYPT || a.type === CKA.UNWRAP) ? { type: a.type, value: true } : a));
 }
 
 export const unWrapKey: Command<UnWrapKeyOptions, MadeKey & { noheader: boolean }> = {
@@ -114,7 +108,6 @@ unWrapKey -f <key-file-name>
     validateKeyPairOptions({ ...o, label: o.label ?? '' });
   },
   async run(ctx, o) {
-    requireLogin(ctx);
     const data = readInput(o.file, '-f');
     let wrapped = data;
     let cls: number;
@@ -148,7 +141,7 @@ unWrapKey -f <key-file-name>
       if (!carried.some((a) => a.type === CKA.EXTRACTABLE)) template.push({ type: CKA.EXTRACTABLE, value: !o.nex });
     }
     template = [{ type: CKA.CLASS, value: cls }, { type: CKA.KEY_TYPE, value: kt }, ...template];
-    const key = await generating(ctx, { ...o, label: o.label ?? '' }, async () => {
+    const key = await createAfterChecks(ctx, { ...o, label: o.label ?? '' }, async () => {
       const wrapping = await resolveKey(ctx, o.wrapping);
       requireWrappingKey(o.mechanism, wrapping, 'unwrap');
       if (o.mechanism.gcm) {

@@ -1,14 +1,13 @@
-import { CKA, CKK, CKO } from '../p11/index.js';
+import { CKA, CKK } from '../p11/index.js';
 import { curveByOid } from '../kmu/curves.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import type { SignMechanism } from '../kmu/signMechanisms.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { readKey, type KeyView } from './lib/keys.js';
-import { authorize } from './lib/ownership.js';
-import { requireKeyType, derToRaw, mechanismFlag, readInput, signingInput } from './lib/signatures.js';
+import type { KeyView } from './lib/keys.js';
+import { derToRaw, mechanismFlag, signingInput, signingKey } from './lib/signatures.js';
+import { readInput } from './lib/files.js';
 
 export interface VerifyOptions {
   file: string;
@@ -45,18 +44,13 @@ verify -f <message-file>
     { flag: '-m', key: 'mechanism', parse: mechanismFlag, required: true, metavar: '<signature-mechanism>' },
   ],
   async run(ctx, o) {
-    requireLogin(ctx);
     const message = readInput(o.file, 'message file');
     const given = readInput(o.signature, 'signature file');
     const { session } = ctx.backend;
-    const key = await authorize(ctx, o.handle, 'use');
-    const view = await readKey(session, key.object);
-    if (view.cls !== CKO.PUBLIC_KEY)
-      throw new KmuError(RC.INVALID_INPUT, { detail: `key ${o.handle} is not a public key; verify takes a public key handle` });
-    requireKeyType(o.mechanism, view.keyType, o.handle);
+    const key = await signingKey(ctx, o.handle, o.mechanism, 'verify');
     let signature = given;
     if (o.mechanism.keyType !== CKK.RSA) {
-      const half = halfLength(view);
+      const half = halfLength(key.view);
       // DER as openssl writes it, or PKCS#11's raw r || s.
       signature = (half !== undefined ? derToRaw(given, half) : undefined) ?? given;
     }

@@ -1,15 +1,14 @@
-import { writeFileSync } from 'node:fs';
 import { CKA, ckaName } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import type { WrapMechanism } from '../kmu/wrapMechanisms.js';
 import { ok, type Command } from './types.js';
-import { requireLogin } from './lib/context.js';
-import { requireWrappingKey, resolveKey, wrapWith, writeOut } from './lib/transfer.js';
+import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
 import { gcmWrap, readAad } from './lib/wrapGcm.js';
 import { CARRIED, hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
 import { withHeader } from './lib/wrapFile.js';
+import { writeOut } from './lib/files.js';
 
 export interface WrapKeyOptions {
   key: number;
@@ -55,7 +54,6 @@ wrapKey -k <exported-key-handle>
   ],
   validate: validateWrapFlags,
   async run(ctx, o) {
-    requireLogin(ctx);
     let file: Buffer;
     // The page: "You can export only those keys that you own."
     const key = await resolveKey(ctx, o.key, 'export');
@@ -87,11 +85,7 @@ wrapKey -k <exported-key-handle>
         wrapped,
       );
     }
-    try {
-      writeFileSync(o.out, file, { mode: 0o600 });
-    } catch (e) {
-      throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-    }
+    writeOut(o.out, file);
     return ok(wrapKey, { handle: o.key, wrappingKey: o.wrapping, file: o.out, length: file.length, mechanism: o.mechanism.name });
   },
 };

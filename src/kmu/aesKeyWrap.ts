@@ -11,12 +11,12 @@ export const DEFAULT_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
 
 export class IntegrityError extends Error {}
 
-export function pkcs5Pad(data: Buffer): Buffer {
+function pkcs5Pad(data: Buffer): Buffer {
   const n = 8 - (data.length % 8);
   return Buffer.concat([data, Buffer.alloc(n, n)]);
 }
 
-export function pkcs5Unpad(data: Buffer): Buffer {
+function pkcs5Unpad(data: Buffer): Buffer {
   const n = data[data.length - 1] ?? 0;
   if (n < 1 || n > 8 || n > data.length || !data.subarray(data.length - n).every((b) => b === n))
     throw new IntegrityError('the unwrapped data has no valid PKCS#5 padding');

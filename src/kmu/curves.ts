@@ -1,17 +1,10 @@
 // genECCKeyPair's curve ids (1-15, as the key_mgmt_util page numbers them), with the names
 // operators also type, and the OID that goes into CKA_EC_PARAMS.
 
-export interface Curve {
-  id: number;
-  /** OpenSSL NID name as kmu prints it, e.g. NID_X9_62_prime256v1. */
-  nid: string;
-  /** Names accepted for -i besides the id (matched case-insensitively). */
-  names: readonly string[];
-  oid: string;
-  bits: number;
-  /** CloudHSM FIPS policy rejects it (0xb3), as the genECCKeyPair page shows for id 1. */
-  cloudhsmForbidden: boolean;
-}
+import type { CurveInfo } from '../api.js';
+
+/** A row of the table (the library's CurveInfo); `names` are matched case-insensitively. */
+export type Curve = CurveInfo;
 
 const row = (id: number, nid: string, oid: string, bits: number, names: string[], forbidden = false): Curve =>
   Object.freeze({ id, nid, names: Object.freeze([nid.replace(/^NID_(X9_62_)?/, ''), ...names]), oid, bits, cloudhsmForbidden: forbidden });

@@ -1,4 +1,6 @@
-// A minimal DER reader: enough to take a DSA SubjectPublicKeyInfo apart (importPubKey).
+// The little DER kmu11 reads and writes itself: a DSA SubjectPublicKeyInfo taken apart
+// (importPubKey), ECDSA/DSA signatures as SEQUENCE { r, s } (sign, verify), kmu's fake PEM
+// (getCaviumPrivKey, IsValidKeyHandlefile), an EC point's OCTET STRING (importPubKey).
 
 export interface Tlv {
   tag: number;
@@ -25,6 +27,41 @@ export function children(der: Buffer): Tlv[] {
     at = start + len;
   }
   return out;
+}
+
+/** One TLV: the tag, the definite length, the value. */
+export function tlv(tag: number, value: Buffer): Buffer {
+  const n = value.length;
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+  const length = n < 0x80 ? [n] : [0x80 | bytes.length, ...bytes];
+  return Buffer.concat([Buffer.from([tag, ...length]), value]);
+}
+
+/** A non-negative INTEGER from its big-endian magnitude (leading zeros dropped, a sign byte added when needed). */
+export function derInteger(magnitude: Buffer): Buffer {
+  let m = magnitude;
+  while (m.length > 1 && m[0] === 0) m = m.subarray(1);
+  if (m.length === 0) m = Buffer.from([0]);
+  if (m[0]! & 0x80) m = Buffer.concat([Buffer.from([0]), m]);
+  return tlv(0x02, m);
+}
+
+/** SEQUENCE of INTEGERs from their magnitudes. */
+export function integerSequence(magnitudes: Buffer[]): Buffer {
+  return tlv(0x30, Buffer.concat(magnitudes.map(derInteger)));
+}
+
+/** The INTEGERs' contents of a DER SEQUENCE of INTEGERs that is all of `der`, or undefined if it is not one. */
+export function integersOf(der: Buffer): Buffer[] | undefined {
+  try {
+    const top = children(der);
+    if (top.length !== 1 || top[0]!.tag !== 0x30) return undefined;
+    const items = children(top[0]!.value);
+    return items.every((t) => t.tag === 0x02) ? items.map((t) => t.value) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** DSA public key parts from its SPKI DER: p, q, g and y. */

@@ -18,6 +18,11 @@ export class KmuError extends Error {
   }
 }
 
+/** 0xa8 for a key handle the operator may not use or that names nothing: `why` says which. */
+export function invalidHandle(handle: number, why: string): KmuError {
+  return new KmuError(RC.INVALID_HANDLE, { detail: `key handle ${handle}: ${why}` });
+}
+
 /**
  * Bad input to a command (unknown flag, missing value, out-of-range number...): printed as
  * one line "Error: <message>" before anything reaches the token; exit status non-zero.

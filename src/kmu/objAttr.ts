@@ -82,3 +82,12 @@ export function formatObjAttrValue(attr: ObjAttr, value: ObjAttrValue, alone: bo
       return '0x' + (Buffer.isBuffer(value) ? value.toString('hex') : String(value));
   }
 }
+
+/**
+ * getAttribute's dump, as its -out file holds it and the CLI prints it: each attribute's name
+ * and value on a line of their own; -a 512 starts with a blank line.
+ */
+export function attributeDump(attributes: ReadonlyArray<{ name: string; value: string }>, all: boolean): string {
+  const body = attributes.map((a) => `${a.name}\n${a.value}\n`).join('');
+  return all ? `\n${body}` : body;
+}

@@ -1,5 +1,5 @@
 // Every PKCS#11 error becomes a kmu return code; the CKR name travels along (shown in --json).
-// The one place errors become kmu's: KmuSession.execute converts whatever a command throws.
+// The one place errors become kmu's: CommandRunner.execute converts whatever a command throws.
 import { Pkcs11Error } from '../p11/index.js';
 import { KmuError, UsageError } from './errors.js';
 import { RC } from './returnCodes.js';

@@ -3,7 +3,7 @@ import { UsageError } from './errors.js';
 import { findCurve, type Curve } from './curves.js';
 
 /** CloudHSM's label and id limit (bytes of UTF-8). */
-export const MAX_LABEL_BYTES = 127;
+const MAX_LABEL_BYTES = 127;
 
 export function integer(min: number, max: number) {
   return (text: string, flag: string): number => {

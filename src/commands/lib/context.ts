@@ -1,9 +1,9 @@
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
-import type { CommandContext } from '../types.js';
+import type { CommandContext, OfflineContext } from '../types.js';
 
 /** Throws, naming the signal, once the operator has interrupted the command; the caller rolls back. */
-export function checkInterrupt(ctx: CommandContext): void {
+export function checkInterrupt(ctx: OfflineContext): void {
   if (ctx.signal?.aborted)
     throw new KmuError(RC.GENERAL_ERROR, { detail: `interrupted by ${String(ctx.signal.reason)}; nothing was made` });
 }

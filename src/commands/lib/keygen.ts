@@ -1,14 +1,12 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
 import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
-import type { KeyPairRequest } from '../../backend/backend.js';
-import { requireAttestation } from '../../backend/attest.js';
-import { checkMinSrv } from '../../backend/cluster.js';
+import type { KeyPairRequest } from '../../backend/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
-import { checkInterrupt, requireLogin } from './context.js';
+import { checkInterrupt } from './context.js';
 import { checkShareTargets } from './ownership.js';
 import { keyUris } from './uri.js';
 
@@ -38,6 +36,14 @@ export const KEY_PAIR_FLAGS: readonly FlagSpec[] = [
   { flag: '-attest', key: 'attest' },
   { flag: '-uri', key: 'uri' },
 ];
+
+/** The flags every generation has, as the pages' syntax blocks list them after the command's own. */
+const KEY_PAIR_SYNTAX = ['[-id <key ID>]', '[-min_srv <minimum number of servers>]', '[-m_value <0..8>]', '[-nex]', '[-sess]', '[-timeout <number of seconds> ]', '[-u <user-ids>]', '[-attest]'];
+
+/** A generator's syntax block as its page prints it: `own` flags, then the common ones, each under the first. */
+export function keyPairSyntax(name: string, own: string[]): string {
+  return `${name} -h\n\n${name} ${[...own, ...KEY_PAIR_SYNTAX].join(`\n${' '.repeat(name.length + 1)}`)}`;
+}
 
 /** Generations overlap in a parallel batch; two with the same -id keep their order (the second gets 0x07). */
 export const KEY_PAIR_PARALLEL = { group: 'create' as const, key: (o: KeyPairOptions) => (o.id === undefined ? undefined : `id:${o.id}`) };
@@ -69,12 +75,12 @@ function checkClusterFlags(ctx: CommandContext, o: KeyPairOptions): void {
   if (o.users?.length && !backend.capabilities.sharing) throw refuse('-u', 'sharing the key with other users');
   if (o.mValue && !backend.capabilities.quorum) throw refuse('-m_value', 'quorum authentication');
   // Each backend says how many HSMs it spans (a single token: 1); more is never met.
-  checkMinSrv(o.minSrv, Math.max(1, backend.capabilities.servers), backend.kind);
+  backend.requireServers(o.minSrv);
   if (o.attest && !backend.capabilities.attestation) throw refuse('-attest', 'firmware attestation');
 }
 
 /** The pair as the backend's policy sees it; the algorithm from the command's options. */
-function keyPairRequest(ctx: CommandContext, o: KeyPairOptions): KeyPairRequest {
+function keyPairRequest(o: KeyPairOptions): KeyPairRequest {
   const x = o as KeyPairOptions & { curve?: { id: number; nid: string }; publicExponent?: unknown; modulusBits?: unknown };
   const algorithm = x.curve ? 'ec' : x.publicExponent !== undefined ? 'rsa' : 'dsa';
   return {
@@ -172,7 +178,7 @@ export async function generatePair(
 ): Promise<GeneratedPair> {
   const { backend } = ctx;
   const { session, user } = backend;
-  const req = keyPairRequest(ctx, o);
+  const req = keyPairRequest(o);
   if (backend.keyPairTemplates) ({ publicTemplate, privateTemplate } = backend.keyPairTemplates(req, publicTemplate, privateTemplate));
   const meta = { owner: user!.id, shared: o.users ?? [], mValue: o.mValue ?? 0 };
   checkInterrupt(ctx);
@@ -219,23 +225,32 @@ export async function generatePair(
   }
 }
 
+/** -attest: PASS (or the first pins recorded) goes on; a mismatch is kmu11's 0x0c. */
+async function requireAttestation(ctx: CommandContext): Promise<void> {
+  const r = await ctx.backend.attest();
+  if (r.result === 'FAIL')
+    throw new KmuError(RC.ATTESTATION_FAILED, {
+      detail: `attestation: ${r.differences.join(', ')} differ from the pins (${r.pinsFrom === 'config' ? 'config file' : r.path}); after an intended upgrade run kmu11 attest --repin`,
+    });
+}
+
 /**
- * Runs a pair generation after the checks it needs, in kmu's order: login, cluster flags, ID
- * uniqueness. With -id, the check and `generate` are one step for kmu11 processes sharing a
- * home: a lock beside the token keeps two of them from both passing the check.
+ * Every command that makes a key (a pair, a secret key, an import, an unwrap) runs `create`
+ * through here, after kmu's checks in kmu's order: cluster flags, the users shared with, the
+ * backend's rules, -attest, ID uniqueness. With -id, the ID check and `create` are one step
+ * for kmu11 processes sharing a home (the backend's generation lock), so two cannot both pass it.
  */
-export async function generating<T>(ctx: CommandContext, o: KeyPairOptions, generate: () => Promise<T>): Promise<T> {
-  requireLogin(ctx);
+export async function createAfterChecks<T>(ctx: CommandContext, o: KeyPairOptions, create: () => Promise<T>): Promise<T> {
   checkClusterFlags(ctx, o);
   await checkShareTargets(ctx, o.users);
-  ctx.backend.checkKeyPair?.(keyPairRequest(ctx, o));
+  ctx.backend.checkKeyPair?.(keyPairRequest(o));
   // -attest before anything is made: a mismatch is 0x0c and nothing is created.
-  if (o.attest) await requireAttestation(ctx.backend, ctx.backend.attestPins);
+  if (o.attest) await requireAttestation(ctx);
   const id = o.id;
-  if (id === undefined) return generate();
+  if (id === undefined) return create();
   const checked = async () => {
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
-    return generate();
+    return create();
   };
   return ctx.backend.exclusive(checked);
 }

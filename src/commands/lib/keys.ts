@@ -96,7 +96,7 @@ function recordedSpki(priv: KeyView, value: Buffer): Buffer | undefined {
 }
 
 /** The public key of any key object: its own; for a private key, the one the handle store knows. */
-export async function spkiOf(_session: Session, key: KeyView): Promise<Buffer | undefined> {
+function spkiOf(key: KeyView): Buffer | undefined {
   if (key.cls === CKO.PUBLIC_KEY) return publicSpki(key);
   if (key.cls === CKO.PRIVATE_KEY && key.recordedPublic) return recordedSpki(key, key.recordedPublic);
   return undefined;
@@ -114,17 +114,16 @@ export async function kcvOf(session: Session, key: KeyView): Promise<Buffer | un
     const out = await session.encrypt({ mechanism: ecb.mechanism }, key.object, Buffer.alloc(ecb.block)).catch(() => undefined);
     return out?.subarray(0, 3);
   }
-  const spki = await spkiOf(session, key);
+  const spki = spkiOf(key);
   return spki ? asymmetricKcv(spki) : undefined;
 }
 
 /** Public value kmu shows as OBJ_ATTR_MODULUS for an EC key: the uncompressed point. */
-async function ecPointOf(session: Session, key: KeyView): Promise<Buffer | undefined> {
+function ecPointOf(key: KeyView): Buffer | undefined {
   const own = key.buf(CKA.EC_POINT);
   if (own) return unwrapOctetString(own);
   return key.cls === CKO.PRIVATE_KEY ? key.recordedPublic : undefined;
 }
-
 
 /**
  * The OBJ_ATTRs CloudHSM dumps for the key's type (dumpOrder.ts), or just `only`, with kmu's derived values: public
@@ -144,7 +143,7 @@ export async function objAttrValues(session: Session, key: KeyView, only?: numbe
   }
   if (key.keyType === CKK.EC) {
     const curve = curveByOid(key.curveOid ?? '');
-    const point = wants(OBJ.MODULUS!) ? await ecPointOf(session, key) : undefined;
+    const point = wants(OBJ.MODULUS!) ? ecPointOf(key) : undefined;
     if (point) derived.set(CKA.MODULUS, point);
     if (curve) {
       derived.set(CKA.MODULUS_BITS, curve.bits);

@@ -1,6 +1,6 @@
 // The masking key extractMaskedObject and insertMaskedObject use, standing for the key a
 // CloudHSM cluster masks objects with. On a PKCS#11 token it is an AES-256 key kept on the
-// token, never extractable, made on first use (under the keygen lock, so one per token). Two
+// token, never extractable, made on first use (under the backend's generation lock, so one per token). Two
 // homes share it when one's token was cloned from the other's after it was made (the token
 // directory copied, as a CloudHSM cluster restored from another's backup): objects masked in
 // one insert in the other, and nowhere else.
@@ -12,14 +12,12 @@
 //   kmu11-masked-object 1\n<header JSON>\n<key wrapped with CKM_AES_KEY_WRAP_PAD><16-byte AES-CMAC>
 // The CMAC, made by the masking key on the token over everything before it, binds the header
 // (attributes, owner, sharing, quorum) to the key material.
-import { join } from 'node:path';
 import { CKA, CKK, CKM, CKO, type Template } from '../../p11/index.js';
-import { withLock } from '../../backend/lock.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import type { CommandContext } from '../types.js';
 
-export const MASKING_OWNER = 0x10000;
+const MASKING_OWNER = 0x10000;
 const LABEL = 'kmu11 masking key';
 const ID = Buffer.from('kmu11-masking-key', 'utf8');
 const MAGIC = 'kmu11-masked-object 1\n';
@@ -73,8 +71,7 @@ export async function maskingKey(ctx: CommandContext, create: boolean): Promise<
     }
     return object;
   };
-  const home = ctx.backend.home;
-  return home === undefined ? make() : withLock(join(home, 'keygen.lock'), make);
+  return ctx.backend.exclusive(make);
 }
 
 export interface MaskHeader {

@@ -1,11 +1,10 @@
-// The commands' side of access control: resolve a handle, ask backend/access.ts whether the
+// The commands' side of access control: resolve a handle, ask kmu/access.ts whether the
 // logged-in user may act on it, and for a quorum-controlled private key use up one approved
 // quorum token. Keys the user may not see answer as unknown handles (0xa8).
 import { CKA, CKO } from '../../p11/index.js';
-import { decide, quorumMembers, type KeyAction } from '../../backend/access.js';
-import { invalidHandle, type KeyMeta } from '../../backend/handles.js';
-import type { QuorumOp } from '../../backend/quorum.js';
-import { KmuError } from '../../kmu/errors.js';
+import type { KeyMeta } from '../../backend/index.js';
+import { decide, quorumMembers, type KeyAction, type QuorumOp } from '../../kmu/access.js';
+import { invalidHandle, KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import type { CommandContext } from '../types.js';
 
@@ -16,7 +15,7 @@ export interface AuthorizedKey {
 }
 
 /** Whether a PKCS#11 object is a public key (visible and usable by every user). */
-export async function isPublicKey(ctx: CommandContext, object: number): Promise<boolean> {
+async function isPublicKey(ctx: CommandContext, object: number): Promise<boolean> {
   const [cls] = await ctx.backend.session.getAttributes(object, [CKA.CLASS]);
   return !!cls && 'value' in cls && cls.value === CKO.PUBLIC_KEY;
 }

@@ -3,11 +3,14 @@
 // (SEQUENCE { r INTEGER, s INTEGER }), the form openssl makes and checks; verify also takes
 // PKCS#11's raw r || s.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { CKK, type Mechanism } from '../../p11/index.js';
+import { CKK, CKO, type Mechanism } from '../../p11/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
+import { integerSequence, integersOf } from '../../kmu/der.js';
 import { DIGEST_CKM, SIGN_MECHANISMS, signMechanism, type SignMechanism } from '../../kmu/signMechanisms.js';
+import type { CommandContext } from '../types.js';
+import { readKey, type KeyView } from './keys.js';
+import { authorize, type AuthorizedKey } from './ownership.js';
 
 /** The mechanism and the bytes to give C_Sign / C_Verify for a message. */
 export function signingInput(m: SignMechanism, message: Buffer): { mechanism: Mechanism; data: Buffer } {
@@ -22,57 +25,23 @@ export function signingInput(m: SignMechanism, message: Buffer): { mechanism: Me
   return { mechanism: { mechanism: m.ckm }, data: createHash(m.digest).update(message).digest() };
 }
 
-function derInt(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  let v = b.subarray(i);
-  if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
-  return Buffer.concat([Buffer.from([0x02]), derLength(v.length), v]);
-}
-
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
 /** r || s (each half the length) → DER SEQUENCE { r, s }. */
 export function rawToDer(raw: Buffer): Buffer {
   const half = raw.length / 2;
-  const body = Buffer.concat([derInt(raw.subarray(0, half)), derInt(raw.subarray(half))]);
-  return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
-}
-
-function readLength(b: Buffer, at: number): [number, number] | undefined {
-  const first = b[at];
-  if (first === undefined) return undefined;
-  if (first < 0x80) return [first, at + 1];
-  const n = first & 0x7f;
-  if (n === 0 || n > 3 || at + 1 + n > b.length) return undefined;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + b[at + 1 + i]!;
-  return [len, at + 1 + n];
+  return integerSequence([raw.subarray(0, half), raw.subarray(half)]);
 }
 
 /** DER SEQUENCE { r, s } → r || s with each half `half` bytes; undefined if it is not one. */
 export function derToRaw(der: Buffer, half: number): Buffer | undefined {
-  if (der[0] !== 0x30) return undefined;
-  const seq = readLength(der, 1);
-  if (!seq || seq[1] + seq[0] !== der.length) return undefined;
+  const ints = integersOf(der);
+  if (ints?.length !== 2) return undefined;
   const out: Buffer[] = [];
-  let at = seq[1];
-  for (let k = 0; k < 2; k++) {
-    if (der[at] !== 0x02) return undefined;
-    const l = readLength(der, at + 1);
-    if (!l || l[1] + l[0] > der.length) return undefined;
-    let v = der.subarray(l[1], l[1] + l[0]);
+  for (let v of ints) {
     while (v.length > half && v[0] === 0) v = v.subarray(1);
     if (v.length > half) return undefined;
     out.push(Buffer.concat([Buffer.alloc(half - v.length), v]));
-    at = l[1] + l[0];
   }
-  return at === der.length ? Buffer.concat(out) : undefined;
+  return Buffer.concat(out);
 }
 
 export function mechanismFlag(text: string, flag: string): SignMechanism {
@@ -81,20 +50,26 @@ export function mechanismFlag(text: string, flag: string): SignMechanism {
   return m;
 }
 
-export function readInput(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
-}
-
 const KEY_TYPE_NAMES: Record<number, string> = { [CKK.RSA]: 'RSA', [CKK.EC]: 'EC', [CKK.DSA]: 'DSA' };
 
 /** A mechanism works with one key type: anything else is refused before the token is asked. */
-export function requireKeyType(m: SignMechanism, keyType: number, handle: number): void {
+function requireKeyType(m: SignMechanism, keyType: number, handle: number): void {
   if (keyType !== m.keyType)
     throw new KmuError(RC.INVALID_INPUT, {
       detail: `mechanism ${m.id} (${m.name}) needs an ${KEY_TYPE_NAMES[m.keyType]} key; key ${handle} is ${KEY_TYPE_NAMES[keyType] ?? 'another type'}`,
     });
+}
+
+/**
+ * The key sign (a private key) or verify (a public one) works with: usable by the logged-in
+ * user, of the class the command takes and the key type the mechanism needs.
+ */
+export async function signingKey(ctx: CommandContext, handle: number, m: SignMechanism, command: 'sign' | 'verify'): Promise<AuthorizedKey & { view: KeyView }> {
+  const key = await authorize(ctx, handle, 'use');
+  const view = await readKey(ctx.backend.session, key.object);
+  const [cls, what] = command === 'sign' ? [CKO.PRIVATE_KEY, 'private'] : [CKO.PUBLIC_KEY, 'public'];
+  if (view.cls !== cls)
+    throw new KmuError(RC.INVALID_INPUT, { detail: `key ${handle} is not a ${what} key; ${command} takes a ${what} key handle` });
+  requireKeyType(m, view.keyType, handle);
+  return { ...key, view };
 }

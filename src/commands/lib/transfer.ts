@@ -7,7 +7,6 @@
 // reaches kmu11 (or the token) through a transient session AES key whose value kmu11 made:
 // C_WrapKey/C_UnwrapKey with CKM_AES_KEY_WRAP_PAD under it, then destroyed.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { CKA, CKK, CKM, CKO, type Mechanism, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -22,11 +21,12 @@ import {
 } from '../../kmu/aesKeyWrap.js';
 import { hashType, wrapMechanism, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
 import type { CommandContext } from '../types.js';
+import { readInput } from './files.js';
 import { readKey, type KeyView } from './keys.js';
 import { rsaAesUnwrap, rsaAesWrap, transientAesTemplate } from './wrapRsaAes.js';
 import { authorize } from './ownership.js';
-import type { KeyAction } from '../../backend/access.js';
-import type { KeyMeta } from '../../backend/handles.js';
+import type { KeyMeta } from '../../backend/index.js';
+import type { KeyAction } from '../../kmu/access.js';
 
 export interface ResolvedKey {
   handle: number;
@@ -36,7 +36,7 @@ export interface ResolvedKey {
 }
 
 /**
- * The key a handle names, if the logged-in user may do `action` with it (backend/access.ts):
+ * The key a handle names, if the logged-in user may do `action` with it (kmu/access.ts):
  * 'use' for a wrapping key, 'export' for a key taken out (the page: "You can export only those
  * keys that you own").
  */
@@ -75,13 +75,6 @@ export function readAesKeyFile(file: string, flag = '-wk'): Buffer {
   return key;
 }
 
-export function readInput(file: string, flag: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new KmuError(RC.FILE_READ, { detail: `${flag} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})` });
-  }
-}
 
 /** Runs `use` with a transient session AES-256 key whose value kmu11 knows; destroyed afterwards. */
 async function withTransientKey<T>(session: Session, use: (object: number, value: Buffer) => Promise<T>): Promise<T> {
@@ -113,7 +106,7 @@ export async function offers(ctx: CommandContext, ckm: number): Promise<boolean>
 }
 
 /** The PKCS#11 mechanism for a kmu wrap mechanism on this token, or 'emulated'. */
-export async function tokenMechanism(ctx: CommandContext, m: WrapMechanism, hashId?: number): Promise<Mechanism | 'emulated'> {
+async function tokenMechanism(ctx: CommandContext, m: WrapMechanism, hashId?: number): Promise<Mechanism | 'emulated'> {
   if (m.gcm) throw new Error(`-m ${m.id} is wrapped by wrapGcm.ts`);
   if (m.vendor !== undefined && (await offers(ctx, m.vendor))) return { mechanism: m.vendor };
   if (m.ckm === undefined || !(await offers(ctx, m.ckm))) {
@@ -171,7 +164,7 @@ export async function unwrapWith(
 }
 
 /** Cfm3UnWrapHostKey: mechanism-4 blob → plaintext, under the token key or a -wk file's key. */
-export async function hostUnwrap(ctx: CommandContext, wrapping: number, blob: Buffer, fileKey?: Buffer): Promise<Buffer> {
+async function hostUnwrap(ctx: CommandContext, wrapping: number, blob: Buffer, fileKey?: Buffer): Promise<Buffer> {
   const cipher = fileKey ? softwareCipher(fileKey, 'decrypt') : tokenCipher(ctx.backend.session, wrapping, 'decrypt');
   return unwrapPkcs5(cipher, blob).catch(integrity);
 }
@@ -200,12 +193,4 @@ export async function exportPlaintext(ctx: CommandContext, key: ResolvedKey, wra
   requireAes(wrapping);
   const blob = await wrapWith(ctx, wrapMechanism(4)!, wrapping.object, key.object);
   return hostUnwrap(ctx, wrapping.object, blob, fileKey);
-}
-
-export function writeOut(file: string, data: Buffer | string, mode = 0o600): void {
-  try {
-    writeFileSync(file, data, { mode });
-  } catch (e) {
-    throw new KmuError(RC.FILE_WRITE, { detail: `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? e}` });
-  }
 }

@@ -1,21 +1,10 @@
 // Each key's PKCS#11 URI (RFC 7512), for --json and -uri: token, object label, id and type, so
 // that p11tool or OpenSSL's pkcs11 engine/provider can use the key kmu11 printed.
 import { CKA, CKO } from '../../p11/index.js';
-import type { Backend } from '../../backend/backend.js';
-import { keyUri, type UriTokenInfo } from '../../backend/uri.js';
 import type { CommandContext } from '../types.js';
-
-const tokens = new WeakMap<Backend, Promise<UriTokenInfo>>();
-
-function tokenOf(backend: Backend): Promise<UriTokenInfo> {
-  let p = tokens.get(backend);
-  if (!p) tokens.set(backend, (p = backend.slot.getTokenInfo()));
-  return p;
-}
 
 /** The URI of each object, in order (by its class, CKA_LABEL and CKA_ID as the token has them). */
 export async function keyUris(ctx: CommandContext, objects: number[]): Promise<string[]> {
-  const t = await tokenOf(ctx.backend);
   const out: string[] = [];
   for (const o of objects) {
     const [cls, label, id] = await ctx.backend.session.getAttributes(o, [CKA.CLASS, CKA.LABEL, CKA.ID]);
@@ -24,7 +13,7 @@ export async function keyUris(ctx: CommandContext, objects: number[]): Promise<s
     const type = c === CKO.PUBLIC_KEY ? 'public' : c === CKO.PRIVATE_KEY ? 'private' : 'secret';
     const l = v(label);
     const i = v(id);
-    out.push(keyUri(t, { type, label: l === undefined ? undefined : String(l), id: Buffer.isBuffer(i) ? i : undefined }));
+    out.push(await ctx.backend.keyUri({ type, label: l === undefined ? undefined : String(l), id: Buffer.isBuffer(i) ? i : undefined }));
   }
   return out;
 }

@@ -12,7 +12,8 @@ import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { CLOUDHSM_AES_GCM, GCM_IV_BYTES, GCM_TAG_BYTES, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
 import type { CommandContext } from '../types.js';
-import { createFromPlaintext, offers, plaintextOf, readInput } from './transfer.js';
+import { createFromPlaintext, offers, plaintextOf } from './transfer.js';
+import { readInput } from './files.js';
 
 /** -aad: the file's bytes. */
 export const readAad = (file?: string): Buffer | undefined => (file === undefined ? undefined : readInput(file, '-aad'));

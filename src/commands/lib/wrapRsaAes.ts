@@ -55,14 +55,8 @@ export async function rsaAesUnwrap(session: Session, oaep: Mechanism, unwrapping
   if (bytes === 0 || blob.length <= bytes + 8)
     throw new KmuError(RC.INVALID_INPUT, { detail: `an RSA_AES blob is the RSA-OAEP part (${bytes || 'the modulus'} bytes) and an RFC 5649 part; this one has ${blob.length} bytes` });
   const temp = await session.unwrapKey(oaep, unwrapping, blob.subarray(0, bytes), [
-    { type: CKA.CLASS, value: CKO.SECRET_KEY },
-    { type: CKA.KEY_TYPE, value: CKK.AES },
-    { type: CKA.TOKEN, value: false },
-    { type: CKA.PRIVATE, value: true },
-    { type: CKA.SENSITIVE, value: true },
+    ...transientAesTemplate('kmu11 RSA_AES'),
     { type: CKA.EXTRACTABLE, value: false },
-    { type: CKA.UNWRAP, value: true },
-    { type: CKA.LABEL, value: 'kmu11 RSA_AES' },
   ]);
   return destroying(session, temp, () => session.unwrapKey({ mechanism: CKM.AES_KEY_WRAP_PAD }, temp, blob.subarray(bytes), template));
 }

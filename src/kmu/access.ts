@@ -14,7 +14,11 @@
 //    application depends on. Their public keys, having no owner to keep them, anyone exports.
 // On the generic and cloudhsm backends the logged-in user is the token's only user (id 0) and
 // every key there is owner 0: the same test, `owner === user`, makes them its own.
-import type { KeyMeta } from './handles.js';
+import type { KeyMeta } from '../backend/index.js';
+
+/** The operations a quorum token allows once (getToken -o): a quorum-controlled key needs approvals for each. */
+export const QUORUM_OPS = ['sign', 'share', 'unshare', 'delete'] as const;
+export type QuorumOp = (typeof QUORUM_OPS)[number];
 
 /** see: findKey, getAttribute, getKeyInfo; use: sign; manage: deleteKey, setAttribute, shareKey; export: exportPubKey. */
 export type KeyAction = 'see' | 'use' | 'manage' | 'export';
@@ -30,7 +34,7 @@ export interface KeyFacts {
   isPublic: boolean;
 }
 
-export const UNKNOWN_OWNER = 0;
+const UNKNOWN_OWNER = 0;
 
 export function decide(userId: number, key: KeyFacts, action: KeyAction): Decision {
   const { meta, isPublic } = key;
