@@ -47,6 +47,15 @@ export class Session {
     return this.#lock.run(false, call);
   }
 
+  /**
+   * A generation: a write when it makes a token object; else it touches no object file and
+   * takes no turn (a DSA domain-parameter generation can take seconds: a token write must not
+   * wait for it).
+   */
+  #generate<T>(templates: Array<{ type: number; value: Buffer }[]>, call: () => Promise<T>): Promise<T> {
+    return makesTokenObject(...templates) ? this.#write(call) : call();
+  }
+
   // ------------------------------------------------------------ management
   login(pin: string, userType: number = CKU.USER): Promise<void> {
     return asPromise(() => this.#write(() => this.#native.C_Login(this.handle, userType, pin)));
@@ -82,14 +91,14 @@ export class Session {
     return asPromise(() => {
       const pub = encodeTemplate(publicTemplate, 'publicTemplate');
       const priv = encodeTemplate(privateTemplate, 'privateTemplate');
-      return this.#lock.run(makesTokenObject(pub, priv), () => this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv));
+      return this.#generate([pub, priv], () => this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv));
     });
   }
 
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
     return asPromise(() => {
       const t = encodeTemplate(template);
-      return this.#lock.run(makesTokenObject(t), () => this.#native.C_GenerateKey(this.handle, mechanism, t));
+      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t));
     });
   }
 
