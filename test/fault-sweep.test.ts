@@ -5,8 +5,8 @@
 // when kmu11 tolerates that call's failure), the token's objects are exactly as before
 // (pkcs11-tool on SoftHSM directly), findKey lists exactly what it listed before, and the next
 // command works. Commands swept: genECCKeyPair (with -id, so the ID check's search is swept
-// too), genDSAKeyPair, genRSAKeyPair, genSymKey, imSymKey, importPubKey, setAttribute
-// (session → token) and deleteKey. genECCKeyPair, setAttribute and deleteKey fail every call;
+// too), genDSAKeyPair, genRSAKeyPair, genSymKey, imSymKey, importPubKey, importPrivateKey,
+// unWrapKey, insertMaskedObject, setAttribute (session → token) and deleteKey. genECCKeyPair, setAttribute and deleteKey fail every call;
 // the others, in CI, the first and the last call of each function they call (which covers
 // every function and the ends of each run of calls) — every call under KMU11_LONG=1.
 import { execFileSync } from 'node:child_process';
@@ -247,6 +247,68 @@ describe('every PKCS#11 call of a changing command, failed in turn', () => {
       setup: async () => [],
       command: () => kmu.importPubKey({ file, label: 'sweep-pub' }),
       cleanup: deleteNew,
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('importPrivateKey (an EC private key in PEM, carried in under an AES key)', async () => {
+    const empty = tokenObjects();
+    const file = join(dir, 'priv.pem');
+    writeFileSync(file, execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
+    report.importPrivateKey = await sweep({
+      label: 'sweep-ipk',
+      sample: true,
+      setup: async () => [(await kmu.genSymKey({ type: 31, size: 32, label: 'sweep-ipw' })).handle],
+      command: (h) => kmu.importPrivateKey({ file, wrapping: h[0]!, label: 'sweep-ipk' }),
+      cleanup: async (h, r) => {
+        await deleteNew(h, r);
+        await kmu.run('deleteKey', { handle: h[0] });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('unWrapKey (an AES key wrapped with -m 4 under another)', async () => {
+    const empty = tokenObjects();
+    const file = join(dir, 'wrapped.key');
+    report.unWrapKey = await sweep({
+      label: 'sweep-uw',
+      sample: true,
+      setup: async () => {
+        const wrapping = (await kmu.genSymKey({ type: 31, size: 32, label: 'sweep-uww' })).handle;
+        const source = (await kmu.genSymKey({ type: 31, size: 16, label: 'sweep-uw' })).handle;
+        await kmu.wrapKey({ key: source, wrapping, out: file, mechanism: 4 });
+        return [wrapping, source];
+      },
+      command: (h) => kmu.unWrapKey({ file, wrapping: h[0]!, mechanism: 4 }),
+      cleanup: async (h, r) => {
+        await deleteNew(h, r);
+        for (const k of h) await kmu.run('deleteKey', { handle: k });
+      },
+    });
+    expect(tokenObjects()).toBe(empty);
+  });
+
+  it('insertMaskedObject (a key extracted masked first)', async () => {
+    const file = join(dir, 'masked.obj');
+    // The token's masking key is made on first use and stays: the token counts from after it.
+    const first = (await kmu.genSymKey({ type: 31, size: 32, label: 'sweep-mask' })).handle;
+    await kmu.extractMaskedObject({ handle: first, out: file });
+    await kmu.run('deleteKey', { handle: first });
+    const empty = tokenObjects();
+    report.insertMaskedObject = await sweep({
+      label: 'sweep-mask',
+      sample: true,
+      setup: async () => {
+        const key = (await kmu.genSymKey({ type: 31, size: 32, label: 'sweep-mask' })).handle;
+        await kmu.extractMaskedObject({ handle: key, out: file });
+        return [key];
+      },
+      command: () => kmu.insertMaskedObject({ file }),
+      cleanup: async (h, r) => {
+        await deleteNew(h, r);
+        await kmu.run('deleteKey', { handle: h[0] });
+      },
     });
     expect(tokenObjects()).toBe(empty);
   });
