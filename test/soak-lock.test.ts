@@ -3,7 +3,7 @@
 // (C_GenerateKeyPair → CKR_GENERAL_ERROR). Its order rules, the backend turning it on for
 // SoftHSM, and token generations racing finds on four sessions of one process without a failure
 // (that race alone rarely hits the bug without the lock: test/soak.test.ts at 4 × 5 × 2 did,
-// about one run in three).
+// in 3 of 6 runs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadModule } from '../src/backend/token.js';

@@ -16,7 +16,7 @@ const LONG = process.env.KMU11_LONG === '1';
 const custom = /^(\d+)x(\d+)x(\d+)$/.exec(process.env.KMU11_SOAK ?? '');
 // Several Kmu instances are what makes SoftHSM's threads meet: one instance's calls share one
 // PKCS#11 session, run one at a time. Before the p11 ObjectLock (src/p11/objectLock.ts), 4 × 5
-// failed about one run in three (SoftHSM 2.6 read an object file another thread was writing).
+// failed in 3 of 6 runs (SoftHSM 2.6 read an object file another thread was writing).
 const SIZE = custom
   ? { sessions: Number(custom[1]), inFlight: Number(custom[2]), rounds: Number(custom[3]) }
   : LONG
