@@ -14,15 +14,14 @@ import { embeddedToken, objectCount } from './helpers/oracle.js';
 const LONG = process.env.KMU11_LONG === '1';
 // KMU11_SOAK=SxFxR picks another size (e.g. 32x30x1).
 const custom = /^(\d+)x(\d+)x(\d+)$/.exec(process.env.KMU11_SOAK ?? '');
-// CI runs one library session with 20 calls in flight. Several Kmu instances on one token in one
-// process (4 × 5 and up, and --long) still fail now and then: C_GenerateKeyPair answers
-// CKR_GENERAL_ERROR (once CKR_TEMPLATE_INCONSISTENT) for one key in ~40, since the addon's
-// changes of this session met the handle store's (issue 10 stays open on it; README, Tests).
+// Several Kmu instances are what makes SoftHSM's threads meet: one instance's calls share one
+// PKCS#11 session, run one at a time. Before the p11 ObjectLock (src/p11/objectLock.ts), 4 × 5
+// failed in 3 of 6 runs (SoftHSM 2.6 read an object file another thread was writing).
 const SIZE = custom
   ? { sessions: Number(custom[1]), inFlight: Number(custom[2]), rounds: Number(custom[3]) }
   : LONG
     ? { sessions: 32, inFlight: 30, rounds: 10 }
-    : { sessions: 1, inFlight: 20, rounds: 2 };
+    : { sessions: 4, inFlight: 5, rounds: 2 };
 const API = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const SCRIPT = `

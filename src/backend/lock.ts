@@ -86,14 +86,28 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   }
 }
 
+// Wakes when the turn comes or when the turn may have stalled, never polling: a Promise.race on
+// `before` every 50 ms added a reaction to it each time, and hundreds of library calls queued
+// for minutes grew the heap by gigabytes (and woke the loop 20 times a second each).
 async function waitTurn(lockPath: string, before: Promise<unknown>, t: Turns, timeoutMs: number): Promise<void> {
   let done = false;
-  void before.then(() => (done = true));
+  let wake = () => {};
+  void before.then(() => {
+    done = true;
+    wake();
+  });
   await Promise.resolve();
   while (!done) {
-    if (Date.now() - t.moved > timeoutMs)
+    const idle = Date.now() - t.moved;
+    if (idle > timeoutMs)
       throw new SetupError(`${lockPath} is held by process ${process.pid} on ${hostname()}; if no kmu11 is running there, remove the file`);
-    await Promise.race([before, sleep(Math.min(50, timeoutMs))]);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs - idle + 1);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }
 

@@ -38,7 +38,11 @@ function isCkr(e: unknown, ...codes: number[]): e is Pkcs11Error {
 export async function loadModule(path: string, what = 'PKCS#11 module'): Promise<Module> {
   if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
   try {
-    return await Module.load(path);
+    const module = await Module.load(path);
+    // SoftHSM up to 2.6 loses objects written while another thread reads (p11/objectLock.ts).
+    const { manufacturerID, libraryVersion: v } = await module.getInfo();
+    if (/^SoftHSM/i.test(manufacturerID.trim()) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
+    return module;
   } catch (e) {
     const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
     throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });

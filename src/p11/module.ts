@@ -1,14 +1,19 @@
 // The loaded PKCS#11 library (rust-cryptoki's `context`): load + initialize,
 // library info, slot enumeration, close.
+import { realpath } from 'node:fs/promises';
+
 import { CKR } from './constants.js';
 import { Pkcs11Error } from './error.js';
 import type { ModuleInfo } from './info.js';
 import { addon, NATIVE, type NativeModule } from './native.js';
+import { objectLockFor, type ObjectLock } from './objectLock.js';
 import type { Session } from './session/session.js';
 import { Slot } from './slot.js';
 
 /** Sessions opened through a Module, closed by Module.close (not public API). */
 export const SESSIONS: unique symbol = Symbol('kmu11.p11.sessions');
+/** The library's ObjectLock, shared by every Module on it (not public API). */
+export const OBJECT_LOCK: unique symbol = Symbol('kmu11.p11.objectLock');
 
 export class Module {
   /**
@@ -21,7 +26,8 @@ export class Module {
     if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');
     const native = new addon.Module(path);
     await native.C_Initialize();
-    return new Module(path, native);
+    const real = await realpath(path).catch(() => path);
+    return new Module(path, native, objectLockFor(real));
   }
 
   readonly path: string;
@@ -29,11 +35,24 @@ export class Module {
   readonly [NATIVE]: NativeModule;
   /** @internal */
   readonly [SESSIONS] = new Set<Session>();
+  /** @internal */
+  readonly [OBJECT_LOCK]: ObjectLock;
   #closing: Promise<void> | undefined;
 
-  private constructor(path: string, native: NativeModule) {
+  private constructor(path: string, native: NativeModule, lock: ObjectLock) {
     this.path = path;
     this[NATIVE] = native;
+    this[OBJECT_LOCK] = lock;
+  }
+
+  /**
+   * From now on, in this process, calls that write token objects (generation, creation, copy or
+   * unwrap of token objects, C_SetAttributeValue, C_DestroyObject, logins) run alone among this
+   * library's calls, through every Module on it; other calls still run together. For modules that
+   * corrupt their object store otherwise (SoftHSM 2.6: objectLock.ts).
+   */
+  serializeObjectWrites(): void {
+    this[OBJECT_LOCK].enabled = true;
   }
 
   getInfo(): Promise<ModuleInfo> {

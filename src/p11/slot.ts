@@ -3,7 +3,7 @@ import { CKF_SESSION } from './constants.js';
 import type { MechanismInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Module } from './module.js';
 import { asPromise, NATIVE } from './native.js';
-import { SESSIONS } from './module.js';
+import { OBJECT_LOCK, SESSIONS } from './module.js';
 import { Session } from './session/session.js';
 
 export class Slot {
@@ -20,7 +20,8 @@ export class Slot {
   }
 
   getTokenInfo(): Promise<TokenInfo> {
-    return asPromise(() => this.module[NATIVE].C_GetTokenInfo(this.id));
+    // Reads the token's own file (flags): a read under the library's ObjectLock.
+    return asPromise(() => this.module[OBJECT_LOCK].run(false, () => this.module[NATIVE].C_GetTokenInfo(this.id)));
   }
 
   getMechanisms(): Promise<number[]> {
@@ -33,7 +34,7 @@ export class Slot {
 
   /** C_InitToken: label is padded with blanks to 32 bytes (at most 32 bytes of UTF-8). */
   initToken(soPin: string, label: string): Promise<void> {
-    return asPromise(() => this.module[NATIVE].C_InitToken(this.id, soPin, label));
+    return asPromise(() => this.module[OBJECT_LOCK].run(true, () => this.module[NATIVE].C_InitToken(this.id, soPin, label)));
   }
 
   /** Opens a serial session, read-write unless `rw: false`. */

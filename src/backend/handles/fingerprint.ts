@@ -405,7 +405,12 @@ async function checkValueOnToken(session: Session, obj: number, attrs: Map<numbe
   const kt = num(attrs.get(CKA.KEY_TYPE));
   const ecb = kt === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : kt === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
   if (!ecb) return;
-  const out = await session.encrypt({ mechanism: ecb.mechanism }, obj, Buffer.alloc(ecb.block)).catch(() => undefined);
+  // Only "this key may not encrypt" leaves it empty: any other failure (a device error) would
+  // record a fingerprint the key never has again, and its handle would never resolve.
+  const out = await session.encrypt({ mechanism: ecb.mechanism }, obj, Buffer.alloc(ecb.block)).catch((e: unknown) => {
+    if ((e as { code?: number })?.code === CKR.KEY_FUNCTION_NOT_PERMITTED || (e as { code?: number })?.code === CKR.MECHANISM_INVALID) return undefined;
+    throw e;
+  });
   if (out) attrs.set(CKA.CHECK_VALUE, out.subarray(0, 3));
 }
 

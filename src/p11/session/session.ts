@@ -6,8 +6,9 @@ import { decodeAttribute, encodeTemplate, type AttributeRead, type Template } fr
 import { CKR, CKU } from '../constants.js';
 import { Pkcs11Error } from '../error.js';
 import type { Mechanism } from '../mechanism.js';
-import { SESSIONS } from '../module.js';
+import { OBJECT_LOCK, SESSIONS } from '../module.js';
 import { asPromise, NATIVE, type NativeModule } from '../native.js';
+import { makesTokenObject, type ObjectLock } from '../objectLock.js';
 import type { Slot } from '../slot.js';
 
 /** Codes after which a session is gone anyway: closing it again is not a failure. */
@@ -26,25 +27,46 @@ export class Session {
   readonly slot: Slot;
   readonly handle: number;
   readonly #native: NativeModule;
+  readonly #lock: ObjectLock;
   #closing: Promise<void> | undefined;
 
   constructor(slot: Slot, handle: number) {
     this.slot = slot;
     this.handle = handle;
     this.#native = slot.module[NATIVE];
+    this.#lock = slot.module[OBJECT_LOCK];
+  }
+
+  /** A call that writes token objects (or the token: logins), alone; see Module.serializeObjectWrites. */
+  #write<T>(call: () => Promise<T>): Promise<T> {
+    return this.#lock.run(true, call);
+  }
+
+  /** A call that reads objects, beside other reads. */
+  #read<T>(call: () => Promise<T>): Promise<T> {
+    return this.#lock.run(false, call);
+  }
+
+  /**
+   * A generation: a write when it makes a token object; else it touches no object file and
+   * takes no turn (a DSA domain-parameter generation can take seconds: a token write must not
+   * wait for it).
+   */
+  #generate<T>(templates: Array<{ type: number; value: Buffer }[]>, call: () => Promise<T>): Promise<T> {
+    return makesTokenObject(...templates) ? this.#write(call) : call();
   }
 
   // ------------------------------------------------------------ management
   login(pin: string, userType: number = CKU.USER): Promise<void> {
-    return asPromise(() => this.#native.C_Login(this.handle, userType, pin));
+    return asPromise(() => this.#write(() => this.#native.C_Login(this.handle, userType, pin)));
   }
 
   logout(): Promise<void> {
-    return asPromise(() => this.#native.C_Logout(this.handle));
+    return asPromise(() => this.#write(() => this.#native.C_Logout(this.handle)));
   }
 
   initPin(pin: string): Promise<void> {
-    return asPromise(() => this.#native.C_InitPIN(this.handle, pin));
+    return asPromise(() => this.#write(() => this.#native.C_InitPIN(this.handle, pin)));
   }
 
   /** Idempotent; a session the module already dropped (finalized, token gone) counts as closed. */
@@ -66,40 +88,44 @@ export class Session {
     publicTemplate: Template,
     privateTemplate: Template,
   ): Promise<{ publicKey: number; privateKey: number }> {
-    return asPromise(() =>
-      this.#native.C_GenerateKeyPair(
-        this.handle,
-        mechanism,
-        encodeTemplate(publicTemplate, 'publicTemplate'),
-        encodeTemplate(privateTemplate, 'privateTemplate'),
-      ),
-    );
+    return asPromise(() => {
+      const pub = encodeTemplate(publicTemplate, 'publicTemplate');
+      const priv = encodeTemplate(privateTemplate, 'privateTemplate');
+      return this.#generate([pub, priv], () => this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv));
+    });
   }
 
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_GenerateKey(this.handle, mechanism, encodeTemplate(template)));
+    return asPromise(() => {
+      const t = encodeTemplate(template);
+      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t));
+    });
   }
 
   wrapKey(mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer> {
-    return asPromise(() => this.#native.C_WrapKey(this.handle, mechanism, wrappingKey, key));
+    return asPromise(() => this.#read(() => this.#native.C_WrapKey(this.handle, mechanism, wrappingKey, key)));
   }
 
   unwrapKey(mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_UnwrapKey(this.handle, mechanism, unwrappingKey, wrapped, encodeTemplate(template)));
+    return asPromise(() => {
+      const t = encodeTemplate(template);
+      return this.#lock.run(makesTokenObject(t), () => this.#native.C_UnwrapKey(this.handle, mechanism, unwrappingKey, wrapped, t));
+    });
   }
 
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
-    return asPromise(() =>
-      this.#native.findObjects(this.handle, template === undefined ? undefined : encodeTemplate(template)),
-    );
+    return asPromise(() => {
+      const t = template === undefined ? undefined : encodeTemplate(template);
+      return this.#read(() => this.#native.findObjects(this.handle, t));
+    });
   }
 
   /** Values decoded by the attribute table; unreadable attributes say why. */
   getAttributes(object: number, types: number[]): Promise<AttributeRead[]> {
     return asPromise(async () => {
-      const reads: AttributeRead[] = await this.#native.C_GetAttributeValue(this.handle, object, types);
+      const reads: AttributeRead[] = await this.#read(() => this.#native.C_GetAttributeValue(this.handle, object, types));
       for (const read of reads) {
         if ('value' in read) read.value = decodeAttribute(read.type, read.value as Buffer);
       }
@@ -108,31 +134,42 @@ export class Session {
   }
 
   setAttributes(object: number, template: Template): Promise<void> {
-    return asPromise(() => this.#native.C_SetAttributeValue(this.handle, object, encodeTemplate(template)));
+    return asPromise(() => {
+      const t = encodeTemplate(template);
+      return this.#write(() => this.#native.C_SetAttributeValue(this.handle, object, t));
+    });
   }
 
   createObject(template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_CreateObject(this.handle, encodeTemplate(template)));
+    return asPromise(() => {
+      const t = encodeTemplate(template);
+      return this.#lock.run(makesTokenObject(t), () => this.#native.C_CreateObject(this.handle, t));
+    });
   }
 
   copyObject(object: number, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_CopyObject(this.handle, object, encodeTemplate(template)));
+    // A copy is a token object when its source is one, which the template need not say.
+    return asPromise(() => {
+      const t = encodeTemplate(template);
+      return this.#write(() => this.#native.C_CopyObject(this.handle, object, t));
+    });
   }
 
   /** One handle, or an array destroyed in one job (all attempted, first failure reported). */
   destroyObject(object: number | number[]): Promise<void> {
-    return asPromise(() => this.#native.C_DestroyObject(this.handle, object));
+    // Always a write: SoftHSM's C_DestroyObject reads the token's object list unlocked.
+    return asPromise(() => this.#write(() => this.#native.C_DestroyObject(this.handle, object)));
   }
 
   // --------------------------------------------------------------- signing
   sign(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
-    return asPromise(() => this.#native.sign(this.handle, mechanism, key, data));
+    return asPromise(() => this.#read(() => this.#native.sign(this.handle, mechanism, key, data)));
   }
 
   /** false on CKR_SIGNATURE_INVALID / CKR_SIGNATURE_LEN_RANGE; other failures reject. */
   verify(mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<boolean> {
     return asPromise(() =>
-      this.#native.verify(this.handle, mechanism, key, data, signature).then(
+      this.#read(() => this.#native.verify(this.handle, mechanism, key, data, signature)).then(
         () => true,
         (e: unknown) => {
           if (e instanceof Pkcs11Error && SIGNATURE_REJECTED.has(e.code)) return false;
@@ -144,11 +181,11 @@ export class Session {
 
   // ------------------------------------------------------------ encryption
   encrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
-    return asPromise(() => this.#native.encrypt(this.handle, mechanism, key, data));
+    return asPromise(() => this.#read(() => this.#native.encrypt(this.handle, mechanism, key, data)));
   }
 
   decrypt(mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer> {
-    return asPromise(() => this.#native.decrypt(this.handle, mechanism, key, data));
+    return asPromise(() => this.#read(() => this.#native.decrypt(this.handle, mechanism, key, data)));
   }
 
   // ---------------------------------------------------------------- random
