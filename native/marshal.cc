@@ -230,27 +230,37 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
 }
 
 void Mechanism::Parse(napi_env env, napi_value value, const char* what) {
-  const std::string name(what);
-  if (TypeOf(env, value, name) != napi_object) ThrowType(env, name + " must be an object {mechanism, parameter?}");
+  // Names built only for an error (this runs on every call).
+  auto name = [what](const char* field) { return std::string(what) + field; };
+  auto mechanismName = [&] { return name(".mechanism"); };
+  auto parameterName = [&] { return name(".parameter"); };
+  napi_valuetype t = napi_undefined;
+  CheckNamed(env, napi_typeof(env, value, &t), [&] { return name(""); });
+  if (t != napi_object) ThrowType(env, name(" must be an object {mechanism, parameter?}"));
   AddonData* data = AddonData::Get(env);
-  napi_value m = GetProperty(env, value, data->Get(env, Key::Mechanism), name + ".mechanism");
-  mechanism_.mechanism = ToUlong(env, m, name + ".mechanism");
+  napi_value m = nullptr;
+  CheckNamed(env, napi_get_property(env, value, data->Get(env, Key::Mechanism), &m), mechanismName);
+  CheckNamed(env, napi_typeof(env, m, &t), mechanismName);
+  if (t != napi_number || !TryUlong(env, m, &mechanism_.mechanism)) ThrowType(env, mechanismName() + " must be a non-negative safe integer");
   mechanism_.pParameter = nullptr;
   mechanism_.ulParameterLen = 0;
 
-  napi_value p = GetProperty(env, value, data->Get(env, Key::Parameter), name + ".parameter");
-  napi_valuetype pt = TypeOf(env, p, name + ".parameter");
+  napi_value p = nullptr;
+  CheckNamed(env, napi_get_property(env, value, data->Get(env, Key::Parameter), &p), parameterName);
+  napi_valuetype pt = napi_undefined;
+  CheckNamed(env, napi_typeof(env, p, &pt), parameterName);
   if (pt == napi_undefined || pt == napi_null) return;
+  const std::string name_(what);  // parameters are rarer: the old eager names from here on
   if (pt == napi_number) {
-    ulongParameter_ = ToUlong(env, p, name + ".parameter");
+    ulongParameter_ = ToUlong(env, p, name_ + ".parameter");
     mechanism_.pParameter = &ulongParameter_;
     mechanism_.ulParameterLen = sizeof(CK_ULONG);
     return;
   }
   const CK_BYTE* bytes = nullptr;
   size_t length = 0;
-  if (pt != napi_object) ThrowType(env, name + ".parameter must be a Buffer, a number, a structured parameter or undefined");
-  if (!GetBytes(env, p, name + ".parameter", &bytes, &length)) return ParseStructured(env, p, name + ".parameter");
+  if (pt != napi_object) ThrowType(env, name_ + ".parameter must be a Buffer, a number, a structured parameter or undefined");
+  if (!GetBytes(env, p, name_ + ".parameter", &bytes, &length)) return ParseStructured(env, p, name_ + ".parameter");
   parameter_.assign(bytes, bytes + length);
   mechanism_.pParameter = parameter_.empty() ? nullptr : parameter_.data();
   mechanism_.ulParameterLen = parameter_.size();

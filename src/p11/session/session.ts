@@ -2,7 +2,7 @@
 // are encoded here by the attribute table (the addon takes bytes) and values read are decoded
 // by it. One operation at a time per session, as PKCS#11 requires; use several sessions
 // (SessionPool) for parallel work.
-import { decodeAttribute, encodeTemplate, type AttributeRead, type Template } from '../attributes.js';
+import { addonTemplate, decodeAttribute, type AttributeRead, type Template } from '../attributes.js';
 import { CKR, CKU } from '../constants.js';
 import { Pkcs11Error } from '../error.js';
 import type { Mechanism } from '../mechanism.js';
@@ -78,8 +78,8 @@ export class Session {
       this.#native.C_GenerateKeyPair(
         this.handle,
         mechanism,
-        encodeTemplate(publicTemplate, 'publicTemplate'),
-        encodeTemplate(privateTemplate, 'privateTemplate'),
+        addonTemplate(publicTemplate, 'publicTemplate'),
+        addonTemplate(privateTemplate, 'privateTemplate'),
       ),
     );
   }
@@ -100,8 +100,8 @@ export class Session {
       const r = await this.#native.C_GenerateKeyPair(
         this.handle,
         mechanism,
-        encodeTemplate(publicTemplate, 'publicTemplate'),
-        encodeTemplate(privateTemplate, 'privateTemplate'),
+        addonTemplate(publicTemplate, 'publicTemplate'),
+        addonTemplate(privateTemplate, 'privateTemplate'),
         read.publicKey,
         read.privateKey,
       );
@@ -115,7 +115,7 @@ export class Session {
   }
 
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_GenerateKey(this.handle, mechanism, encodeTemplate(template)));
+    return asPromise(() => this.#native.C_GenerateKey(this.handle, mechanism, addonTemplate(template)));
   }
 
   wrapKey(mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer> {
@@ -123,14 +123,14 @@ export class Session {
   }
 
   unwrapKey(mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_UnwrapKey(this.handle, mechanism, unwrappingKey, wrapped, encodeTemplate(template)));
+    return asPromise(() => this.#native.C_UnwrapKey(this.handle, mechanism, unwrappingKey, wrapped, addonTemplate(template)));
   }
 
   // --------------------------------------------------------------- objects
   /** Every object matching the template (all objects when omitted). */
   find(template?: Template): Promise<number[]> {
     return asPromise(() =>
-      this.#native.findObjects(this.handle, template === undefined ? undefined : encodeTemplate(template)),
+      this.#native.findObjects(this.handle, template === undefined ? undefined : addonTemplate(template)),
     );
   }
 
@@ -140,15 +140,15 @@ export class Session {
   }
 
   setAttributes(object: number, template: Template): Promise<void> {
-    return asPromise(() => this.#native.C_SetAttributeValue(this.handle, object, encodeTemplate(template)));
+    return asPromise(() => this.#native.C_SetAttributeValue(this.handle, object, addonTemplate(template)));
   }
 
   createObject(template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_CreateObject(this.handle, encodeTemplate(template)));
+    return asPromise(() => this.#native.C_CreateObject(this.handle, addonTemplate(template)));
   }
 
   copyObject(object: number, template: Template): Promise<number> {
-    return asPromise(() => this.#native.C_CopyObject(this.handle, object, encodeTemplate(template)));
+    return asPromise(() => this.#native.C_CopyObject(this.handle, object, addonTemplate(template)));
   }
 
   /** One handle, or an array destroyed in one job (all attempted, first failure reported). */
