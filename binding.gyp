@@ -4,6 +4,7 @@
       "target_name": "kmu11_pkcs11",
       "sources": [
         "native/addon.cc",
+        "native/attribute_read.cc",
         "native/calls_cipher.cc",
         "native/calls_crypto.cc",
         "native/calls_general.cc",

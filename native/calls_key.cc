@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "addon_data.h"
+#include "attribute_read.h"
 #include "job.h"
 #include "marshal.h"
 #include "module_wrap.h"
@@ -37,6 +38,9 @@ Napi::Value ModuleWrap::GenerateKey(const Napi::CallbackInfo& info) {
 }
 
 // ------------------------------------------------------ C_GenerateKeyPair
+// With read lists, the pair's attributes are read in the same job (one wake-up instead of one
+// per read, the reads on guessed buffers: attribute_read.h). A read that fails destroys the
+// pair again and reports the read's failure: the caller never gets a pair it cannot know.
 class GenerateKeyPairJob : public Job {
  public:
   GenerateKeyPairJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session)
@@ -44,19 +48,33 @@ class GenerateKeyPairJob : public Job {
   Mechanism mechanism;
   Template publicTemplate;
   Template privateTemplate;
+  bool withReads = false;
+  AttributeRead publicRead;
+  AttributeRead privateRead;
 
  protected:
   CK_RV Run(CK_FUNCTION_LIST* f) override {
-    return f->C_GenerateKeyPair(session_, mechanism.get(), publicTemplate.data(), publicTemplate.size(),
-                                privateTemplate.data(), privateTemplate.size(), &publicKey_, &privateKey_);
+    CK_RV rv = f->C_GenerateKeyPair(session_, mechanism.get(), publicTemplate.data(), publicTemplate.size(),
+                                    privateTemplate.data(), privateTemplate.size(), &publicKey_, &privateKey_);
+    if (rv != CKR_OK || !withReads) return rv;
+    fn_ = "C_GetAttributeValue";
+    rv = publicRead.Read(f, session_, publicKey_);
+    if (rv == CKR_OK) rv = privateRead.Read(f, session_, privateKey_);
+    if (rv != CKR_OK) {
+      f->C_DestroyObject(session_, publicKey_);
+      f->C_DestroyObject(session_, privateKey_);
+    }
+    return rv;
   }
   napi_value Result(napi_env env) override {
     AddonData* data = AddonData::Get(env);
-    napi_value keyPublic = data->Get(env, Key::PublicKey);
-    napi_value keyPrivate = data->Get(env, Key::PrivateKey);
     Napi::Object result = Napi::Object::New(env);
-    result.Set(keyPublic, FromHandle(env, publicKey_, lib_->handles.objects));
-    result.Set(keyPrivate, FromHandle(env, privateKey_, lib_->handles.objects));
+    result.Set(data->Get(env, Key::PublicKey), FromHandle(env, publicKey_, lib_->handles.objects));
+    result.Set(data->Get(env, Key::PrivateKey), FromHandle(env, privateKey_, lib_->handles.objects));
+    if (withReads) {
+      result.Set(data->Get(env, Key::PublicAttributes), publicRead.ToJs(env));
+      result.Set(data->Get(env, Key::PrivateAttributes), privateRead.ToJs(env));
+    }
     return result;
   }
 
@@ -73,6 +91,13 @@ Napi::Value ModuleWrap::GenerateKeyPair(const Napi::CallbackInfo& info) {
   job->mechanism.Parse(env, Arg(info, 1), "mechanism");
   job->publicTemplate.Parse(env, Arg(info, 2), "publicTemplate");
   job->privateTemplate.Parse(env, Arg(info, 3), "privateTemplate");
+  napi_value publicRead = Arg(info, 4), privateRead = Arg(info, 5);
+  const napi_valuetype pt = TypeOf(env, publicRead, "publicRead"), qt = TypeOf(env, privateRead, "privateRead");
+  if (pt != napi_undefined || qt != napi_undefined) {
+    job->withReads = true;
+    job->publicRead = AttributeRead(ToUlongArray(env, publicRead, "publicRead"));
+    job->privateRead = AttributeRead(ToUlongArray(env, privateRead, "privateRead"));
+  }
   return Job::Queue(info.Env(), std::move(job), session);
 }
 

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "addon_data.h"
+#include "attribute_read.h"
 #include "job.h"
 #include "marshal.h"
 #include "module_wrap.h"
@@ -59,115 +60,21 @@ Napi::Value ModuleWrap::FindObjects(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------- C_GetAttributeValue
-// Per PKCS#11: SENSITIVE / TYPE_INVALID / BUFFER_TOO_SMALL describe single
-// attributes (ulValueLen = CK_UNAVAILABLE_INFORMATION), not the whole call.
+// Guessed buffers first, the size query only where one did not fit (attribute_read.h).
 class GetAttributeValueJob : public Job {
  public:
   GetAttributeValueJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                        std::vector<CK_ATTRIBUTE_TYPE> types)
-      : Job(std::move(lib), "C_GetAttributeValue"), session_(session), object_(object), types_(std::move(types)) {}
+      : Job(std::move(lib), "C_GetAttributeValue"), session_(session), object_(object), read_(std::move(types)) {}
 
  protected:
-  enum Status : unsigned char { kValue, kSensitive, kInvalid, kUnavailable };
-
-  static bool Tolerated(CK_RV rv) {
-    return rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
-           rv == CKR_BUFFER_TOO_SMALL;
-  }
-
-  // Why one attribute is unavailable: ask for it alone.
-  Status Classify(CK_FUNCTION_LIST* f, CK_ATTRIBUTE_TYPE type) {
-    CK_ATTRIBUTE one{type, nullptr, 0};
-    CK_RV rv = f->C_GetAttributeValue(session_, object_, &one, 1);
-    if (rv == CKR_ATTRIBUTE_SENSITIVE) return kSensitive;
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID) return kInvalid;
-    return kUnavailable;
-  }
-
-  CK_RV Run(CK_FUNCTION_LIST* f) override {
-    const size_t n = types_.size();
-    status_.assign(n, kValue);
-    values_.assign(n, {});
-    if (n == 0) return CKR_OK;
-    std::vector<CK_ATTRIBUTE> sizes(n);
-    std::vector<CK_ATTRIBUTE> fetch;
-    std::vector<size_t> index;
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      for (size_t i = 0; i < n; ++i) sizes[i] = {types_[i], nullptr, 0};
-      CK_RV rv = f->C_GetAttributeValue(session_, object_, sizes.data(), n);
-      if (!Tolerated(rv)) return rv;
-
-      size_t unavailable = 0;
-      for (const auto& a : sizes) {
-        unavailable += a.ulValueLen == CK_UNAVAILABLE_INFORMATION;
-        if (a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen > kMaxValueLength) return CKR_GENERAL_ERROR;
-      }
-      fetch.clear();
-      index.clear();
-      for (size_t i = 0; i < n; ++i) {
-        if (sizes[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
-          // A single unavailable attribute is explained by the call's own code.
-          if (unavailable == 1 && rv == CKR_ATTRIBUTE_SENSITIVE) {
-            status_[i] = kSensitive;
-          } else if (unavailable == 1 && rv == CKR_ATTRIBUTE_TYPE_INVALID) {
-            status_[i] = kInvalid;
-          } else {
-            status_[i] = Classify(f, types_[i]);
-          }
-          continue;
-        }
-        status_[i] = kValue;
-        values_[i].resize(sizes[i].ulValueLen);
-        if (sizes[i].ulValueLen == 0) continue;
-        fetch.push_back({types_[i], values_[i].data(), sizes[i].ulValueLen});
-        index.push_back(i);
-      }
-      if (fetch.empty()) return CKR_OK;
-
-      rv = f->C_GetAttributeValue(session_, object_, fetch.data(), fetch.size());
-      if (rv == CKR_BUFFER_TOO_SMALL) continue;  // a value grew between the calls
-      if (!Tolerated(rv)) return rv;
-      for (size_t k = 0; k < fetch.size(); ++k) {
-        size_t i = index[k];
-        if (fetch[k].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
-          values_[i].clear();
-          status_[i] = Classify(f, types_[i]);
-        } else {
-          if (fetch[k].ulValueLen < values_[i].size()) values_[i].resize(fetch[k].ulValueLen);
-        }
-      }
-      return CKR_OK;
-    }
-    return CKR_BUFFER_TOO_SMALL;
-  }
-
-  napi_value Result(napi_env env) override {
-    AddonData* data = AddonData::Get(env);
-    napi_value keyType = data->Get(env, Key::Type);
-    napi_value keyValue = data->Get(env, Key::Value);
-    napi_value keyUnavailable = data->Get(env, Key::Unavailable);
-    napi_value reasons[4] = {nullptr, Napi::String::New(env, "sensitive"), Napi::String::New(env, "invalid"),
-                             Napi::String::New(env, "unavailable")};
-    Napi::Array array = Napi::Array::New(env, types_.size());
-    for (size_t i = 0; i < types_.size(); ++i) {
-      Napi::Object item = Napi::Object::New(env);
-      item.Set(keyType, FromUlong(env, types_[i]));
-      if (status_[i] == kValue) {
-        item.Set(keyValue, FromBytes(env, values_[i].data(), values_[i].size()));
-      } else {
-        item.Set(keyUnavailable, reasons[status_[i]]);
-      }
-      array.Set(static_cast<uint32_t>(i), item);
-    }
-    return array;
-  }
+  CK_RV Run(CK_FUNCTION_LIST* f) override { return read_.Read(f, session_, object_); }
+  napi_value Result(napi_env env) override { return read_.ToJs(env); }
 
  private:
   CK_SESSION_HANDLE session_;
   CK_OBJECT_HANDLE object_;
-  std::vector<CK_ATTRIBUTE_TYPE> types_;
-  std::vector<Status> status_;
-  std::vector<std::vector<CK_BYTE>> values_;
+  AttributeRead read_;
 };
 
 Napi::Value ModuleWrap::GetAttributeValue(const Napi::CallbackInfo& info) {

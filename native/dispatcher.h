@@ -36,7 +36,9 @@ class Job;
 
 class Dispatcher {
  public:
-  static constexpr size_t kMaxLanes = 16;
+  // A lane blocked on a networked HSM's round trip uses no CPU: more sessions than lanes would
+  // wait for each other's round trips. Lanes start only when every one is busy.
+  static constexpr size_t kMaxLanes = 64;
 
   explicit Dispatcher(napi_env env);
   ~Dispatcher();

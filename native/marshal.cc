@@ -14,29 +14,41 @@ namespace {
   throw Napi::TypeError::New(env, message);
 }
 
+// A failed Node-API status → Check's TypeError; the argument's name is only built then (templates
+// are parsed on every call, and "publicTemplate[3].value" costs allocations each time).
+template <class Name>
+inline void CheckNamed(napi_env env, napi_status status, Name&& name) {
+  if (status != napi_ok) Check(env, status, name());
+}
+
 // Only Uint8Array-shaped data; other typed arrays would silently reinterpret.
-bool GetBytes(napi_env env, napi_value value, const std::string& what, const CK_BYTE** data, size_t* length) {
+template <class Name>
+bool GetBytesNamed(napi_env env, napi_value value, Name&& what, const CK_BYTE** data, size_t* length) {
   bool isTyped = false;
-  Check(env, napi_is_typedarray(env, value, &isTyped), what);
+  CheckNamed(env, napi_is_typedarray(env, value, &isTyped), what);
   if (isTyped) {
     napi_typedarray_type type = napi_int16_array;
     size_t count = 0;
     void* ptr = nullptr;
-    Check(env, napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr), what);
+    CheckNamed(env, napi_get_typedarray_info(env, value, &type, &count, &ptr, nullptr, nullptr), what);
     if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
     *data = static_cast<const CK_BYTE*>(ptr);
     *length = ptr ? count : 0;  // a detached buffer has no data
     return true;
   }
   bool isBuffer = false;
-  Check(env, napi_is_buffer(env, value, &isBuffer), what);
+  CheckNamed(env, napi_is_buffer(env, value, &isBuffer), what);
   if (!isBuffer) return false;
   void* ptr = nullptr;
   size_t count = 0;
-  Check(env, napi_get_buffer_info(env, value, &ptr, &count), what);
+  CheckNamed(env, napi_get_buffer_info(env, value, &ptr, &count), what);
   *data = static_cast<const CK_BYTE*>(ptr);
   *length = ptr ? count : 0;
   return true;
+}
+
+bool GetBytes(napi_env env, napi_value value, const std::string& what, const CK_BYTE** data, size_t* length) {
+  return GetBytesNamed(env, value, [&what] { return what; }, data, length);
 }
 
 }  // namespace
@@ -131,8 +143,12 @@ std::vector<CK_ULONG> ToUlongArray(napi_env env, napi_value value, const std::st
   uint32_t length = ArrayLength(env, value, what);
   std::vector<CK_ULONG> out(length);
   for (uint32_t i = 0; i < length; ++i) {
-    std::string item = what + "[" + std::to_string(i) + "]";
-    out[i] = ToUlong(env, GetElement(env, value, i, item), item);
+    auto item = [&] { return what + "[" + std::to_string(i) + "]"; };
+    napi_value element = nullptr;
+    napi_valuetype type = napi_undefined;
+    CheckNamed(env, napi_get_element(env, value, i, &element), item);
+    CheckNamed(env, napi_typeof(env, element, &type), item);
+    if (type != napi_number || !TryUlong(env, element, &out[i])) ThrowType(env, item() + " must be a non-negative safe integer");
   }
   return out;
 }
@@ -176,6 +192,7 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
   uint32_t count = ArrayLength(env, value, what);
   attributes_.resize(count);
   std::vector<size_t> offsets(count);  // into storage_, which may still move while it grows
+  storage_.reserve(static_cast<size_t>(count) * 16);
   AddonData* data = AddonData::Get(env);
   napi_value keyType = data->Get(env, Key::Type);
   napi_value keyValue = data->Get(env, Key::Value);
@@ -184,16 +201,25 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
   };
 
   for (uint32_t i = 0; i < count; ++i) {
-    napi_value item = GetElement(env, value, i, name(i, ""));
-    if (TypeOf(env, item, name(i, "")) != napi_object) ThrowType(env, name(i, "") + " must be an object {type, value}");
+    auto itemName = [&] { return name(i, ""); };
+    auto typeName = [&] { return name(i, ".type"); };
+    auto valueName = [&] { return name(i, ".value"); };
+    napi_value item = nullptr, typeValue = nullptr, v = nullptr;
+    napi_valuetype t = napi_undefined;
+    CheckNamed(env, napi_get_element(env, value, i, &item), itemName);
+    CheckNamed(env, napi_typeof(env, item, &t), itemName);
+    if (t != napi_object) ThrowType(env, itemName() + " must be an object {type, value}");
     CK_ATTRIBUTE& attr = attributes_[i];
-    attr.type = ToUlong(env, GetProperty(env, item, keyType, name(i, ".type")), name(i, ".type"));
+    CheckNamed(env, napi_get_property(env, item, keyType, &typeValue), typeName);
+    CheckNamed(env, napi_typeof(env, typeValue, &t), typeName);
+    if (t != napi_number || !TryUlong(env, typeValue, &attr.type)) ThrowType(env, typeName() + " must be a non-negative safe integer");
     // Values arrive encoded (src/p11/attributes.ts knows each attribute's PKCS#11 type).
     const CK_BYTE* bytes = nullptr;
     size_t length = 0;
-    napi_value v = GetProperty(env, item, keyValue, name(i, ".value"));
-    if (TypeOf(env, v, name(i, ".value")) != napi_object || !GetBytes(env, v, name(i, ".value"), &bytes, &length)) {
-      ThrowType(env, name(i, ".value") + " must be a Buffer (the attribute's encoded value)");
+    CheckNamed(env, napi_get_property(env, item, keyValue, &v), valueName);
+    CheckNamed(env, napi_typeof(env, v, &t), valueName);
+    if (t != napi_object || !GetBytesNamed(env, v, valueName, &bytes, &length)) {
+      ThrowType(env, valueName() + " must be a Buffer (the attribute's encoded value)");
     }
     offsets[i] = (storage_.size() + 7) & ~static_cast<size_t>(7);  // CK_ULONG-aligned
     storage_.resize(offsets[i] + length);
@@ -204,27 +230,37 @@ void Template::Parse(napi_env env, napi_value value, const char* what, bool opti
 }
 
 void Mechanism::Parse(napi_env env, napi_value value, const char* what) {
-  const std::string name(what);
-  if (TypeOf(env, value, name) != napi_object) ThrowType(env, name + " must be an object {mechanism, parameter?}");
+  // Names built only for an error (this runs on every call).
+  auto name = [what](const char* field) { return std::string(what) + field; };
+  auto mechanismName = [&] { return name(".mechanism"); };
+  auto parameterName = [&] { return name(".parameter"); };
+  napi_valuetype t = napi_undefined;
+  CheckNamed(env, napi_typeof(env, value, &t), [&] { return name(""); });
+  if (t != napi_object) ThrowType(env, name(" must be an object {mechanism, parameter?}"));
   AddonData* data = AddonData::Get(env);
-  napi_value m = GetProperty(env, value, data->Get(env, Key::Mechanism), name + ".mechanism");
-  mechanism_.mechanism = ToUlong(env, m, name + ".mechanism");
+  napi_value m = nullptr;
+  CheckNamed(env, napi_get_property(env, value, data->Get(env, Key::Mechanism), &m), mechanismName);
+  CheckNamed(env, napi_typeof(env, m, &t), mechanismName);
+  if (t != napi_number || !TryUlong(env, m, &mechanism_.mechanism)) ThrowType(env, mechanismName() + " must be a non-negative safe integer");
   mechanism_.pParameter = nullptr;
   mechanism_.ulParameterLen = 0;
 
-  napi_value p = GetProperty(env, value, data->Get(env, Key::Parameter), name + ".parameter");
-  napi_valuetype pt = TypeOf(env, p, name + ".parameter");
+  napi_value p = nullptr;
+  CheckNamed(env, napi_get_property(env, value, data->Get(env, Key::Parameter), &p), parameterName);
+  napi_valuetype pt = napi_undefined;
+  CheckNamed(env, napi_typeof(env, p, &pt), parameterName);
   if (pt == napi_undefined || pt == napi_null) return;
+  const std::string name_(what);  // parameters are rarer: the old eager names from here on
   if (pt == napi_number) {
-    ulongParameter_ = ToUlong(env, p, name + ".parameter");
+    ulongParameter_ = ToUlong(env, p, name_ + ".parameter");
     mechanism_.pParameter = &ulongParameter_;
     mechanism_.ulParameterLen = sizeof(CK_ULONG);
     return;
   }
   const CK_BYTE* bytes = nullptr;
   size_t length = 0;
-  if (pt != napi_object) ThrowType(env, name + ".parameter must be a Buffer, a number, a structured parameter or undefined");
-  if (!GetBytes(env, p, name + ".parameter", &bytes, &length)) return ParseStructured(env, p, name + ".parameter");
+  if (pt != napi_object) ThrowType(env, name_ + ".parameter must be a Buffer, a number, a structured parameter or undefined");
+  if (!GetBytes(env, p, name_ + ".parameter", &bytes, &length)) return ParseStructured(env, p, name_ + ".parameter");
   parameter_.assign(bytes, bytes + length);
   mechanism_.pParameter = parameter_.empty() ? nullptr : parameter_.data();
   mechanism_.ulParameterLen = parameter_.size();

@@ -324,6 +324,26 @@ describe('keys', () => {
     expect(await session.find([{ type: CKA.ID, value: id }])).toEqual([]);
   });
 
+  it('generates a pair and reads both halves in one job, decoded as getAttributes decodes them', async () => {
+    const [pub, priv] = ecTemplates({ token: false, label: 'together' });
+    const read = { publicKey: [CKA.CLASS, CKA.LABEL, CKA.EC_POINT], privateKey: [CKA.CLASS, CKA.SIGN, CKA.VALUE, CKA.EC_POINT] };
+    const r = await session.generateKeyPairAndRead({ mechanism: CKM.EC_KEY_PAIR_GEN }, pub, priv, read);
+    expect(r.publicAttributes).toEqual(await session.getAttributes(r.publicKey, read.publicKey));
+    expect(r.privateAttributes).toEqual([
+      { type: CKA.CLASS, value: CKO.PRIVATE_KEY },
+      { type: CKA.SIGN, value: true },
+      { type: CKA.VALUE, unavailable: 'sensitive' },
+      { type: CKA.EC_POINT, unavailable: 'invalid' },
+    ]);
+    expect(r.publicAttributes[1]).toEqual({ type: CKA.LABEL, value: 'together' });
+    await session.destroyObject([r.publicKey, r.privateKey]);
+    // A template the attribute table refuses is a rejection, nothing generated.
+    const bad = await session
+      .generateKeyPairAndRead({ mechanism: CKM.EC_KEY_PAIR_GEN }, [{ type: CKA.LABEL, value: 5 }], priv, read)
+      .catch((e) => e);
+    expect(bad).toBeInstanceOf(TypeError);
+  });
+
   it('generates DSA-2048 domain parameters, then a DSA pair from them', async () => {
     const params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
       { type: CKA.TOKEN, value: false },

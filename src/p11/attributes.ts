@@ -183,13 +183,32 @@ function describe(value: unknown): string {
 
 /** A template as the addon takes it: each value encoded by encodeAttribute. */
 export function encodeTemplate(template: Template, what = 'template'): Array<{ type: number; value: Buffer }> {
-  if (!Array.isArray(template)) throw new TypeError(`${what} must be an array of {type, value} attributes`);
-  return template.map((attr, i) => {
-    if (typeof attr !== 'object' || attr === null) throw new TypeError(`${what}[${i}] must be an object {type, value}`);
-    const { type, value } = attr;
-    if (!Number.isSafeInteger(type) || type < 0) throw new TypeError(`${what}[${i}].type must be a non-negative safe integer`);
+  return checkedTemplate(template, what).map(({ type, value }) => ({ type, value: encodeAttribute(type, value) }));
+}
+
+// The addon copies every value before its call returns, so the templates Session hands it may
+// share these and pass a caller's Buffer as it is (a Buffer for every boolean was most of a
+// template's allocations). Not exported from the package: a caller could change them.
+const ADDON_TRUE = Buffer.from([1]);
+const ADDON_FALSE = Buffer.from([0]);
+
+/** encodeTemplate for a template that goes straight to the addon. */
+export function addonTemplate(template: Template, what = 'template'): Array<{ type: number; value: Buffer }> {
+  return checkedTemplate(template, what).map(({ type, value }) => {
+    const kind = attributeKind(type);
+    if (kind === 'bool' && typeof value === 'boolean') return { type, value: value ? ADDON_TRUE : ADDON_FALSE };
+    if ((kind === 'bytes' || kind === 'string') && Buffer.isBuffer(value)) return { type, value };
     return { type, value: encodeAttribute(type, value) };
   });
+}
+
+function checkedTemplate(template: Template, what: string): Template {
+  if (!Array.isArray(template)) throw new TypeError(`${what} must be an array of {type, value} attributes`);
+  template.forEach((attr, i) => {
+    if (typeof attr !== 'object' || attr === null) throw new TypeError(`${what}[${i}] must be an object {type, value}`);
+    if (!Number.isSafeInteger(attr.type) || attr.type < 0) throw new TypeError(`${what}[${i}].type must be a non-negative safe integer`);
+  });
+  return template;
 }
 
 /**

@@ -38,6 +38,20 @@ export interface NativeModule {
     publicTemplate: NativeTemplate,
     privateTemplate: NativeTemplate,
   ): Promise<{ publicKey: number; privateKey: number }>;
+  /** The same job then reads the listed attributes of each half (a failed read destroys the pair). */
+  C_GenerateKeyPair(
+    session: number,
+    mechanism: Mechanism,
+    publicTemplate: NativeTemplate,
+    privateTemplate: NativeTemplate,
+    publicRead: readonly number[],
+    privateRead: readonly number[],
+  ): Promise<{
+    publicKey: number;
+    privateKey: number;
+    publicAttributes: NativeAttributeRead[];
+    privateAttributes: NativeAttributeRead[];
+  }>;
   C_GenerateKey(session: number, mechanism: Mechanism, template: NativeTemplate): Promise<number>;
   findObjects(session: number, template?: NativeTemplate): Promise<number[]>;
   C_GetAttributeValue(session: number, object: number, types: readonly number[]): Promise<NativeAttributeRead[]>;
