@@ -23,9 +23,14 @@
 // number can never name two keys, whatever the lock did. Numbers are never reused: `next`
 // only grows, and a compacted journal starts with a snap entry that carries it.
 //
-// Durability: an append is one write() of whole lines, then fdatasync, before the caller
-// prints anything. Compaction writes a new file, fsyncs it, renames it over handles.log and
-// fsyncs the directory; other processes notice the new inode and reread.
+// Durability: an append is one write() of whole lines under the lock; the caller then waits,
+// outside the lock, for an fdatasync that began after its write (sync(); appends made while one
+// is in flight share the next: group commit) before it prints anything. Releasing the lock
+// before the fdatasync exposes nothing new: readers refresh without the lock anyway, and the
+// later appends of anyone are synced with the whole file, so nothing after an entry is ever
+// durable without it. Compaction writes a new file, fsyncs it, renames it over handles.log and
+// fsyncs the directory (which makes what the old file held durable); other processes notice
+// the new inode and reread.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -141,6 +146,10 @@ export class Journal {
   private pos = 0;
   private nextHandle: number;
   private seq = 0;
+  /** Appends made (numbered from 1), and how many of them a finished fdatasync covers. */
+  private written = 0;
+  private synced = 0;
+  private syncing?: Promise<void>;
   /** Valid lines applied (for the compaction decision). */
   lines = 0;
   /** Bumped whenever anything in `records` changes. */
@@ -258,9 +267,12 @@ export class Journal {
     }
   }
 
-  /** Append entries durably. The caller holds the lock. Returns once they are on disk. */
-  async append(entries: Entry[]): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Append entries (the caller holds the lock): written, not yet durable. Returns the append's
+   * number for sync(), 0 when there was nothing to write.
+   */
+  async append(entries: Entry[]): Promise<number> {
+    if (entries.length === 0) return 0;
     await this.refresh();
     const fh = this.fh!;
     const size = (await fh.stat()).size;
@@ -275,7 +287,7 @@ export class Journal {
       const { bytesWritten } = await fh.write(data, off, data.length - off, null);
       off += bytesWritten;
     }
-    await fh.datasync();
+    const n = ++this.written;
     await this.refresh();
     // Each number claimed here must now be ours: first claim wins (see the top of the file).
     // Only a lock that failed to exclude could make us lose one; never hand out such a number.
@@ -285,6 +297,25 @@ export class Journal {
       if (!r || r.ts !== e.ts || r.fam !== e.fam || r.hint !== e.hint || r.cls !== e.cls) {
         throw new Error(`kmu11: handle ${e.h} was claimed by another process at the same time (handle-store lock not effective?)`);
       }
+    }
+    return n;
+  }
+
+  /**
+   * Returns once append number `n` is on disk (no lock needed): an fdatasync in flight that
+   * began before that append is waited for, then one more covers every append made meanwhile.
+   * (If a compaction replaced the file since, its fsync made the append durable already.)
+   */
+  async sync(n: number): Promise<void> {
+    while (this.synced < n) {
+      if (!this.syncing) {
+        const upTo = this.written;
+        this.syncing = this.fh!.datasync().then(
+          () => { this.synced = Math.max(this.synced, upTo); this.syncing = undefined; },
+          (e: unknown) => { this.syncing = undefined; throw e; },
+        );
+      }
+      await this.syncing;
     }
   }
 
@@ -325,6 +356,8 @@ export class Journal {
   }
 
   async close(): Promise<void> {
+    // Appends no caller waited for ("done") are made durable at a clean exit.
+    if (this.fh && this.synced < this.written) await this.sync(this.written).catch(() => undefined);
     await this.fh?.close();
     this.fh = undefined;
     this.ino = -1;

@@ -154,6 +154,8 @@ export class FileHandleStore extends TokenView implements HandleStore {
   /** Killed generations finished here, done once the warnings reporting them are shown. */
   private readonly recovered: string[] = [];
   private warnings: string[] = [];
+  /** The last append of the running operation that must be durable before it returns (run()). */
+  private owed = 0;
 
   constructor(
     readonly dir: string,
@@ -183,12 +185,33 @@ export class FileHandleStore extends TokenView implements HandleStore {
     return withLock(join(this.dir, 'handles.lock'), fn, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
   }
 
-  /** One operation at a time per store (they share the session and the caches). */
+  /**
+   * One operation at a time per store (they share the session and the caches). What an
+   * operation appended is made durable after its turn, outside the queue and the lock, so the
+   * appends of operations running meanwhile share one fdatasync (journal.ts sync()); the caller
+   * still gets its result only once its entries are on disk.
+   */
   private run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('handle store is closed'));
-    const p = this.queue.then(fn, fn);
+    let owed = 0;
+    const turn = async () => {
+      this.owed = 0;
+      try {
+        return await fn();
+      } finally {
+        owed = this.owed;
+      }
+    };
+    const p = this.queue.then(turn, turn);
     this.queue = p.catch(() => undefined);
-    return p;
+    const durable = () => (owed ? this.journal.sync(owed) : undefined);
+    return p.then(
+      async (v) => (await durable(), v),
+      async (e: unknown) => {
+        await durable();
+        throw e;
+      },
+    );
   }
 
   // ---- journal side ---------------------------------------------------------------------
@@ -246,7 +269,15 @@ export class FileHandleStore extends TokenView implements HandleStore {
       }
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
-    await this.journal.append(durable);
+    const n = await this.journal.append(durable);
+    // "done" alone is not waited for: the kill -9 contract needs only the write (the page cache
+    // outlives the process), and if an OS crash loses it, the intent reads as a killed
+    // generation: with records, its handles are kept and reported again; without, there is
+    // nothing of it left to roll back (its command rolled back, or made nothing), and recovery
+    // destroys only objects with its label and id that no record names, as after a kill -9
+    // just before the "done". A later sync of anyone
+    // (or close()) makes it durable anyway.
+    if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
   }
 
   /** Records no object matched that may be tombstoned now (see HandleStoreOptions.fullView). */
