@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { halfMade, readInfo, signChallenge, type ObjInfo } from './fingerprint.js';
 import { Journal, SESSION_INSTANCE, type Rec } from './journal.js';
-import { match, type MatchResult, type MObj, type MRec } from './match.js';
+import { matchYielding, type MatchResult, type MObj, type MRec } from './match.js';
 import type { HandleStoreOptions } from './store.js';
 
 /** Known for sure (not only paired by label and id). */
@@ -157,7 +157,7 @@ export abstract class TokenView {
     return out;
   }
 
-  protected runMatch(): MatchResult {
+  protected runMatch(): Promise<MatchResult> {
     const gk = (cls: number, tok: boolean, fam: string) => `${cls}|${tok ? 1 : 0}|${fam}`;
     const recs: MRec[] = this.liveRecords().map((r) => ({
       h: r.h,
@@ -176,7 +176,7 @@ export abstract class TokenView {
         excluded: i.excluded,
       };
     });
-    return match(objs, recs);
+    return matchYielding(objs, recs);
   }
 
   /** Pairing, matching, and sign-tests where matching alone is not sure. */
@@ -217,7 +217,7 @@ export abstract class TokenView {
       }
     }
 
-    let m = this.runMatch();
+    let m = await this.runMatch();
 
     // Sign-tests: private keys whose public value is unknown (or only paired) and that
     // matching could not place for sure. One signature each, verified first against the public
@@ -265,7 +265,7 @@ export abstract class TokenView {
         }
       }
       this.facts++;
-      m = this.runMatch();
+      m = await this.runMatch();
     }
     this.result = m;
     this.resultKey = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
