@@ -144,6 +144,8 @@ export class Journal {
   private fh?: fs.FileHandle;
   private ino = -1;
   private pos = 0;
+  /** The file's size when last refreshed (past `pos`: a line not yet whole, or torn). */
+  private size = 0;
   private nextHandle: number;
   private seq = 0;
   /** Appends made (numbered from 1), and how many of them a finished fdatasync covers. */
@@ -211,10 +213,13 @@ export class Journal {
     if (!this.fh || st.ino !== this.ino) {
       await this.fh?.close();
       this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND);
-      this.ino = (await this.fh.stat()).ino;
+      st = await this.fh.stat();
+      this.ino = st.ino;
       this.reset();
     }
-    const size = (await this.fh.stat()).size;
+    // The size of the file just looked at: no other stat of the handle needed.
+    const size = st.size;
+    this.size = size;
     if (size <= this.pos) return false;
     const b = Buffer.alloc(size - this.pos);
     let got = 0;
@@ -275,13 +280,9 @@ export class Journal {
     if (entries.length === 0) return 0;
     await this.refresh();
     const fh = this.fh!;
-    const size = (await fh.stat()).size;
     let data = encode(entries);
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await fh.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) data = Buffer.concat([Buffer.from('\n'), data]);
-    }
+    // Bytes past the last whole line are a torn tail: ended with "\n" first (see the top).
+    if (this.size > this.pos) data = Buffer.concat([Buffer.from('\n'), data]);
     let off = 0;
     while (off < data.length) {
       const { bytesWritten } = await fh.write(data, off, data.length - off, null);

@@ -1,12 +1,12 @@
 // The token as one handle-store operation sees it: objects read afresh (fingerprint.ts), the
 // records they are matched to (match.ts), and sign-tests where matching alone is not sure.
-// FileHandleStore (store.ts) builds the API and the journal's side on it.
+// The journal side (ledger.ts), generations (generations.ts) and the API (store.ts) build on it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKO, CKR, type Session, type Template } from '../../p11/index.js';
 import { halfMade, readInfo, signChallenge, type ObjInfo } from './fingerprint.js';
 import { Journal, SESSION_INSTANCE, type Rec } from './journal.js';
 import { matchYielding, type MatchResult, type MObj, type MRec } from './match.js';
-import type { HandleStoreOptions } from './store.js';
+import type { HandleStoreOptions } from './api.js';
 
 /** Known for sure (not only paired by label and id). */
 export const certain = (info: ObjInfo) => info.fpSrc === 'attr' || info.fpSrc === 'gen' || info.fpSrc === 'sig' || info.fpSrc === 'record';
@@ -38,7 +38,7 @@ export abstract class TokenView {
   protected readonly sessionRecs: Map<number, Rec>;
 
   constructor(
-    dir: string,
+    readonly dir: string,
     protected readonly session: Session,
     protected readonly opts: HandleStoreOptions,
   ) {
