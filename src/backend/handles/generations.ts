@@ -6,6 +6,7 @@
 // and their handles are reported (they may not have been printed); without, what the
 // generation left (its label and id, no record) is destroyed (recover()). A key made by
 // another process in between gets a handle (owner 0).
+// register() needs no scan unless a record could already name the new objects.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { CKA, CKO, CKR, type AttributeValue, type Session } from '../../p11/index.js';

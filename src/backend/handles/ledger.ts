@@ -1,6 +1,11 @@
 // The journal's side of the handle store: one operation at a time per store, under the lock
 // between processes, and what operations append (records of keys first seen, tombstones of keys
 // other tools deleted, labels changed). Generations (generations.ts) and the API (store.ts) on it.
+// Allocation for keys first seen, tombstones and meta changes happen under the lock, after
+// rereading the journal, so two processes never give one key two handles. A process that lists
+// while another is between generation and register() gives the new key a handle (owner 0);
+// register() then finds that record and adopts it (its handle, the creator's metadata): still
+// one handle.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

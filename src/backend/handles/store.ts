@@ -11,11 +11,7 @@
 //    C_DestroyObject of the original (or destroy first: both orders work). A crash before
 //    replace() is durable leaves the copy without a record (first seen: new handle) and the
 //    original dies with the process.
-//  - allocation for keys first seen, tombstones and meta changes happen under the lock
-//    (../lock.ts), after rereading the journal, so two processes never give one key two handles.
-//    A process that lists while another is between generation and register() gives the new
-//    key a handle (owner 0); register() then finds that record and adopts it (its handle,
-//    the creator's metadata): still one handle.
+//  - allocation for keys first seen, tombstones and meta changes: ledger.ts.
 //
 // In each process:
 //  - list() and the slow path of resolve() scan: C_FindObjects over the token, one
@@ -26,11 +22,10 @@
 //  - resolve() first tries without a scan: the objects with the record's class, token flag,
 //    label and id; one with the record's key material for sure (fingerprint, or a sign-test
 //    against the recorded public value), and no other record with that key material, is it.
-//  - register() needs no scan unless a record could already name the new objects.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, type Session } from '../../p11/index.js';
 import { invalidHandle, type HandleState, type HandleStore, type HandleStoreOptions, type KeyMeta } from './api.js';
-import { fpFor, halfMade, signTest, type ObjInfo } from './fingerprint.js';
+import { forget, fpFor, halfMade, signTest, type ObjInfo } from './fingerprint.js';
 import { SESSION_INSTANCE, type Rec } from './journal.js';
 import { Generations } from './generations.js';
 import { ZERO_META } from './ledger.js';
@@ -42,14 +37,6 @@ export type { CreatedObject, HandleState, HandleStore, HandleStoreOptions, KeyMe
 export { SESSION_INSTANCE } from './journal.js';
 
 export class FileHandleStore extends Generations implements HandleStore {
-  constructor(
-    dir: string,
-    session: Session,
-    opts: HandleStoreOptions = {},
-  ) {
-    super(dir, session, opts);
-  }
-
   /**
    * resolve() without a scan of the whole token: the objects with the record's class, token
    * flag, label and id, one of which has the record's key material for sure (fingerprint, or a
@@ -81,7 +68,7 @@ export class FileHandleStore extends Generations implements HandleStore {
         } else if (res === null) {
           // Not this key; the test against every candidate is still to come in a full match.
           i.excluded.add(r.fp);
-          if (i.fp === r.fp) Object.assign(i, { fp: undefined, pub: undefined, fpSrc: undefined });
+          if (i.fp === r.fp) forget(i);
         }
         this.facts++;
       }
@@ -115,17 +102,9 @@ export class FileHandleStore extends Generations implements HandleStore {
         const i = this.infos.get(p.obj)!;
         // A private key placed by pairing alone is confirmed before anything acts on it.
         if (i.fpSrc === 'pair' && i.canSign && !i.tested && attempt < 3) {
-          const res = await signTest(this.session, i, [i.pub!]);
-          this.signTests++;
+          const res = await this.confirmPair(i);
           if (res !== undefined) i.tested = true;
-          if (res === null) {
-            i.excluded.add(i.fp!);
-            i.fp = undefined;
-            i.pub = undefined;
-            i.fpSrc = undefined;
-            this.facts++;
-            continue;
-          }
+          if (res === null) continue;
           if (res) i.fpSrc = 'sig';
           this.facts++;
         }
@@ -188,15 +167,9 @@ export class FileHandleStore extends Generations implements HandleStore {
     for (const i of fresh) {
       // First seen and placed by pairing alone: confirmed by one signature, as a full look would.
       if (i.fpSrc !== 'pair' || !i.canSign || i.tested) continue;
-      const res = await signTest(this.session, i, [i.pub!]);
-      this.signTests++;
-      if (res === null) {
-        // Not that public key's: the full look tests it against the others.
-        i.excluded.add(i.fp!);
-        Object.assign(i, { fp: undefined, pub: undefined, fpSrc: undefined });
-        this.facts++;
-        return undefined;
-      }
+      // Not that public key's (null): the full look tests it against the others.
+      const res = await this.confirmPair(i);
+      if (res === null) return undefined;
       i.tested = true;
       if (res) i.fpSrc = 'sig';
     }

@@ -3,7 +3,7 @@
 // The journal side (ledger.ts), generations (generations.ts) and the API (store.ts) build on it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKO, CKR, type Session, type Template } from '../../p11/index.js';
-import { halfMade, readInfo, signChallenge, type ObjInfo } from './fingerprint.js';
+import { forget, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './fingerprint.js';
 import { Journal, SESSION_INSTANCE, type Rec } from './journal.js';
 import { matchYielding, type MatchResult, type MObj, type MRec } from './match.js';
 import type { HandleStoreOptions } from './api.js';
@@ -40,7 +40,7 @@ export abstract class TokenView {
   constructor(
     readonly dir: string,
     protected readonly session: Session,
-    protected readonly opts: HandleStoreOptions,
+    protected readonly opts: HandleStoreOptions = {},
   ) {
     this.journal = new Journal(dir, opts.firstHandle ?? 262145);
     this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
@@ -179,6 +179,21 @@ export abstract class TokenView {
     return matchYielding(objs, recs);
   }
 
+  /**
+   * A private key placed by pairing alone, confirmed by one signature against the public value
+   * it was paired with. null: not that key's (ruled out, forgotten); undefined: no test possible.
+   */
+  protected async confirmPair(i: ObjInfo): Promise<string | null | undefined> {
+    const res = await signTest(this.session, i, [i.pub!]);
+    this.signTests++;
+    if (res === null) {
+      i.excluded.add(i.fp!);
+      forget(i);
+      this.facts++;
+    }
+    return res;
+  }
+
   /** Pairing, matching, and sign-tests where matching alone is not sure. */
   protected async compute(signTests = true): Promise<MatchResult> {
     const key = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
@@ -205,9 +220,7 @@ export abstract class TokenView {
     }
     for (const i of infos) {
       if (i.cls !== CKO.PRIVATE_KEY || !(i.ecParams || i.dsa) || certain(i)) continue;
-      i.fp = undefined;
-      i.pub = undefined;
-      i.fpSrc = undefined;
+      forget(i);
       // A public key of the same family has the fingerprint the private half would have.
       const cands = (pubs.get(pairKey(i)) ?? []).filter((p) => !i.excluded.has(p.fp!));
       if (cands.length === 1 && privs.get(pairKey(i)) === 1) {
@@ -259,9 +272,7 @@ export abstract class TokenView {
           claimed.add(found.fp);
         } else {
           for (const fp of tried) i.excluded.add(fp);
-          i.fp = undefined;
-          i.pub = undefined;
-          i.fpSrc = undefined;
+          forget(i);
         }
       }
       this.facts++;
