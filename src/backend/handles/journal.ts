@@ -148,6 +148,19 @@ export class Journal {
   private size = 0;
   private nextHandle: number;
   private seq = 0;
+  /**
+   * True while this process holds the lock (ledger.ts): nobody else appends or compacts, so the
+   * journal, once reread, stays current until the lock is released.
+   */
+  get exclusive(): boolean {
+    return this.held;
+  }
+  set exclusive(held: boolean) {
+    this.held = held;
+    this.current = false;
+  }
+  private held = false;
+  private current = false;
   /** Appends made (numbered from 1), and how many of them a finished fdatasync covers. */
   private written = 0;
   private synced = 0;
@@ -203,6 +216,13 @@ export class Journal {
 
   /** Read what other processes appended (or the whole file, if it was replaced). */
   async refresh(): Promise<boolean> {
+    if (this.exclusive && this.current) return false;
+    const changed = await this.reread();
+    this.current = this.exclusive;
+    return changed;
+  }
+
+  private async reread(): Promise<boolean> {
     let st;
     try {
       st = await fs.stat(this.path);
@@ -289,6 +309,7 @@ export class Journal {
       off += bytesWritten;
     }
     const n = ++this.written;
+    this.current = false; // read back: the check below is against what the file holds
     await this.refresh();
     // Each number claimed here must now be ours: first claim wins (see the top of the file).
     // Only a lock that failed to exclude could make us lose one; never hand out such a number.
@@ -346,6 +367,7 @@ export class Journal {
     }
     // Through .handles.log.tmp-<pid>-<random> (see removeTempFiles), fsynced, then renamed.
     await writeFileAtomic(this.path, encode(keep), 0o600);
+    this.current = false;
     await this.refresh();
   }
 

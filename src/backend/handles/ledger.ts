@@ -40,6 +40,8 @@ export abstract class Ledger extends TokenView {
   protected owed = 0;
   /** The lock between processes while this store holds it (see locked()). */
   private lease?: Lease;
+  /** Generations settled whose "done" the next append carries (see settle()). */
+  protected readonly doneSoon: string[] = [];
   /** Operations queued behind the running one (run()). */
   private waiting = 0;
 
@@ -73,7 +75,7 @@ export abstract class Ledger extends TokenView {
       return await fn();
     } finally {
       if (--lease.depth === 0) {
-        if (this.waiting > 0 && !this.closed && Date.now() - lease.since < LEASE_MS) lease.timer = setTimeout(() => void this.unlock(lease), 5);
+        if (!this.closed && Date.now() - lease.since < LEASE_MS) lease.timer = setTimeout(() => void this.unlock(lease), 5);
         else await this.unlock(lease);
       }
     }
@@ -87,6 +89,7 @@ export abstract class Ledger extends TokenView {
       timeoutMs: this.opts.lockTimeoutMs ?? 30_000,
     });
     await Promise.race([got, held]);
+    this.journal.exclusive = true;
     return { since: Date.now(), depth: 0, release, held };
   }
 
@@ -94,6 +97,7 @@ export abstract class Ledger extends TokenView {
     if (!lease || lease !== this.lease || lease.depth > 0) return;
     clearTimeout(lease.timer);
     this.lease = undefined;
+    this.journal.exclusive = false;
     lease.release();
     await lease.held.catch(() => undefined);
   }
@@ -182,14 +186,22 @@ export abstract class Ledger extends TokenView {
       }
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
-    const n = await this.journal.append(durable);
+    // Generations settled meanwhile go along (settle() writes them itself if nothing else does).
+    const carried = this.doneSoon.splice(0);
+    for (const g of carried) durable.push({ t: 'done', g });
+    let n: number;
+    try {
+      n = await this.journal.append(durable);
+    } catch (e) {
+      this.doneSoon.unshift(...carried);
+      throw e;
+    }
     // "done" alone is not waited for: the kill -9 contract needs only the write (the page cache
     // outlives the process), and if an OS crash loses it, the intent reads as a killed
     // generation: with records, its handles are kept and reported again; without, there is
     // nothing of it left to roll back (its command rolled back, or made nothing), and recovery
     // destroys only objects with its label and id that no record names, as after a kill -9
-    // just before the "done". A later sync of anyone
-    // (or close()) makes it durable anyway.
+    // just before the "done". A later sync of anyone (or close()) makes it durable anyway.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
   }
 
