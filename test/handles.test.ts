@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
 import { openHandleStore } from '../src/backend/handles.js';
 import { withLock } from '../src/backend/lock.js';
-import { match } from '../src/backend/handles/match.js';
+import { match, matchYielding } from '../src/backend/handles/match.js';
 import { describe as describeObj } from '../src/backend/handles/fingerprint.js';
 import { createECDH, createPublicKey } from 'node:crypto';
 import { KmuError } from '../src/kmu/errors.js';
@@ -511,5 +511,24 @@ describe('matching rules', () => {
     const m = match([o(1, 'g', 'x', 'f2')], [{ h: 10, gk: 'g', hint: 'x', fk: 'f1', fp: 'f1' }]);
     expect(m.newObjects).toEqual([1]);
     expect(m.unmatched).toEqual([10]);
+  });
+  it('matches a whole token in slices, giving the event loop turns, with the same result', async () => {
+    // 3,000 objects and records: copies, relabelled keys, label-only pairs, ambiguous buckets.
+    const objs = Array.from({ length: 3000 }, (_, i) => o(i + 1, `g${i % 3}`, `x${i % 40}`, i % 4 ? `f${i % 1700}` : undefined));
+    const recs = Array.from({ length: 3000 }, (_, i) => ({ h: 262145 + i, gk: `g${i % 3}`, hint: `x${(i * 7) % 40}`, ...(i % 5 ? { fk: `f${i % 1900}`, fp: `f${i % 1900}` } : {}) }));
+    let turns = 0;
+    let busy = true;
+    const tick = () => setImmediate(() => (turns++, busy && tick()));
+    tick();
+    const sliced = await matchYielding(objs, recs, 0);
+    busy = false;
+    const whole = match(objs, recs);
+    expect(turns).toBeGreaterThan(10);
+    expect([...sliced.byObj]).toEqual([...whole.byObj]);
+    expect([...sliced.byHandle]).toEqual([...whole.byHandle]);
+    expect(sliced.newObjects).toEqual(whole.newObjects);
+    expect(sliced.unmatched).toEqual(whole.unmatched);
+    expect(whole.byObj.size).toBeGreaterThan(1000);
+    expect([...whole.byObj.values()].some((p) => p.ambiguous)).toBe(true);
   });
 });

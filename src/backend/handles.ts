@@ -5,7 +5,10 @@
 // handle (a positive integer, 262145 and up, never reused) that names the same key in every
 // later process until the key is deleted:
 //
-//   handles/store.ts     FileHandleStore / openHandleStore: the API, the crash order
+//   handles/api.ts       the interface (HandleStore) and its options
+//   handles/store.ts     FileHandleStore / openHandleStore: the API (resolve, list, delete, ...)
+//   handles/generations.ts register, intents, recovery of killed generations
+//   handles/ledger.ts    the journal's side: turns, the lock, appends, keys first seen, tombstones
 //   handles/view.ts      the token as one operation sees it: reads, scans, matching, sign-tests
 //   handles/fingerprint.ts how a key is recognised again without writing anything to it
 //   handles/match.ts     which stored handle is which object in this process

@@ -474,6 +474,13 @@ export async function signChallenge(session: Session, info: ObjInfo): Promise<((
  * Sign-test: does private key `info` belong to one of the public values `candidates` (hex)?
  * Returns the candidate that verified, null when none did, undefined when it could not sign.
  */
+/** What was believed of a private key's public value, dropped (a sign-test ruled it out). */
+export function forget(i: ObjInfo): void {
+  i.fp = undefined;
+  i.pub = undefined;
+  i.fpSrc = undefined;
+}
+
 export async function signTest(session: Session, info: ObjInfo, candidates: Iterable<string>): Promise<string | null | undefined> {
   const check = await signChallenge(session, info);
   if (!check) return undefined;

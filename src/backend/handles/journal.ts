@@ -23,9 +23,14 @@
 // number can never name two keys, whatever the lock did. Numbers are never reused: `next`
 // only grows, and a compacted journal starts with a snap entry that carries it.
 //
-// Durability: an append is one write() of whole lines, then fdatasync, before the caller
-// prints anything. Compaction writes a new file, fsyncs it, renames it over handles.log and
-// fsyncs the directory; other processes notice the new inode and reread.
+// Durability: an append is one write() of whole lines under the lock; the caller then waits,
+// outside the lock, for an fdatasync that began after its write (sync(); appends made while one
+// is in flight share the next: group commit) before it prints anything. Releasing the lock
+// before the fdatasync exposes nothing new: readers refresh without the lock anyway, and the
+// later appends of anyone are synced with the whole file, so nothing after an entry is ever
+// durable without it. Compaction writes a new file, fsyncs it, renames it over handles.log and
+// fsyncs the directory (which makes what the old file held durable); other processes notice
+// the new inode and reread.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -139,8 +144,27 @@ export class Journal {
   private fh?: fs.FileHandle;
   private ino = -1;
   private pos = 0;
+  /** The file's size when last refreshed (past `pos`: a line not yet whole, or torn). */
+  private size = 0;
   private nextHandle: number;
   private seq = 0;
+  /**
+   * True while this process holds the lock (ledger.ts): nobody else appends or compacts, so the
+   * journal, once reread, stays current until the lock is released.
+   */
+  get exclusive(): boolean {
+    return this.held;
+  }
+  set exclusive(held: boolean) {
+    this.held = held;
+    this.current = false;
+  }
+  private held = false;
+  private current = false;
+  /** Appends made (numbered from 1), and how many of them a finished fdatasync covers. */
+  private written = 0;
+  private synced = 0;
+  private syncing?: Promise<void>;
   /** Valid lines applied (for the compaction decision). */
   lines = 0;
   /** Bumped whenever anything in `records` changes. */
@@ -192,6 +216,13 @@ export class Journal {
 
   /** Read what other processes appended (or the whole file, if it was replaced). */
   async refresh(): Promise<boolean> {
+    if (this.exclusive && this.current) return false;
+    const changed = await this.reread();
+    this.current = this.exclusive;
+    return changed;
+  }
+
+  private async reread(): Promise<boolean> {
     let st;
     try {
       st = await fs.stat(this.path);
@@ -202,10 +233,13 @@ export class Journal {
     if (!this.fh || st.ino !== this.ino) {
       await this.fh?.close();
       this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND);
-      this.ino = (await this.fh.stat()).ino;
+      st = await this.fh.stat();
+      this.ino = st.ino;
       this.reset();
     }
-    const size = (await this.fh.stat()).size;
+    // The size of the file just looked at: no other stat of the handle needed.
+    const size = st.size;
+    this.size = size;
     if (size <= this.pos) return false;
     const b = Buffer.alloc(size - this.pos);
     let got = 0;
@@ -219,9 +253,15 @@ export class Journal {
     const text = b.subarray(0, end).toString('utf8');
     this.pos += end + 1;
     let changed = false;
+    // A long journal (a first read: ~70 µs a line) gives the event loop a turn every 2 ms.
+    let since = performance.now();
     for (const line of text.split('\n')) {
       const e = decodeLine(line);
       if (e && this.apply(e)) changed = true;
+      if (performance.now() - since >= 2) {
+        await new Promise((r) => setImmediate(r));
+        since = performance.now();
+      }
     }
     if (changed) this.version++;
     return changed;
@@ -258,24 +298,24 @@ export class Journal {
     }
   }
 
-  /** Append entries durably. The caller holds the lock. Returns once they are on disk. */
-  async append(entries: Entry[]): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Append entries (the caller holds the lock): written, not yet durable. Returns the append's
+   * number for sync(), 0 when there was nothing to write.
+   */
+  async append(entries: Entry[]): Promise<number> {
+    if (entries.length === 0) return 0;
     await this.refresh();
     const fh = this.fh!;
-    const size = (await fh.stat()).size;
     let data = encode(entries);
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await fh.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) data = Buffer.concat([Buffer.from('\n'), data]);
-    }
+    // Bytes past the last whole line are a torn tail: ended with "\n" first (see the top).
+    if (this.size > this.pos) data = Buffer.concat([Buffer.from('\n'), data]);
     let off = 0;
     while (off < data.length) {
       const { bytesWritten } = await fh.write(data, off, data.length - off, null);
       off += bytesWritten;
     }
-    await fh.datasync();
+    const n = ++this.written;
+    this.current = false; // read back: the check below is against what the file holds
     await this.refresh();
     // Each number claimed here must now be ours: first claim wins (see the top of the file).
     // Only a lock that failed to exclude could make us lose one; never hand out such a number.
@@ -285,6 +325,25 @@ export class Journal {
       if (!r || r.ts !== e.ts || r.fam !== e.fam || r.hint !== e.hint || r.cls !== e.cls) {
         throw new Error(`kmu11: handle ${e.h} was claimed by another process at the same time (handle-store lock not effective?)`);
       }
+    }
+    return n;
+  }
+
+  /**
+   * Returns once append number `n` is on disk (no lock needed): an fdatasync in flight that
+   * began before that append is waited for, then one more covers every append made meanwhile.
+   * (If a compaction replaced the file since, its fsync made the append durable already.)
+   */
+  async sync(n: number): Promise<void> {
+    while (this.synced < n) {
+      if (!this.syncing) {
+        const upTo = this.written;
+        this.syncing = this.fh!.datasync().then(
+          () => { this.synced = Math.max(this.synced, upTo); this.syncing = undefined; },
+          (e: unknown) => { this.syncing = undefined; throw e; },
+        );
+      }
+      await this.syncing;
     }
   }
 
@@ -314,6 +373,7 @@ export class Journal {
     }
     // Through .handles.log.tmp-<pid>-<random> (see removeTempFiles), fsynced, then renamed.
     await writeFileAtomic(this.path, encode(keep), 0o600);
+    this.current = false;
     await this.refresh();
   }
 
@@ -325,6 +385,8 @@ export class Journal {
   }
 
   async close(): Promise<void> {
+    // Appends no caller waited for ("done") are made durable at a clean exit.
+    if (this.fh && this.synced < this.written) await this.sync(this.written).catch(() => undefined);
     await this.fh?.close();
     this.fh = undefined;
     this.ino = -1;

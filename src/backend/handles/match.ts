@@ -70,7 +70,34 @@ function groupBy<T>(items: T[], key: (t: T) => string | undefined): Map<string, 
 const byHintObj = (a: MObj, b: MObj) => (a.hint < b.hint ? -1 : a.hint > b.hint ? 1 : a.obj - b.obj);
 const byHintRec = (a: MRec, b: MRec) => (a.hint < b.hint ? -1 : a.hint > b.hint ? 1 : a.h - b.h);
 
+/** match() all at once (tests, small inputs). */
 export function match(objects: MObj[], records: MRec[]): MatchResult {
+  const steps = matchSteps(objects, records);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/**
+ * match() giving the event loop a turn whenever it has run `sliceMs` (a whole token of
+ * thousands of objects would otherwise hold it for tens of ms); the same result.
+ */
+export async function matchYielding(objects: MObj[], records: MRec[], sliceMs = 2): Promise<MatchResult> {
+  const steps = matchSteps(objects, records);
+  let since = performance.now();
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    if (performance.now() - since >= sliceMs) {
+      await new Promise((r) => setImmediate(r));
+      since = performance.now();
+    }
+  }
+}
+
+/** The matching, yielding between groups (nothing it reads or builds is shared while it waits). */
+function* matchSteps(objects: MObj[], records: MRec[]): Generator<void, MatchResult> {
   const byObj = new Map<number, Pairing>();
   const byHandle = new Map<number, Pairing>();
   const pair = (o: MObj, r: MRec, ambiguous: boolean, weak: boolean) => {
@@ -98,6 +125,7 @@ export function match(objects: MObj[], records: MRec[]): MatchResult {
     const leftR = rs.filter((r) => restR.has(r));
     if (restO.length === 1 && leftR.length === 1) pair(restO[0]!, leftR[0]!, false, false);
     else for (let i = 0; i < Math.min(restO.length, leftR.length); i++) pair(restO[i]!, leftR[i]!, true, false);
+    yield;
   }
 
   // Step B.
@@ -112,6 +140,7 @@ export function match(objects: MObj[], records: MRec[]): MatchResult {
     const rs = [...recs].sort(byHintRec);
     const candidates = os.filter((o) => rs.some((r) => fits(o, r)));
     const recCandidates = rs.filter((r) => os.some((o) => fits(o, r)));
+    yield;
     if (candidates.length === 0) continue;
     if (candidates.length === 1 && recCandidates.length === 1) {
       pair(candidates[0]!, recCandidates[0]!, false, true);

@@ -1,12 +1,12 @@
 // The token as one handle-store operation sees it: objects read afresh (fingerprint.ts), the
 // records they are matched to (match.ts), and sign-tests where matching alone is not sure.
-// FileHandleStore (store.ts) builds the API and the journal's side on it.
+// The journal side (ledger.ts), generations (generations.ts) and the API (store.ts) build on it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKO, CKR, type Session, type Template } from '../../p11/index.js';
-import { halfMade, readInfo, signChallenge, type ObjInfo } from './fingerprint.js';
+import { forget, halfMade, readInfo, signChallenge, signTest, type ObjInfo } from './fingerprint.js';
 import { Journal, SESSION_INSTANCE, type Rec } from './journal.js';
-import { match, type MatchResult, type MObj, type MRec } from './match.js';
-import type { HandleStoreOptions } from './store.js';
+import { matchYielding, type MatchResult, type MObj, type MRec } from './match.js';
+import type { HandleStoreOptions } from './api.js';
 
 /** Known for sure (not only paired by label and id). */
 export const certain = (info: ObjInfo) => info.fpSrc === 'attr' || info.fpSrc === 'gen' || info.fpSrc === 'sig' || info.fpSrc === 'record';
@@ -38,9 +38,9 @@ export abstract class TokenView {
   protected readonly sessionRecs: Map<number, Rec>;
 
   constructor(
-    dir: string,
+    readonly dir: string,
     protected readonly session: Session,
-    protected readonly opts: HandleStoreOptions,
+    protected readonly opts: HandleStoreOptions = {},
   ) {
     this.journal = new Journal(dir, opts.firstHandle ?? 262145);
     this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
@@ -157,7 +157,7 @@ export abstract class TokenView {
     return out;
   }
 
-  protected runMatch(): MatchResult {
+  protected runMatch(): Promise<MatchResult> {
     const gk = (cls: number, tok: boolean, fam: string) => `${cls}|${tok ? 1 : 0}|${fam}`;
     const recs: MRec[] = this.liveRecords().map((r) => ({
       h: r.h,
@@ -176,7 +176,22 @@ export abstract class TokenView {
         excluded: i.excluded,
       };
     });
-    return match(objs, recs);
+    return matchYielding(objs, recs);
+  }
+
+  /**
+   * A private key placed by pairing alone, confirmed by one signature against the public value
+   * it was paired with. null: not that key's (ruled out, forgotten); undefined: no test possible.
+   */
+  protected async confirmPair(i: ObjInfo): Promise<string | null | undefined> {
+    const res = await signTest(this.session, i, [i.pub!]);
+    this.signTests++;
+    if (res === null) {
+      i.excluded.add(i.fp!);
+      forget(i);
+      this.facts++;
+    }
+    return res;
   }
 
   /** Pairing, matching, and sign-tests where matching alone is not sure. */
@@ -205,9 +220,7 @@ export abstract class TokenView {
     }
     for (const i of infos) {
       if (i.cls !== CKO.PRIVATE_KEY || !(i.ecParams || i.dsa) || certain(i)) continue;
-      i.fp = undefined;
-      i.pub = undefined;
-      i.fpSrc = undefined;
+      forget(i);
       // A public key of the same family has the fingerprint the private half would have.
       const cands = (pubs.get(pairKey(i)) ?? []).filter((p) => !i.excluded.has(p.fp!));
       if (cands.length === 1 && privs.get(pairKey(i)) === 1) {
@@ -217,7 +230,7 @@ export abstract class TokenView {
       }
     }
 
-    let m = this.runMatch();
+    let m = await this.runMatch();
 
     // Sign-tests: private keys whose public value is unknown (or only paired) and that
     // matching could not place for sure. One signature each, verified first against the public
@@ -259,13 +272,11 @@ export abstract class TokenView {
           claimed.add(found.fp);
         } else {
           for (const fp of tried) i.excluded.add(fp);
-          i.fp = undefined;
-          i.pub = undefined;
-          i.fpSrc = undefined;
+          forget(i);
         }
       }
       this.facts++;
-      m = this.runMatch();
+      m = await this.runMatch();
     }
     this.result = m;
     this.resultKey = `${this.journal.version}|${this.facts}|${this.scans}|${this.current.join(',')}`;
