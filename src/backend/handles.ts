@@ -44,7 +44,6 @@ import { openHandleStore, type HandleStore } from './handles/store.js';
 export {
   FileHandleStore,
   openHandleStore,
-  invalidHandle,
   SESSION_INSTANCE,
   type CreatedObject,
   type HandleState,

@@ -1,6 +1,4 @@
 // The handle store's interface (what commands and the session use) and its options.
-import { KmuError } from '../../kmu/errors.js';
-import { RC } from '../../kmu/returnCodes.js';
 import type { Session } from '../../p11/index.js';
 import type { KeyMeta } from './journal.js';
 
@@ -87,9 +85,4 @@ export interface HandleStoreOptions {
   uniqueId?: boolean;
   /** Compact the journal at open when it has more lines than this and twice the live records (default 4096). */
   compactLines?: number;
-}
-
-
-export function invalidHandle(handle: number, why: string): KmuError {
-  return new KmuError(RC.INVALID_HANDLE, { detail: `key handle ${handle}: ${why}` });
 }

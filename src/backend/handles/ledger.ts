@@ -6,12 +6,13 @@
 // while another is between generation and register() gives the new key a handle (owner 0);
 // register() then finds that record and adopts it (its handle, the creator's metadata): still
 // one handle.
+import { invalidHandle } from '../../kmu/errors.js';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO } from '../../p11/index.js';
 import { withLock } from '../lock.js';
-import { invalidHandle, type KeyMeta } from './api.js';
+import { type KeyMeta } from './api.js';
 import { halfMade, type ObjInfo } from './fingerprint.js';
 import { recordOf, SESSION_INSTANCE, type Entry, type Rec } from './journal.js';
 import type { MatchResult } from './match.js';

@@ -22,9 +22,10 @@
 //  - resolve() first tries without a scan: the objects with the record's class, token flag,
 //    label and id; one with the record's key material for sure (fingerprint, or a sign-test
 //    against the recorded public value), and no other record with that key material, is it.
+import { invalidHandle } from '../../kmu/errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CKA, CKO, type Session } from '../../p11/index.js';
-import { invalidHandle, type HandleState, type HandleStore, type HandleStoreOptions, type KeyMeta } from './api.js';
+import { type HandleState, type HandleStore, type HandleStoreOptions, type KeyMeta } from './api.js';
 import { forget, fpFor, halfMade, signTest, type ObjInfo } from './fingerprint.js';
 import { SESSION_INSTANCE, type Rec } from './journal.js';
 import { Generations } from './generations.js';
@@ -32,7 +33,6 @@ import { ZERO_META } from './ledger.js';
 import type { MatchResult } from './match.js';
 import { certain } from './view.js';
 
-export { invalidHandle } from './api.js';
 export type { CreatedObject, HandleState, HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
 export { SESSION_INSTANCE } from './journal.js';
 
