@@ -36,6 +36,8 @@ describe('key URIs', () => {
     const j = kmu11(['--json', 'singlecmd', ...login(), 'findKey', '-l', 'uri key'], { env });
     const found = JSON.parse(j.stdout.trim().split('\n').pop()!).result;
     expect(found.uris).toHaveLength(2);
+    // The URIs printed at generation (from its templates) are what the token holds (read by findKey).
+    expect(found.uris[0]).toBe(/public key URI: (pkcs11:\S+)/.exec(r.stdout)![1]!);
     expect(found.uris[1]).toBe(priv);
     const text = kmu11(['singlecmd', ...login(), 'findKey', '-l', 'uri key'], { env });
     expect(text.stdout).not.toContain('pkcs11:'); // only with -uri

@@ -8,7 +8,7 @@ import * as v from '../../kmu/values.js';
 import type { CommandContext, FlagSpec } from '../types.js';
 import { checkInterrupt } from './context.js';
 import { checkShareTargets } from './ownership.js';
-import { keyUris } from './uri.js';
+import { keyUris, templateKeyUri } from './uri.js';
 
 export interface KeyPairOptions {
   label: string;
@@ -184,10 +184,10 @@ export async function generatePair(
   checkInterrupt(ctx);
   if (!o.sess) await ctx.handles.intend({ label: o.label, id: o.id === undefined ? undefined : Buffer.from(o.id, 'utf8'), meta });
   // -u / -m_value where the HSM keeps them (cloudhsm): made shared in one step, or not at all.
-  const pair =
-    (req.users.length > 0 || req.mValue > 0) && backend.generateSharedKeyPair
-      ? await backend.generateSharedKeyPair(req)
-      : await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  const shared = (req.users.length > 0 || req.mValue > 0) && backend.generateSharedKeyPair !== undefined;
+  const pair = shared
+    ? await backend.generateSharedKeyPair!(req)
+    : await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
   let handles: number[] = [];
   try {
     if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout, ctx.signal);
@@ -201,7 +201,11 @@ export async function generatePair(
     );
     checkInterrupt(ctx);
     const [publicKey, privateKey] = handles;
-    const [publicUri, privateUri] = await keyUris(ctx, [pair.publicKey, pair.privateKey]);
+    // Made from our templates, the keys carry their label and ID: no read. (CloudHSM CLI's
+    // shared generation makes them from its own arguments: read back.)
+    const [publicUri, privateUri] = shared
+      ? await keyUris(ctx, [pair.publicKey, pair.privateKey])
+      : await Promise.all([templateKeyUri(ctx, 'public', publicTemplate), templateKeyUri(ctx, 'private', privateTemplate)]);
     return {
       publicKey: publicKey!,
       privateKey: privateKey!,

@@ -1,6 +1,7 @@
 // Each key's PKCS#11 URI (RFC 7512), for --json and -uri: token, object label, id and type, so
 // that p11tool or OpenSSL's pkcs11 engine/provider can use the key kmu11 printed.
 import { CKA, CKO } from '../../p11/index.js';
+import type { Template } from '../../p11/index.js';
 import type { CommandContext } from '../types.js';
 
 /** The URI of each object, in order (by its class, CKA_LABEL and CKA_ID as the token has them). */
@@ -16,4 +17,19 @@ export async function keyUris(ctx: CommandContext, objects: number[]): Promise<s
     out.push(await ctx.backend.keyUri({ type, label: l === undefined ? undefined : String(l), id: Buffer.isBuffer(i) ? i : undefined }));
   }
   return out;
+}
+
+/**
+ * The URI of a key just made from `template` (its CKA_LABEL and CKA_ID are what the token
+ * stores): no read of the key, a round trip saved on a networked HSM.
+ */
+export function templateKeyUri(ctx: CommandContext, type: 'public' | 'private' | 'secret', template: Template): Promise<string> {
+  const value = (t: number) => template.find((a) => a.type === t)?.value;
+  const label = value(CKA.LABEL);
+  const id = value(CKA.ID);
+  return ctx.backend.keyUri({
+    type,
+    label: label === undefined ? undefined : Buffer.isBuffer(label) ? label.toString('utf8') : String(label),
+    id: id === undefined ? undefined : Buffer.isBuffer(id) ? id : Buffer.from(String(id), 'utf8'),
+  });
 }
