@@ -1,26 +1,40 @@
 // Batches of token keys, as a migration or a provisioning pipeline makes them:
-//  - through a networked-HSM stand-in (the tests' fault-injecting module with a fixed delay on
-//    every PKCS#11 call, over SoftHSM): kmu11 serial batch vs kmu11 --parallel N vs one
-//    pkcs11-tool process per key (a sample of processes timed, scaled to the batch size);
+//  - through a networked-HSM stand-in (the tests' fault-injecting module in its remote mode:
+//    a fixed delay on every PKCS#11 call slept in parallel, its own name instead of SoftHSM's so
+//    kmu11 applies no SoftHSM workaround, and its own server-side lock ordering SoftHSM's token
+//    writes; SoftHSM's token directory on tmpfs, so its files are not what is measured; kmu11's
+//    home, with the handle store's journal, stays on disk): kmu11 serial batch vs kmu11
+//    --parallel N vs one pkcs11-tool process per key (a sample of processes timed, scaled to
+//    the batch size);
 //  - straight on SoftHSM: kmu11 serial batch vs --parallel N vs a pkcs11js loop in one process.
 // Every run gets a fresh token, so no run pays for another's keys. Exported: measureBatches().
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 
 const PIN = '1234';
 const LABEL = 'batch';
 
-function freshToken() {
+const SHM = '/dev/shm';
+
+/** A fresh token; `tmpfs`: SoftHSM's token directory in /dev/shm (when there is one). */
+function freshToken({ tmpfs = false } = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'kmu11-batch-'));
-  mkdirSync(join(dir, 'tokens'), { mode: 0o700 });
+  const tokens = tmpfs && existsSync(SHM) ? mkdtempSync(join(SHM, 'kmu11-batch-tokens-')) : join(dir, 'tokens');
+  mkdirSync(tokens, { recursive: true, mode: 0o700 });
   const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
   const env = { ...process.env, SOFTHSM2_CONF: conf };
   delete env.KMU11_MODULE;
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', LABEL, '--so-pin', PIN, '--pin', PIN], { env, stdio: 'ignore' });
-  return { dir, env, done: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir, env, tmpfs: tokens.startsWith(SHM),
+    done: () => {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(tokens, { recursive: true, force: true });
+    },
+  };
 }
 
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -30,8 +44,8 @@ const median = (xs) => {
 };
 
 /** One kmu11 batch of `keys` genECCKeyPair -i 2 token keys on a fresh token; seconds. */
-function kmu11Batch({ kmu11, module, keys, parallel, extraEnv }) {
-  const t = freshToken();
+export function kmu11Batch({ kmu11, module, keys, parallel, extraEnv, tmpfs = false }) {
+  const t = freshToken({ tmpfs });
   try {
     const lines = [`loginHSM -u CU -s user -p ${PIN}`, ...Array.from({ length: keys }, (_, i) => `genECCKeyPair -i 2 -l k${i}`)];
     const args = [...kmu11.slice(1), '--home', join(t.dir, 'home'), '--module', module, '--token', LABEL];
@@ -48,8 +62,8 @@ function kmu11Batch({ kmu11, module, keys, parallel, extraEnv }) {
 }
 
 /** `sample` pkcs11-tool processes, one key each; median seconds per key. */
-function pkcs11ToolPerKey({ module, sample, extraEnv }) {
-  const t = freshToken();
+export function pkcs11ToolPerKey({ module, sample, extraEnv, tmpfs = false }) {
+  const t = freshToken({ tmpfs });
   try {
     const times = [];
     for (let i = 0; i < sample; i++) {
@@ -96,18 +110,23 @@ function pkcs11jsLoop({ module, keys }) {
   }
 }
 
+/** The fault module's environment for the networked-HSM stand-in (faultmod.c, P11FAULT_REMOTE). */
+export function remoteEnv(softhsm, delayUs) {
+  return { P11FAULT_MODULE: softhsm, P11FAULT_DELAY_US: String(delayUs), P11FAULT_REMOTE: '1' };
+}
+
 /**
  * kmu11 = [node, dist/cli/main.js]; softhsm = libsofthsm2.so; fault = libp11fault.so.
  * Returns the raw figures and the issue's ratios.
  */
 export function measureBatches({ kmu11, softhsm, fault, delayUs = 2000, keys = 1000, parallel = 16, sample = 20, softKeys = 500, log = () => {} }) {
-  const delayed = { P11FAULT_MODULE: softhsm, P11FAULT_DELAY_US: String(delayUs) };
-  log(`batch: ${keys} keys through the ${delayUs / 1000} ms-a-call module, serial`);
-  const latSerial = kmu11Batch({ kmu11, module: fault, keys, parallel: 1, extraEnv: delayed });
-  log(`batch: ${keys} keys through the ${delayUs / 1000} ms-a-call module, --parallel ${parallel}`);
-  const latParallel = kmu11Batch({ kmu11, module: fault, keys, parallel, extraEnv: delayed });
-  log(`batch: ${sample} pkcs11-tool processes through the same module`);
-  const toolPerKey = pkcs11ToolPerKey({ module: fault, sample, extraEnv: delayed });
+  const delayed = remoteEnv(softhsm, delayUs);
+  log(`batch: ${keys} keys through the ${delayUs / 1000} ms-a-call remote stand-in, serial`);
+  const latSerial = kmu11Batch({ kmu11, module: fault, keys, parallel: 1, extraEnv: delayed, tmpfs: true });
+  log(`batch: ${keys} keys through the ${delayUs / 1000} ms-a-call remote stand-in, --parallel ${parallel}`);
+  const latParallel = kmu11Batch({ kmu11, module: fault, keys, parallel, extraEnv: delayed, tmpfs: true });
+  log(`batch: ${sample} pkcs11-tool processes through the same stand-in`);
+  const toolPerKey = pkcs11ToolPerKey({ module: fault, sample, extraEnv: delayed, tmpfs: true });
 
   log(`batch: ${softKeys} keys on SoftHSM: kmu11 serial, --parallel ${parallel}, pkcs11js loop`);
   const softSerial = kmu11Batch({ kmu11, module: softhsm, keys: softKeys, parallel: 1 });
@@ -116,7 +135,7 @@ export function measureBatches({ kmu11, softhsm, fault, delayUs = 2000, keys = 1
   const r2 = (x) => Math.round(x * 100) / 100;
   return {
     networked: {
-      delay_ms_per_call: delayUs / 1000, keys, parallel,
+      stand_in: 'libp11fault remote mode over SoftHSM, token directory on tmpfs', delay_ms_per_call: delayUs / 1000, keys, parallel,
       kmu11_serial_s: r2(latSerial), kmu11_parallel_s: r2(latParallel),
       pkcs11_tool_s_per_key: Math.round(toolPerKey * 1000) / 1000, pkcs11_tool_sample: sample,
       pkcs11_tool_estimated_s: r2(toolPerKey * keys),
