@@ -13,6 +13,7 @@ import { faultEnv, faultModule, readFaultCounts, writeFaultControl, type FaultOp
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const REPO = join(import.meta.dirname, '..');
 let token: TestToken;
 let dir: string;
 let lib: string;
@@ -73,6 +74,57 @@ describe('through pkcs11-tool', () => {
     const r = tool([...login, '--list-objects', '--type', 'privkey'], { delayUs: 1000, highHandles: true });
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain('label:      fwd');
+  });
+});
+
+describe('remote mode (the benchmark\'s networked-HSM stand-in)', () => {
+  it('names itself, not SoftHSM, in C_GetInfo and C_GetTokenInfo', () => {
+    const plain = tool(['-I']);
+    expect(plain.out).toMatch(/Manufacturer\s+SoftHSM/);
+    const remote = tool(['-I'], { remote: true });
+    expect(remote.status, remote.out).toBe(0);
+    expect(remote.out).toMatch(/Manufacturer\s+kmu11 networked-HSM stand-in/);
+    expect(remote.out).not.toMatch(/SoftHSM/);
+    expect(tool(['-L'], { remote: true }).out).toMatch(/manufacturer\s*:\s*kmu11 networked-HSM stand-in[\s\S]*model\s*:\s*remote/);
+  });
+
+  it('so kmu11 leaves its SoftHSM object lock off, and the module orders the writes itself', () => {
+    // loadModule turns the ObjectLock on for SoftHSM 2.6 only; through the remote mode it stays
+    // off, and 24 token pairs made 8 at a time all land whole (SoftHSM's race would lose some).
+    const code = `
+      const { loadModule } = await import(${JSON.stringify(join(REPO, 'dist/backend/token.js'))});
+      const { OBJECT_LOCK } = await import(${JSON.stringify(join(REPO, 'dist/p11/module.js'))});
+      const { CKA, CKM } = await import(${JSON.stringify(join(REPO, 'dist/p11/index.js'))});
+      const mod = await loadModule(process.env.LIB);
+      const [slot] = await mod.getSlots();
+      const s = await slot.openSession();
+      await s.login('87654321');
+      const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+      const make = async (w, i) => {
+        for (let k = 0; k < 3; k++) await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN },
+          [{ type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: 'rm' + w + '-' + k }, { type: CKA.EC_PARAMS, value: P256 }],
+          [{ type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: 'rm' + w + '-' + k }, { type: CKA.SIGN, value: true }]);
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, w) => make(w)));
+      console.log(JSON.stringify({ lock: mod[OBJECT_LOCK].enabled }));
+      await mod.close();`;
+    const run = (remote: boolean) =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+        env: { ...token.env, ...faultEnv({ remote }), LIB: lib },
+        encoding: 'utf8',
+      });
+    const r = run(true);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ lock: false });
+    const list = tool([...login, '--list-objects', '--type', 'privkey']).out;
+    expect(list.match(/label:\s+rm\d-\d/g)?.length).toBe(24);
+    // The same module without the remote mode is SoftHSM to kmu11: the lock is on.
+    const p = spawnSync(process.execPath, ['--input-type=module', '-e', code.replace(/const make[\s\S]*?await Promise.all\([^;]*;/, '')], {
+      env: { ...token.env, LIB: lib },
+      encoding: 'utf8',
+    });
+    expect(p.status, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ lock: true });
   });
 });
 

@@ -27,6 +27,8 @@ export interface FaultOptions {
   highHandles?: boolean;
   control?: string;
   counts?: string;
+  /** the benchmark's networked-HSM stand-in: own name, own server-side write lock */
+  remote?: boolean;
 }
 
 /** The P11FAULT_* variables for `opts`. */
@@ -40,6 +42,7 @@ export function faultEnv(opts: FaultOptions): Record<string, string> {
   if (opts.highHandles) env.P11FAULT_HANDLES = 'high';
   if (opts.control) env.P11FAULT_CONTROL = opts.control;
   if (opts.counts) env.P11FAULT_COUNTS = opts.counts;
+  if (opts.remote) env.P11FAULT_REMOTE = '1';
   return env;
 }
 
