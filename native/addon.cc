@@ -89,7 +89,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);
   const char* keyNames[] = {"type", "value", "mechanism", "parameter", "unavailable",
-                            "publicKey", "privateKey", "publicAttributes", "privateAttributes"};
+                            "publicKey", "privateKey", "publicAttributes", "privateAttributes", "readError"};
   static_assert(sizeof keyNames / sizeof keyNames[0] == static_cast<size_t>(Key::Count), "one name per Key");
   Napi::Array keys = Napi::Array::New(env, static_cast<size_t>(Key::Count));
   for (uint32_t i = 0; i < static_cast<uint32_t>(Key::Count); ++i) keys.Set(i, Napi::String::New(env, keyNames[i]));

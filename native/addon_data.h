@@ -15,7 +15,7 @@ namespace kmu11 {
 
 // Strings used on every call; Node-API 9 cannot reference primitives directly,
 // so they live in one referenced array.
-enum class Key : uint32_t { Type, Value, Mechanism, Parameter, Unavailable, PublicKey, PrivateKey, PublicAttributes, PrivateAttributes, Count };
+enum class Key : uint32_t { Type, Value, Mechanism, Parameter, Unavailable, PublicKey, PrivateKey, PublicAttributes, PrivateAttributes, ReadError, Count };
 
 struct AddonData {
   Napi::FunctionReference errorFactory;

@@ -39,8 +39,10 @@ Napi::Value ModuleWrap::GenerateKey(const Napi::CallbackInfo& info) {
 
 // ------------------------------------------------------ C_GenerateKeyPair
 // With read lists, the pair's attributes are read in the same job (one wake-up instead of one
-// per read, the reads on guessed buffers: attribute_read.h). A read that fails destroys the
-// pair again and reports the read's failure: the caller never gets a pair it cannot know.
+// per read, the reads on guessed buffers: attribute_read.h). A read that fails does not fail
+// the job: the pair exists, so the job resolves with both handles and the read's CK_RV
+// (readError) instead of the attributes, and the caller rolls back as it does after any
+// failure, seeing whether its C_DestroyObject worked.
 class GenerateKeyPairJob : public Job {
  public:
   GenerateKeyPairJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session)
@@ -57,21 +59,18 @@ class GenerateKeyPairJob : public Job {
     CK_RV rv = f->C_GenerateKeyPair(session_, mechanism.get(), publicTemplate.data(), publicTemplate.size(),
                                     privateTemplate.data(), privateTemplate.size(), &publicKey_, &privateKey_);
     if (rv != CKR_OK || !withReads) return rv;
-    fn_ = "C_GetAttributeValue";
-    rv = publicRead.Read(f, session_, publicKey_);
-    if (rv == CKR_OK) rv = privateRead.Read(f, session_, privateKey_);
-    if (rv != CKR_OK) {
-      f->C_DestroyObject(session_, publicKey_);
-      f->C_DestroyObject(session_, privateKey_);
-    }
-    return rv;
+    readRv_ = publicRead.Read(f, session_, publicKey_);
+    if (readRv_ == CKR_OK) readRv_ = privateRead.Read(f, session_, privateKey_);
+    return CKR_OK;
   }
   napi_value Result(napi_env env) override {
     AddonData* data = AddonData::Get(env);
     Napi::Object result = Napi::Object::New(env);
     result.Set(data->Get(env, Key::PublicKey), FromHandle(env, publicKey_, lib_->handles.objects));
     result.Set(data->Get(env, Key::PrivateKey), FromHandle(env, privateKey_, lib_->handles.objects));
-    if (withReads) {
+    if (withReads && readRv_ != CKR_OK) {
+      result.Set(data->Get(env, Key::ReadError), Napi::Number::New(env, static_cast<double>(readRv_)));
+    } else if (withReads) {
       result.Set(data->Get(env, Key::PublicAttributes), publicRead.ToJs(env));
       result.Set(data->Get(env, Key::PrivateAttributes), privateRead.ToJs(env));
     }
@@ -82,6 +81,7 @@ class GenerateKeyPairJob : public Job {
   CK_SESSION_HANDLE session_;
   CK_OBJECT_HANDLE publicKey_ = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE privateKey_ = CK_INVALID_HANDLE;
+  CK_RV readRv_ = CKR_OK;  // the first failed C_GetAttributeValue of the reads
 };
 
 Napi::Value ModuleWrap::GenerateKeyPair(const Napi::CallbackInfo& info) {

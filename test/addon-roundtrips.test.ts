@@ -118,14 +118,48 @@ describe('C_GenerateKeyPair with reads', () => {
     expect(o.calls.C_GetAttributeValue).toBe(4); // 2 in the job, 2 for the comparison
   });
 
-  it('a read that fails destroys the pair and rejects with the read\'s failure', () => {
+  it('a read that fails leaves the pair to the caller: both handles and the read\'s CK_RV, nothing destroyed', () => {
     const o = counted(
-      `const e = await gen('failed', [[${CLASS}], [${CLASS}]]).then(() => undefined, (e) => ({ code: e.code, fn: e.fn }));
-      return { e, left: (await m.findObjects(s, [{ type: ${LABEL}, value: Buffer.from('failed') }])).length };`,
+      `const p = await gen('failed', [[${CLASS}], [${CLASS}]]);
+      const label = [{ type: ${LABEL}, value: Buffer.from('failed') }];
+      const made = (await m.findObjects(s, label)).sort((a, b) => a - b);
+      await m.C_DestroyObject(s, [p.publicKey, p.privateKey]);
+      return { keys: Object.keys(p), readError: p.readError, same: made.join() === [p.publicKey, p.privateKey].sort((a, b) => a - b).join(),
+               left: (await m.findObjects(s, label)).length };`,
       { fail: [['C_GetAttributeValue', 2, 'CKR_DEVICE_ERROR']] },
     );
-    expect(o.result?.ok, o.stderr).toEqual({ e: { code: 0x30, fn: 'C_GetAttributeValue' }, left: 0 });
-    expect(o.calls.C_DestroyObject).toBe(2);
+    expect(o.result?.ok, o.stderr).toEqual({ keys: ['publicKey', 'privateKey', 'readError'], readError: 0x30, same: true, left: 0 });
+    expect(o.calls.C_GetAttributeValue).toBe(2);
+    expect(o.calls.C_DestroyObject).toBe(2); // the caller's, after the job
+  });
+
+  it('through Session: readError is the read\'s Pkcs11Error, and the caller\'s rollback works', () => {
+    const counts = join(dir, `counts-${++runs}`);
+    const code = `
+      const { Module, Pkcs11Error, CKA, CKM } = await import(${JSON.stringify(resolve(import.meta.dirname, '../dist/p11/index.js'))});
+      const mod = await Module.load(process.env.MODULE);
+      const [slot] = await mod.getSlots();
+      const s = await slot.openSession();
+      await s.login(${JSON.stringify(token.userPin)});
+      const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+      const label = [{ type: CKA.LABEL, value: 'via-session' }];
+      const r = await s.generateKeyPairAndRead({ mechanism: CKM.EC_KEY_PAIR_GEN },
+        [{ type: CKA.TOKEN, value: true }, ...label, { type: CKA.EC_PARAMS, value: P256 }],
+        [{ type: CKA.TOKEN, value: true }, ...label, { type: CKA.SIGN, value: true }],
+        { publicKey: [CKA.CLASS, CKA.EC_POINT], privateKey: [CKA.CLASS] });
+      const e = r.readError;
+      const found = (await s.find(label)).length;
+      await s.destroyObject([r.publicKey, r.privateKey]);
+      console.log(JSON.stringify({ isError: e instanceof Pkcs11Error, code: e?.code, fn: e?.fn, attrs: r.publicAttributes ?? null,
+        found, left: (await s.find(label)).length }));
+      await mod.close();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+      env: { ...token.env, MODULE: faultModule(), ...faultEnv({ module: token.module, counts, fail: [['C_GetAttributeValue', 1, 'CKR_DEVICE_ERROR']] }) },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ isError: true, code: 0x30, fn: 'C_GetAttributeValue', attrs: null, found: 2, left: 0 });
   });
 
   it('read lists must be arrays of attribute types', () => {

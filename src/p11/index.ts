@@ -18,6 +18,6 @@ export type { GcmParameter, Mechanism, RsaAesParameter } from './mechanism.js';
 export type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo, Version } from './info.js';
 export { Module } from './module.js';
 export { Slot } from './slot.js';
-export { Session } from './session/session.js';
+export { Session, type GeneratedAndRead } from './session/session.js';
 export { SessionPool } from './pool.js';
 export { dsaSpki, ecSpki, magnitude, rsaSpki, toPem, unwrapOctetString } from './spki.js';

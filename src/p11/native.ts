@@ -38,7 +38,10 @@ export interface NativeModule {
     publicTemplate: NativeTemplate,
     privateTemplate: NativeTemplate,
   ): Promise<{ publicKey: number; privateKey: number }>;
-  /** The same job then reads the listed attributes of each half (a failed read destroys the pair). */
+  /**
+   * The same job then reads the listed attributes of each half. A failed read leaves the pair
+   * made: the job resolves with the handles and the read's CK_RV (readError) instead.
+   */
   C_GenerateKeyPair(
     session: number,
     mechanism: Mechanism,
@@ -46,12 +49,10 @@ export interface NativeModule {
     privateTemplate: NativeTemplate,
     publicRead: readonly number[],
     privateRead: readonly number[],
-  ): Promise<{
-    publicKey: number;
-    privateKey: number;
-    publicAttributes: NativeAttributeRead[];
-    privateAttributes: NativeAttributeRead[];
-  }>;
+  ): Promise<
+    | { publicKey: number; privateKey: number; publicAttributes: NativeAttributeRead[]; privateAttributes: NativeAttributeRead[] }
+    | { publicKey: number; privateKey: number; readError: number }
+  >;
   C_GenerateKey(session: number, mechanism: Mechanism, template: NativeTemplate): Promise<number>;
   findObjects(session: number, template?: NativeTemplate): Promise<number[]>;
   C_GetAttributeValue(session: number, object: number, types: readonly number[]): Promise<NativeAttributeRead[]>;

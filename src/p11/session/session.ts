@@ -30,6 +30,11 @@ function decodeReads(reads: NativeAttributeRead[]): AttributeRead[] {
   return reads as AttributeRead[];
 }
 
+/** generateKeyPairAndRead's result: the pair, and either both halves' reads or why they failed. */
+export type GeneratedAndRead =
+  | { publicKey: number; privateKey: number; publicAttributes: AttributeRead[]; privateAttributes: AttributeRead[]; readError?: undefined }
+  | { publicKey: number; privateKey: number; readError: Pkcs11Error; publicAttributes?: undefined; privateAttributes?: undefined };
+
 export class Session {
   readonly slot: Slot;
   readonly handle: number;
@@ -105,21 +110,26 @@ export class Session {
   /**
    * generateKeyPair, then the listed attributes of each half, in one job: one trip to the
    * addon's thread instead of three, and reads without size queries where the values fit (on a
-   * networked HSM each call is a round trip). If a read fails, the pair is destroyed again and
-   * the read's failure rejects.
+   * networked HSM each call is a round trip). A failed generation rejects. A failed read does
+   * not: the pair exists, so the result carries both handles and `readError` (the read's
+   * Pkcs11Error, fn C_GetAttributeValue) instead of the attributes, and the caller rolls the
+   * pair back (or reads again) itself, seeing whether that worked.
    */
   generateKeyPairAndRead(
     mechanism: Mechanism,
     publicTemplate: Template,
     privateTemplate: Template,
     read: { publicKey: readonly number[]; privateKey: readonly number[] },
-  ): Promise<{ publicKey: number; privateKey: number; publicAttributes: AttributeRead[]; privateAttributes: AttributeRead[] }> {
+  ): Promise<GeneratedAndRead> {
     return asPromise(async () => {
       const pub = addonTemplate(publicTemplate, 'publicTemplate');
       const priv = addonTemplate(privateTemplate, 'privateTemplate');
       const r = await this.#generate([pub, priv], () =>
         this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv, read.publicKey, read.privateKey),
       );
+      if ('readError' in r) {
+        return { publicKey: r.publicKey, privateKey: r.privateKey, readError: new Pkcs11Error(r.readError, 'C_GetAttributeValue') };
+      }
       return {
         publicKey: r.publicKey,
         privateKey: r.privateKey,
