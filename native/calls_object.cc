@@ -142,7 +142,8 @@ Napi::Value ModuleWrap::CopyObject(const Napi::CallbackInfo& info) {
 
 // -------------------------------------------------------- C_DestroyObject
 // One handle or many in one job; every handle is attempted, the first
-// failure is reported.
+// failure is reported. A third argument `true` runs it on the loop thread when the session is
+// idle (Job::RunHereIfIdle): for session objects of an in-process token, as pkcs11js does.
 class DestroyObjectJob : public Job {
  public:
   DestroyObjectJob(std::shared_ptr<Library> lib, CK_SESSION_HANDLE session, std::vector<CK_OBJECT_HANDLE> objects)
@@ -175,7 +176,11 @@ Napi::Value ModuleWrap::DestroyObject(const Napi::CallbackInfo& info) {
   } else {
     objects.push_back(ObjectArg(info, 1, "object"));
   }
+  const napi_valuetype hereType = TypeOf(env, Arg(info, 2), "here");
+  if (hereType != napi_undefined && hereType != napi_boolean) throw Napi::TypeError::New(env, "here must be a boolean");
+  const bool here = hereType == napi_boolean && info[2].As<Napi::Boolean>().Value();
   auto job = std::make_unique<DestroyObjectJob>(lib_, session, std::move(objects));
+  if (here) return Job::RunHereIfIdle(info.Env(), std::move(job), session);
   return Job::Queue(info.Env(), std::move(job), session);
 }
 

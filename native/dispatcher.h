@@ -50,6 +50,12 @@ class Dispatcher {
   // throws std::runtime_error (no thread could be started).
   void Submit(Job* job, const void* owner, CK_SESSION_HANDLE session);
 
+  // Whether `session` has no job queued or running (its next call may run anywhere).
+  bool Idle(const void* owner, CK_SESSION_HANDLE session) const {
+    auto it = affinity_.find(SessionKey(owner, session));
+    return it == affinity_.end() || it->second.inFlight == 0;
+  }
+
   // Forget the lane a session last used (its handle may be reused).
   void ForgetSession(const void* owner, CK_SESSION_HANDLE session);
   void ForgetOwner(const void* owner);

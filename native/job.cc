@@ -28,6 +28,19 @@ Napi::Value Job::Queue(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDL
   return Napi::Value(env, promise);
 }
 
+Napi::Value Job::RunHereIfIdle(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDLE session) {
+  if (!job->lib_ || !AddonData::Get(env)->dispatcher->Idle(job->lib_.get(), session)) {
+    return Queue(env, std::move(job), session);
+  }
+  napi_value promise;
+  if (napi_create_promise(env, &job->deferred_, &promise) != napi_ok) {
+    throw Napi::Error::New(env, "cannot create a Promise");
+  }
+  Execute(job.get());
+  Settle(env, job.release());
+  return Napi::Value(env, promise);
+}
+
 void Job::Execute(Job* job) noexcept {
   try {
     job->Execute();

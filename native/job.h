@@ -26,6 +26,11 @@ class Job {
   // Takes ownership of the job and returns its Promise. Jobs given the same
   // `session` of the same library run one at a time, in the order queued.
   static Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDLE session = CK_INVALID_HANDLE);
+  // Queue, except that when `session` has nothing queued or running the call runs here, on the
+  // loop thread, and the Promise is settled before this returns: no hand-off to a lane and back.
+  // Only for calls the caller knows to be short and local (an in-process software token); a
+  // networked module's round trip must never block the event loop.
+  static Napi::Value RunHereIfIdle(Napi::Env env, std::unique_ptr<Job> job, CK_SESSION_HANDLE session);
 
  protected:
   // Lane thread. The default enters the library (so C_Finalize waits for us)

@@ -676,6 +676,7 @@ describe('argument checking', () => {
     ['C_CopyObject(object -1)', () => m().C_CopyObject(s(), -1, [])],
     ['C_DestroyObject(string)', () => m().C_DestroyObject(s(), 'all')],
     ['C_DestroyObject([1, x])', () => m().C_DestroyObject(s(), [1, 'x'])],
+    ['C_DestroyObject(1, here string)', () => m().C_DestroyObject(s(), 1, 'yes')],
     ['sign(data string)', () => m().sign(s(), { mechanism: CKM.ECDSA }, 1, 'data')],
     ['sign(key string)', () => m().sign(s(), { mechanism: CKM.ECDSA }, 'k', Buffer.alloc(1))],
     ['verify(signature number)', () => m().verify(s(), { mechanism: CKM.ECDSA }, 1, Buffer.alloc(1), 5)],

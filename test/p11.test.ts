@@ -404,6 +404,41 @@ describe('keys', () => {
     expect(await session.find([{ type: CKA.LABEL, value: 'renamed' }])).toEqual([]);
   });
 
+  it('destroys its own session objects on the loop thread (SoftHSM is in-process), everything else on a lane', async () => {
+    // A call handed to a lane settles only after the loop polls again, never within the
+    // microtasks of the turn that made it; a call run here is settled before it returns.
+    const settlesAtOnce = async (p: Promise<unknown>) => {
+      let settled = false;
+      const done = p.then(() => (settled = true));
+      for (let i = 0; i < 20; i++) await null;
+      const atOnce = settled;
+      await done;
+      return atOnce;
+    };
+    expect(module.inProcess).toBe(true);
+    const s = await slot.openSession();
+    const mine = await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, ...ecTemplates({ label: 'inline' }));
+    expect(await settlesAtOnce(s.destroyObject([mine.publicKey, mine.privateKey]))).toBe(true);
+    expect(await s.find([{ type: CKA.LABEL, value: 'inline' }])).toEqual([]);
+    // Token objects, and session objects this Session did not make, go to a lane.
+    const tok = await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, ...ecTemplates({ token: true, label: 'lane' }));
+    expect(await settlesAtOnce(s.destroyObject([tok.publicKey, tok.privateKey]))).toBe(false);
+    const other = await session.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, ...ecTemplates({ label: 'other' }));
+    expect(await settlesAtOnce(s.destroyObject(other.publicKey))).toBe(false);
+    // With a call of the same session still in flight, it waits its turn on the lane, in order.
+    const next = await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, ...ecTemplates({ label: 'queued' }));
+    const reading = s.getAttributes(next.publicKey, [CKA.LABEL]);
+    const destroying = s.destroyObject([next.publicKey, next.privateKey]);
+    expect(await settlesAtOnce(destroying)).toBe(false);
+    expect(value(await reading, CKA.LABEL)).toBe('queued');
+    // A failure run here rejects as from a lane: the handle is no longer valid.
+    const again = await s.generateKey({ mechanism: CKM.AES_KEY_GEN }, [{ type: CKA.TOKEN, value: false }, { type: CKA.VALUE_LEN, value: 16 }]);
+    await s.destroyObject(again);
+    await expect(session.destroyObject(again)).rejects.toMatchObject({ code: CKR.OBJECT_HANDLE_INVALID, fn: 'C_DestroyObject' });
+    await session.destroyObject(other.privateKey);
+    await s.close();
+  });
+
   it('32 sessions × 30 EC generations in flight leave exactly 1920 objects', async () => {
     const sessions = await Promise.all(Array.from({ length: 32 }, () => slot.openSession()));
     const [pub, priv] = ecTemplates({ label: 'p11-parallel' });

@@ -27,7 +27,11 @@ export class Module {
     const native = new addon.Module(path);
     await native.C_Initialize();
     const real = await realpath(path).catch(() => path);
-    return new Module(path, native, objectLockFor(real));
+    const module = new Module(path, native, objectLockFor(real));
+    // SoftHSM is a library on local files, whatever its version: never a network round trip.
+    const info = await native.C_GetInfo().catch(() => undefined);
+    if (info && /^SoftHSM/i.test(info.manufacturerID.trim())) module.markInProcess();
+    return module;
   }
 
   readonly path: string;
@@ -54,6 +58,19 @@ export class Module {
   serializeObjectWrites(): void {
     this[OBJECT_LOCK].enabled = true;
   }
+
+  /**
+   * The module is an in-process software token on local storage (SoftHSM), never a networked
+   * HSM's client: a Session then destroys the session objects it made on the event loop itself
+   * when the session has nothing else in flight (a few µs of the module's work, against two
+   * thread hand-offs; pkcs11js makes every call so). Every other call still runs on a lane.
+   */
+  markInProcess(): void {
+    this.inProcess = true;
+  }
+
+  /** @internal Set by markInProcess. */
+  inProcess = false;
 
   getInfo(): Promise<ModuleInfo> {
     return this[NATIVE].C_GetInfo();

@@ -58,7 +58,8 @@ export interface NativeModule {
   C_GetAttributeValue(session: number, object: number, types: readonly number[]): Promise<NativeAttributeRead[]>;
   C_SetAttributeValue(session: number, object: number, template: NativeTemplate): Promise<void>;
   C_CopyObject(session: number, object: number, template: NativeTemplate): Promise<number>;
-  C_DestroyObject(session: number, object: number | readonly number[]): Promise<void>;
+  /** `here`: run on the loop thread when the session is idle (session objects of an in-process token only). */
+  C_DestroyObject(session: number, object: number | readonly number[], here?: boolean): Promise<void>;
   sign(session: number, mechanism: Mechanism, key: number, data: Buffer): Promise<Buffer>;
   verify(session: number, mechanism: Mechanism, key: number, data: Buffer, signature: Buffer): Promise<true>;
   C_WrapKey(session: number, mechanism: Mechanism, wrappingKey: number, key: number): Promise<Buffer>;

@@ -7,7 +7,7 @@ import { CKR, CKU } from '../constants.js';
 import { Pkcs11Error } from '../error.js';
 import type { Mechanism } from '../mechanism.js';
 import { OBJECT_LOCK, SESSIONS } from '../module.js';
-import { asPromise, NATIVE, type NativeAttributeRead, type NativeModule } from '../native.js';
+import { asPromise, NATIVE, type NativeAttributeRead, type NativeModule, type NativeTemplate } from '../native.js';
 import { makesTokenObject, type ObjectLock } from '../objectLock.js';
 import type { Slot } from '../slot.js';
 
@@ -40,6 +40,9 @@ export class Session {
   readonly handle: number;
   readonly #native: NativeModule;
   readonly #lock: ObjectLock;
+  readonly #inProcess: boolean;
+  /** Session objects made here, when #inProcess: destroyed on the loop thread (destroyObject). */
+  readonly #sessionObjects = new Set<number>();
   #closing: Promise<void> | undefined;
 
   constructor(slot: Slot, handle: number) {
@@ -47,6 +50,7 @@ export class Session {
     this.handle = handle;
     this.#native = slot.module[NATIVE];
     this.#lock = slot.module[OBJECT_LOCK];
+    this.#inProcess = slot.module.inProcess;
   }
 
   /** A call that writes token objects (or the token: logins), alone; see Module.serializeObjectWrites. */
@@ -89,6 +93,7 @@ export class Session {
         if (!(e instanceof Pkcs11Error && ALREADY_CLOSED.has(e.code))) throw e;
       })
       .finally(() => {
+        this.#sessionObjects.clear();
         this.slot.module[SESSIONS].delete(this);
       });
     return this.#closing;
@@ -103,7 +108,9 @@ export class Session {
     return asPromise(() => {
       const pub = addonTemplate(publicTemplate, 'publicTemplate');
       const priv = addonTemplate(privateTemplate, 'privateTemplate');
-      return this.#generate([pub, priv], () => this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv));
+      return this.#generate([pub, priv], () => this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv)).then((r) =>
+        this.#madeSessionObjects(r, pub, priv),
+      );
     });
   }
 
@@ -127,6 +134,7 @@ export class Session {
       const r = await this.#generate([pub, priv], () =>
         this.#native.C_GenerateKeyPair(this.handle, mechanism, pub, priv, read.publicKey, read.privateKey),
       );
+      this.#madeSessionObjects(r, pub, priv);
       if ('readError' in r) {
         return { publicKey: r.publicKey, privateKey: r.privateKey, readError: new Pkcs11Error(r.readError, 'C_GetAttributeValue') };
       }
@@ -142,7 +150,10 @@ export class Session {
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
     return asPromise(() => {
       const t = addonTemplate(template);
-      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t));
+      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t)).then((key) => {
+        if (this.#inProcess && !makesTokenObject(t)) this.#sessionObjects.add(key);
+        return key;
+      });
     });
   }
 
@@ -183,7 +194,10 @@ export class Session {
   createObject(template: Template): Promise<number> {
     return asPromise(() => {
       const t = addonTemplate(template);
-      return this.#lock.run(makesTokenObject(t), () => this.#native.C_CreateObject(this.handle, t));
+      return this.#lock.run(makesTokenObject(t), () => this.#native.C_CreateObject(this.handle, t)).then((o) => {
+        if (this.#inProcess && !makesTokenObject(t)) this.#sessionObjects.add(o);
+        return o;
+      });
     });
   }
 
@@ -198,7 +212,27 @@ export class Session {
   /** One handle, or an array destroyed in one job (all attempted, first failure reported). */
   destroyObject(object: number | number[]): Promise<void> {
     // Always a write: SoftHSM's C_DestroyObject reads the token's object list unlocked.
-    return asPromise(() => this.#write(() => this.#native.C_DestroyObject(this.handle, object)));
+    return asPromise(() => {
+      const here = this.#inProcess && this.#sessionObjects.size > 0 && this.#forgetSessionObjects(object);
+      return this.#write(() => this.#native.C_DestroyObject(this.handle, object, here));
+    });
+  }
+
+  /** Session objects this Session made on an in-process module (Module.markInProcess). */
+  #madeSessionObjects<T extends { publicKey: number; privateKey: number }>(r: T, pub: NativeTemplate, priv: NativeTemplate): T {
+    if (this.#inProcess) {
+      if (!makesTokenObject(pub)) this.#sessionObjects.add(r.publicKey);
+      if (!makesTokenObject(priv)) this.#sessionObjects.add(r.privateKey);
+    }
+    return r;
+  }
+
+  /** Whether every object is one of those; they are forgotten either way (being destroyed). */
+  #forgetSessionObjects(object: number | number[]): boolean {
+    const all = typeof object === 'number' ? [object] : object;
+    let known = all.length > 0;
+    for (const o of all) known = this.#sessionObjects.delete(o) && known;
+    return known;
   }
 
   // --------------------------------------------------------------- signing
