@@ -71,7 +71,7 @@ export function suitesTable(s, fmt, pad) {
   if (b) {
     const n = b.networked;
     L.push(`batches of genECCKeyPair -i 2 token keys (fresh token each):`);
-    L.push(`  ${n.delay_ms_per_call} ms a call (stand-in for a networked HSM), ${n.keys} keys: serial ${fmt(n.kmu11_serial_s, 2)} s, --parallel ${n.parallel} ${fmt(n.kmu11_parallel_s, 2)} s, pkcs11-tool ${fmt(n.pkcs11_tool_s_per_key * 1000)} ms a key (median of ${n.pkcs11_tool_sample} processes) → ${fmt(n.pkcs11_tool_estimated_s, 1)} s`);
+    L.push(`  ${n.delay_ms_per_call} ms a call (networked-HSM stand-in: the fault module's remote mode, SoftHSM's tokens on tmpfs), ${n.keys} keys: serial ${fmt(n.kmu11_serial_s, 2)} s, --parallel ${n.parallel} ${fmt(n.kmu11_parallel_s, 2)} s, pkcs11-tool ${fmt(n.pkcs11_tool_s_per_key * 1000)} ms a key (median of ${n.pkcs11_tool_sample} processes) → ${fmt(n.pkcs11_tool_estimated_s, 1)} s`);
     const h = b.softhsm;
     L.push(`  SoftHSM, ${h.keys} keys: kmu11 serial ${fmt(h.kmu11_serial_s, 2)} s, --parallel ${h.parallel} ${fmt(h.kmu11_parallel_s, 2)} s, pkcs11js loop ${fmt(h.pkcs11js_loop_s, 2)} s (whole processes)`);
   }
