@@ -1,5 +1,5 @@
 // The handle store's interface (what commands and the session use) and its options.
-import type { Session } from '../../p11/index.js';
+import type { AttributeRead, Session } from '../../p11/index.js';
 import type { KeyMeta } from './journal.js';
 
 export type { KeyMeta } from './journal.js';
@@ -9,12 +9,16 @@ export interface CreatedObject {
   meta: KeyMeta;
   /** The other half of a pair generated together, in the same session. */
   partner?: number;
+  /** Its attributes, read by the caller in the job that made it (registerReads()): not read again. */
+  read?: AttributeRead[];
 }
 
 export interface HandleStore {
   /** Handles for objects just made by kmu11; durable before it returns; same order. */
   /** `session`: the caller's, where the new objects are read (the store's own when absent). */
   register(created: CreatedObject[], session?: Session): Promise<number[]>;
+  /** The attribute types register() reads of a new object of this class and key type. */
+  registerReads(cls: number, kt: number): number[];
   /** The PKCS#11 object a handle names. Throws KmuError 0xa8 if unknown, deleted, gone or ambiguous. */
   resolve(handle: number): Promise<number>;
   /** kmu handles for objects C_FindObjects found (unseen keys get new handles), same order. */
@@ -22,10 +26,9 @@ export interface HandleStore {
   /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
   meta(handle: number): Promise<KeyMeta>;
   /**
-   * A private key's public value: as recorded when kmu11 made the pair, else as the last
-   * resolve()/list() learned it (CKA_PUBLIC_KEY_INFO, a sign-test, its one public key with the
-   * same family, label and id): the uncompressed EC point, or DSA's y. Undefined when unknown;
-   * throws like meta() for an unknown or deleted handle.
+   * A private key's public value: as recorded, else as the last resolve() learned it (its
+   * CKA_PUBLIC_KEY_INFO, or its one public key with the same family, label and id): the
+   * uncompressed EC point, or DSA's y. Undefined when unknown; throws like meta().
    */
   publicValue(handle: number): Promise<Buffer | undefined>;
   /** The key named `handle` is now `newObject` (a copy, e.g. session -> token). */

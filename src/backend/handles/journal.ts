@@ -98,21 +98,28 @@ const LONG: Readonly<Record<string, string>> = {
   h: 'handle', cls: 'class', fam: 'family', tok: 'token', sid: 'session', fp: 'fingerprint', pm: 'publicValue', g: 'generation',
 };
 const SHORT: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LONG).map(([s, l]) => [l, s]));
-const rename = (o: object, names: Readonly<Record<string, string>>) =>
-  Object.fromEntries(Object.entries(o).map(([k, v]) => [names[k] ?? k, v]));
+/** A plain loop: a first read of a long journal renames every field of every line. */
+function rename(o: object, names: Readonly<Record<string, string>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in o) out[names[k] ?? k] = (o as Record<string, unknown>)[k];
+  return out;
+}
 
 export function encode(entries: Entry[]): Buffer {
-  return Buffer.from(entries.map((e) => { const j = JSON.stringify(rename(e, LONG)); return `${check(j)} ${j}\n`; }).join(''), 'utf8');
+  const lines = entries.map((e) => {
+    const j = JSON.stringify(rename(e, LONG));
+    return `${check(j)} ${j}\n`;
+  });
+  return Buffer.from(lines.join(''), 'utf8');
 }
 
 export function decodeLine(line: string): Entry | undefined {
-  const sp = line.indexOf(' ');
-  if (sp !== 16) return undefined;
+  if (line.indexOf(' ') !== 16) return undefined;
   const json = line.slice(17);
   if (check(json) !== line.slice(0, 16)) return undefined;
   try {
     const e = JSON.parse(json) as Entry;
-    return e && typeof e === 'object' && typeof e.t === 'string' ? (rename(e, SHORT) as Entry) : undefined;
+    return e && typeof e === 'object' && typeof e.t === 'string' ? (rename(e, SHORT) as unknown as Entry) : undefined;
   } catch {
     return undefined;
   }
