@@ -4,25 +4,12 @@
 //  - fp: a fingerprint of its key material, the same for both halves of a pair (EC params +
 //    point, DSA p/q/g/y, RSA n/e, a readable secret value, a certificate's value), or of its
 //    CKA_UNIQUE_ID. A private EC/DSA key has one when its CKA_PUBLIC_KEY_INFO is set (kmu11
-//    writes it on every private key it generates) or its value is readable (Q = dG, y = g^x).
-//    A sensitive one without either has none of its own: reconcile.ts may lend it the one of
-//    its one public key of the same family, label and id.
+//    writes it on every private key it generates); else reconcile.ts may lend it the one of its
+//    one public key of the same family, label and id (its value, even where readable, is never
+//    used: nothing more is needed to pair it, and it stays out of memory).
 //  - hint: hash of CKA_LABEL and CKA_ID. Mutable (setAttribute, other tools): a tie-breaker.
-import { ECDH, createECDH, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { CKA, CKK, CKO, dsaSpki, ecSpki, magnitude, unwrapOctetString, type AttributeValue } from '../../p11/index.js';
-
-/** Named curves node:crypto knows, by the DER of their OID (CKA_EC_PARAMS). */
-const CURVES: Readonly<Record<string, string>> = {
-  '06082a8648ce3d030107': 'prime256v1',
-  '06052b81040022': 'secp384r1',
-  '06052b81040023': 'secp521r1',
-  '06052b81040021': 'secp224r1',
-  '06052b8104000a': 'secp256k1',
-  '06082a8648ce3d030101': 'prime192v1',
-  '06092b2403030208010107': 'brainpoolP256r1',
-  '06092b240303020801010b': 'brainpoolP384r1',
-  '06092b240303020801010d': 'brainpoolP512r1',
-};
 
 export interface ObjInfo {
   obj: number;
@@ -51,9 +38,9 @@ const isKey = (cls: number) => cls === CKO.PUBLIC_KEY || cls === CKO.PRIVATE_KEY
 /** What describe() needs of an object of this class and key type, besides CLASS..ID. */
 function readsFor(cls: number, kt: number): number[] {
   if (cls === CKO.SECRET_KEY) return [CKA.VALUE_LEN, CKA.CHECK_VALUE, CKA.VALUE];
-  const priv = cls === CKO.PRIVATE_KEY ? [CKA.PUBLIC_KEY_INFO, CKA.VALUE] : [];
-  if (isKey(cls) && kt === CKK.EC) return [CKA.EC_PARAMS, ...(priv.length ? priv : [CKA.EC_POINT])];
-  if (isKey(cls) && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, CKA.VALUE, ...priv.slice(0, 1)];
+  const priv = cls === CKO.PRIVATE_KEY;
+  if (isKey(cls) && kt === CKK.EC) return [CKA.EC_PARAMS, priv ? CKA.PUBLIC_KEY_INFO : CKA.EC_POINT];
+  if (isKey(cls) && kt === CKK.DSA) return [CKA.PRIME, CKA.SUBPRIME, CKA.BASE, priv ? CKA.PUBLIC_KEY_INFO : CKA.VALUE];
   if (isKey(cls) && kt === CKK.RSA) return [CKA.MODULUS, CKA.PUBLIC_EXPONENT];
   if (isKey(cls)) return [CKA.VALUE];
   if (cls === CKO.CERTIFICATE) return [CKA.CERTIFICATE_TYPE, CKA.VALUE];
@@ -70,9 +57,6 @@ export const FIRST_READ = [...BASE, CKA.EC_PARAMS, CKA.EC_POINT];
 /** Everything describe() needs of an object of a known kind, in one read. */
 export const readsOf = (cls: number, kt: number, uniqueId: boolean): number[] =>
   [...BASE, ...readsFor(cls, kt), ...(uniqueId ? [CKA.UNIQUE_ID] : [])];
-/** What is still to read after FIRST_READ, once the class and key type are known. */
-export const moreReads = (cls: number, kt: number, uniqueId: boolean): number[] =>
-  readsOf(cls, kt, uniqueId).filter((t) => !FIRST_READ.includes(t));
 
 export const hash = (...parts: Array<string | Buffer>): string => {
   const h = createHash('sha256');
@@ -89,45 +73,8 @@ export const hintOf = (label: string, id: Buffer): string => hash('hint', label,
 
 const buf = (v: AttributeValue | undefined): Buffer | undefined =>
   Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : undefined;
-const num = (v: AttributeValue | undefined): number | undefined =>
-  typeof v === 'number' ? v : Buffer.isBuffer(v) && v.length > 0 && v.length <= 8 ? Number(v.readUIntLE(0, Math.min(v.length, 6))) : undefined;
-const bool = (v: AttributeValue | undefined): boolean =>
-  v === true || (typeof v === 'number' && v !== 0) || (Buffer.isBuffer(v) && v.length === 1 && v[0] !== 0);
+const num = (v: AttributeValue | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
 const nonEmpty = (v: AttributeValue | undefined) => ((b) => (b && b.length > 0 ? b : undefined))(buf(v));
-
-/** EC point in one canonical form: uncompressed when node knows the curve. */
-function canonicalPoint(ecParams: Buffer, raw: Buffer): Buffer {
-  const point = unwrapOctetString(raw);
-  const curve = CURVES[ecParams.toString('hex')];
-  if (!curve || (point[0] !== 0x02 && point[0] !== 0x03)) return point;
-  try {
-    return ECDH.convertKey(point, curve, undefined, undefined, 'uncompressed') as Buffer;
-  } catch {
-    return point;
-  }
-}
-
-const big = (b: Buffer): bigint => (b.length ? BigInt('0x' + b.toString('hex')) : 0n);
-/** DSA's y = g^x mod p. */
-function dsaPublic(p: Buffer, g: Buffer, x: Buffer): Buffer {
-  const mod = big(p);
-  let [r, b, e] = [1n, big(g) % mod, big(x)];
-  for (; e > 0n; e >>= 1n, b = (b * b) % mod) if (e & 1n) r = (r * b) % mod;
-  const s = r.toString(16);
-  return Buffer.from(s.length % 2 ? '0' + s : s, 'hex');
-}
-
-/** Q = dG, or undefined when the curve is unknown to node or d is not a usable scalar. */
-function ecPublic(params: Buffer, d: Buffer): Buffer | undefined {
-  const curve = CURVES[params.toString('hex')];
-  try {
-    const ecdh = curve ? createECDH(curve) : undefined;
-    ecdh?.setPrivateKey(magnitude(d));
-    return ecdh?.getPublicKey();
-  } catch {
-    return undefined;
-  }
-}
 
 /** The fingerprint of a pair of this EC/DSA domain with public value `pub` (hex). */
 export function fpFor(i: Pick<ObjInfo, 'ec' | 'dsa'>, pub: string): string | undefined {
@@ -178,7 +125,7 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
   const label = buf(attrs.get(CKA.LABEL))?.toString('utf8') ?? '';
   const id = buf(attrs.get(CKA.ID)) ?? Buffer.alloc(0);
   const sigParts = [...attrs].sort((a, b) => a[0] - b[0]).flatMap(([t, v]) => [String(t), buf(v) ?? `${typeof v}:${String(v)}`]);
-  const tok = bool(attrs.get(CKA.TOKEN));
+  const tok = attrs.get(CKA.TOKEN) === true;
   const i: ObjInfo = { obj, cls, kt, tok, label, id, hint: hintOf(label, id), sig: hash('read', ...sigParts), fam: `c${cls}` };
   // Nothing readable (SoftHSM: the empty file a kill -9 right after creation leaves): junk
   // nobody can use or tell apart from other junk like it.
@@ -190,14 +137,13 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
     i.ec = buf(attrs.get(CKA.EC_PARAMS))!;
     i.fam = `ec:${i.ec.toString('hex')}`;
     const point = nonEmpty(attrs.get(CKA.EC_POINT));
-    if (cls === CKO.PUBLIC_KEY) pub(point && canonicalPoint(i.ec, point));
-    else if (cls === CKO.PRIVATE_KEY && value) pub(ecPublic(i.ec, value));
+    if (cls === CKO.PUBLIC_KEY && point) pub(unwrapOctetString(point));
   } else if (isKey(cls) && kt === CKK.DSA) {
     const [p, q, g] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE].map((t) => nonEmpty(attrs.get(t)));
     if (p && q && g) {
       i.dsa = { p, q, g };
       i.fam = `dsa:${hash('dsa-domain', magnitude(p), magnitude(q), magnitude(g))}`;
-      if (value) pub(magnitude(cls === CKO.PUBLIC_KEY ? value : dsaPublic(p, g, value)));
+      if (cls === CKO.PUBLIC_KEY && value) pub(magnitude(value));
     }
   } else if (isKey(cls) && kt === CKK.RSA) {
     const [n, e] = [nonEmpty(attrs.get(CKA.MODULUS)), nonEmpty(attrs.get(CKA.PUBLIC_EXPONENT))];

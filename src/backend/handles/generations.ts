@@ -32,74 +32,59 @@ export abstract class Generations extends Ledger {
     return this.run(() =>
       this.locked(async () => {
         await this.journal.refresh();
-        for (const c of created) {
-          for (const obj of [c.object, c.partner]) {
-            if (obj === undefined || infos.has(obj)) continue;
-            const i = await this.readSettled(obj);
-            if (!i) throw new Error(`kmu11: object ${obj} to register is not on the token`);
-            infos.set(obj, i);
-          }
+        for (const obj of created.flatMap((c) => [c.object, c.partner ?? c.object])) {
+          const i = infos.get(obj) ?? (await this.readSettled(obj));
+          if (!i) throw new Error(`kmu11: object ${obj} to register is not on the token`);
+          infos.set(obj, i);
         }
-        // A generated private key's public value is its partner's (readNew told the key itself
-        // where the token lets it; a token that refuses keeps it in the record).
-        for (const c of created) {
-          const i = infos.get(c.object)!;
-          const p = c.partner === undefined ? undefined : infos.get(c.partner);
-          if (i.cls === CKO.PRIVATE_KEY && !i.fp && p?.cls === CKO.PUBLIC_KEY && p.pub && p.fam === i.fam)
-            infos.set(c.object, { ...i, pub: p.pub, fp: fpFor(i, p.pub) });
-        }
-        // Usually nothing can name the new objects yet; else another process saw them first
-        // and gave them handles (owner 0): adopted.
+        // Usually nothing can name the new objects yet; else another process saw them first and
+        // gave them handles (owner 0): adopted, with the creator's metadata.
         const m = created.some((c) => this.couldBeRecorded(infos.get(c.object)!)) ? (await this.scan([], infos))?.m : undefined;
+        const handles = new Map<number, number>();
         let next = this.journal.next;
-        const handles = created.map((c) => ((p) => (p && !p.ambiguous ? p.h : next++))(m?.byObj.get(c.object)));
+        for (const c of created) handles.set(c.object, ((p) => (p && !p.ambiguous ? p.h : next++))(m?.byObj.get(c.object)));
         const entries: Entry[] = [];
-        created.forEach((c, k) => {
-          const h = handles[k]!;
-          const i = infos.get(c.object)!;
-          const at = c.partner === undefined ? -1 : created.findIndex((x) => x.object === c.partner);
-          const partner = at >= 0 ? handles[at] : c.partner === undefined ? undefined : m?.byObj.get(c.partner)?.h;
+        for (const c of created) {
+          const [h, i] = [handles.get(c.object)!, infos.get(c.object)!];
+          const partner = c.partner === undefined ? undefined : (handles.get(c.partner) ?? m?.byObj.get(c.partner)?.h);
           const existing = this.rec(h);
           if (!existing) entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
-          else {
-            entries.push({ t: 'meta', h, ...c.meta, shared: [...c.meta.shared] });
-            if (!existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
-          }
+          else entries.push({ t: 'meta', h, ...c.meta, shared: [...c.meta.shared] });
+          const pm = i.cls === CKO.PRIVATE_KEY ? i.pub : undefined;
+          if (existing && !existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm });
           this.resolved.set(h, i);
-        });
+        }
         await this.record(entries);
-        return handles;
+        return created.map((c) => handles.get(c.object)!);
       }),
     );
   }
 
   /**
-   * register()'s reads, each new object read once (or not at all, given CreatedObject.read): a
-   * pair's first half, then the other in one read (its kind known from the first); then
-   * CKA_PUBLIC_KEY_INFO written on the private half from the public one, so that the key says
-   * which public key it has from now on, to every process and tool. Taken as written, not read
-   * back. What cannot be read here is read in the store's turn instead.
+   * register()'s reads, each new object once (not at all, given CreatedObject.read): a pair's
+   * first half, then the other in one read (its kind known from the first). A generated private
+   * key's public value is its partner's: written on it as CKA_PUBLIC_KEY_INFO, so that the key
+   * says which public key it has from now on, to every process and tool (taken as written, not
+   * read back; a token that refuses keeps it in the record). What fails here is read in the turn.
    */
   private async readNew(session: Session, created: CreatedObject[]): Promise<Map<number, ObjInfo>> {
     const out = new Map<number, ObjInfo>();
-    const uid = this.opts.uniqueId ?? false;
     const given = new Map(created.map((c) => [c.object, c.read]));
     const readOne = async (obj: number, kind?: { cls: number; kt: number }) => {
-      const i = await readObject(session, obj, uid, kind, given.get(obj)).catch(() => undefined);
+      const i = await readObject(session, obj, this.opts.uniqueId ?? false, kind, given.get(obj)).catch(() => undefined);
       if (i && !halfMade(i)) out.set(obj, i);
       return out.get(obj);
     };
     for (const c of created) {
-      if (out.has(c.object)) continue;
-      const i = await readOne(c.object);
+      const i = out.get(c.object) ?? (await readOne(c.object));
       if (!i || c.partner === undefined || out.has(c.partner)) continue;
       const isPub = i.cls === CKO.PUBLIC_KEY;
       const p = await readOne(c.partner, { cls: isPub ? CKO.PRIVATE_KEY : CKO.PUBLIC_KEY, kt: i.kt });
       const [pub, priv] = isPub ? [i, p] : [p, i];
       if (pub?.cls !== CKO.PUBLIC_KEY || priv?.cls !== CKO.PRIVATE_KEY || !pub.pub || pub.fam !== priv.fam || priv.fp) continue;
       const spki = spkiFor(priv, pub.pub)!;
-      const wrote = await session.setAttributes(priv.obj, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).then(() => true, () => false);
-      if (wrote) out.set(priv.obj, { ...priv, pub: pub.pub, fp: pub.fp });
+      await session.setAttributes(priv.obj, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).catch(() => undefined);
+      out.set(priv.obj, { ...priv, pub: pub.pub, fp: fpFor(priv, pub.pub) });
     }
     return out;
   }

@@ -1,11 +1,8 @@
 // The base of the handle store: one operation at a time per store, under the lock between
-// processes; the token read afresh by every operation (nothing read is trusted past the
-// operation that read it: other processes change the token, and SoftHSM even gives an object's
-// number to another object later); and what operations append to the journal.
-// Allocation for keys first seen, tombstones and label changes happen under the lock after
-// rereading the journal, so two processes never give one key two handles. A process that lists
-// while another is between generation and register() gives the new key a handle (owner 0);
-// register() then adopts that record (its handle, the creator's metadata): still one handle.
+// processes; the token read afresh by every operation (other processes change it, and SoftHSM
+// even gives an object's number to another object later); what operations append. Handles for
+// keys first seen, tombstones and label changes are appended under the lock after rereading
+// the journal, so two processes never give one key two handles.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,13 +16,15 @@ import { reconcile, type Match } from './reconcile.js';
 
 export const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
 const code = (e: unknown) => (e as { code?: unknown } | undefined)?.code;
+const refused = (e: unknown) => {
+  if (code(e) !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
+  return false;
+};
 
 /**
- * Reads one object and describes it. Undefined when it is gone (CKR_OBJECT_HANDLE_INVALID), or
- * SoftHSM fails for a moment while another process rewrites the token. An object whose every
- * attribute is refused (SoftHSM: the empty file a kill -9 right after creation leaves) reads as
- * 'unreadable'. `kind`: the class and key type expected (one read asks for everything);
- * `known`: what the caller already read (nothing more is read if that was all).
+ * One object read and described; undefined when it is gone (or SoftHSM fails for a moment while
+ * another process rewrites the token). `kind`: the class and key type expected (one read asks
+ * for everything); `known`: what the caller read already.
  */
 export async function readObject(session: Session, obj: number, uniqueId: boolean, kind?: { cls: number; kt: number }, known?: AttributeRead[]): Promise<ObjInfo | undefined> {
   const attrs = new Map<number, AttributeValue>();
@@ -35,22 +34,12 @@ export async function readObject(session: Session, obj: number, uniqueId: boolea
   const get = async (types: number[]) => fill(await session.getAttributes(obj, types));
   try {
     const asked = known?.map((r) => r.type) ?? (kind ? readsOf(kind.cls, kind.kt, uniqueId) : FIRST_READ);
+    // Every attribute refused: SoftHSM's empty object file a kill -9 leaves ('unreadable').
     if (known) fill(known);
-    else {
-      try {
-        await get(asked);
-      } catch (e) {
-        if (code(e) === CKR.ATTRIBUTE_VALUE_INVALID) return describe(obj, attrs);
-        throw e;
-      }
-    }
+    else if (!(await get(asked).then(() => true, refused))) return describe(obj, attrs);
     const num = (t: number) => ((v) => (typeof v === 'number' ? v : -1))(attrs.get(t));
     const more = readsOf(num(CKA.CLASS), num(CKA.KEY_TYPE), uniqueId).filter((t) => !asked.includes(t));
-    if (more.length) {
-      await get(more).catch((e: unknown) => {
-        if (code(e) !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
-      });
-    }
+    if (more.length) await get(more).catch(refused);
     await checkValueOnToken(session, obj, attrs);
   } catch (e) {
     if (code(e) === CKR.OBJECT_HANDLE_INVALID || code(e) === CKR.GENERAL_ERROR || code(e) === CKR.FUNCTION_FAILED) return undefined;
@@ -60,11 +49,9 @@ export async function readObject(session: Session, obj: number, uniqueId: boolea
 }
 
 /**
- * SoftHSM leaves CKA_CHECK_VALUE empty on keys made by C_UnwrapKey (unWrapKey, imSymKey,
- * insertMaskedObject): two sensitive secret keys of one type, size and label would look alike.
- * Their check value as PKCS#11 defines it (ECB of a zero block, on the token) stands in; only a
- * key that may not encrypt keeps it empty (any other failure would record a fingerprint the
- * key never has again).
+ * SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the check value as PKCS#11 defines it
+ * (ECB of a zero block, on the token) stands in. Only a key that may not encrypt keeps it empty
+ * (any other failure would record a fingerprint the key never has again).
  */
 async function checkValueOnToken(session: Session, obj: number, attrs: Map<number, AttributeValue>): Promise<void> {
   const kcv = attrs.get(CKA.CHECK_VALUE);
@@ -79,12 +66,11 @@ async function checkValueOnToken(session: Session, obj: number, attrs: Map<numbe
   if (out) attrs.set(CKA.CHECK_VALUE, out.subarray(0, 3));
 }
 
-/** A whole-token look: every object read afresh, reconciled with every live record. */
+/** A whole-token look. `trouble`: an object could not be read (nothing is tombstoned then);
+ * `next`: journal.next when it began (records below it were on disk before it). */
 export interface Scan {
   m: Match;
-  /** An object found could not be read (the token was changing): nothing is tombstoned. */
   trouble: boolean;
-  /** journal.next when the scan began: records below it were on disk before it. */
   next: number;
 }
 
@@ -103,16 +89,13 @@ const SESSION_RECORDS = new Map<string, Map<number, Rec>>();
 
 export abstract class Ledger {
   readonly journal: Journal;
-  /**
-   * This process's session keys (CKA_TOKEN=false, made here): they die with it, so the journal
-   * only reserves their numbers (a snap line: every version reads it); the records live here.
-   */
+  /** This process's session keys: they die with it, so the journal only reserves their numbers. */
   protected readonly sessionRecs: Map<number, Rec>;
   /** What each handle named when this store last resolved or registered it. */
   protected readonly resolved = new Map<number, ObjInfo>();
   /** Originals replaced by a copy (replace()): named by the copy's handle while unchanged. */
   protected readonly retired = new Map<number, { h: number; sig: string }>();
-  /** Tombstone candidates a narrower look found still present (not asked again). */
+  /** Tombstone candidates a narrower look found still present. */
   private readonly notGone = new Set<number>();
   /** Full scans (C_FindObjects over the whole token) made by this store. */
   scans = 0;
@@ -137,10 +120,10 @@ export abstract class Ledger {
   /** Create or read the journal; compact it when it has grown (under the lock). */
   async open(): Promise<this> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (!(await this.journal.initialized())) await this.locked(() => this.journal.create());
+    if (!(await fs.stat(this.journal.path).then((st) => st.size > 0, () => false))) await this.locked(() => this.journal.create());
     await this.journal.refresh();
-    const limit = this.opts.compactLines ?? 4096;
-    if (this.journal.lines > limit && this.journal.lines > 2 * this.journal.liveCount()) {
+    const { lines, records } = this.journal;
+    if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length) {
       await this.locked(async () => {
         await this.journal.removeTempFiles();
         await this.journal.compact();
@@ -150,10 +133,9 @@ export abstract class Ledger {
   }
 
   /**
-   * Under <dir>/handles.lock, kmu11's one lock between processes (../lock.ts). Operations
-   * queued behind this one (a parallel batch) take the lock over without releasing it, for at
-   * most LEASE_MS (taking a lock file costs ~10 file operations; other processes wait that
-   * much longer at most). Every operation still rereads the journal under it.
+   * Under <dir>/handles.lock (../lock.ts). Operations queued behind this one (a parallel batch)
+   * take the lock over without releasing it, for at most LEASE_MS (taking a lock file costs ~10
+   * file operations; other processes wait that much longer at most).
    */
   protected async locked<T>(fn: () => Promise<T>): Promise<T> {
     if (this.lease) clearTimeout(this.lease.timer);
@@ -180,7 +162,7 @@ export abstract class Ledger {
     };
     const held = withLock(join(this.dir, 'handles.lock'), hold, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
     await Promise.race([got, held]);
-    this.journal.exclusive = true;
+    this.journal.hold(true);
     return { since: Date.now(), depth: 0, release, held };
   }
 
@@ -188,16 +170,15 @@ export abstract class Ledger {
     if (!lease || lease !== this.lease || lease.depth > 0) return;
     clearTimeout(lease.timer);
     this.lease = undefined;
-    this.journal.exclusive = false;
+    this.journal.hold(false);
     lease.release();
     await lease.held.catch(() => undefined);
   }
 
   /**
-   * One operation at a time per store (they share the session). What an operation appended is
-   * made durable after its turn, outside the queue and the lock, so the appends of operations
-   * running meanwhile share one fdatasync (journal.ts sync()); the caller still gets its result
-   * only once its entries are on disk.
+   * One operation at a time per store. What it appended is made durable after its turn, outside
+   * the queue and the lock, so that operations running meanwhile share one fdatasync; the
+   * caller still gets its result only once its entries are on disk.
    */
   protected run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('handle store is closed'));
@@ -237,7 +218,7 @@ export abstract class Ledger {
     return i;
   }
 
-  /** C_FindObjects, tried again when SoftHSM fails it for a moment (another process rewriting the token). */
+  /** C_FindObjects, tried again when SoftHSM fails it for a moment. */
   protected async find(template?: Template): Promise<number[]> {
     for (let n = 0; ; n++) {
       try {
@@ -256,10 +237,7 @@ export abstract class Ledger {
     return r?.sig === i.sig ? r.h : undefined;
   }
 
-  /**
-   * The whole token, with `also` (objects a caller found; undefined if one of them is gone) and
-   * `known` (objects described already) in it. Replaced originals are left out.
-   */
+  /** The whole token, with `also` (undefined if one of them is gone) and `known` (described already). */
   protected async scan(also: number[] = [], known = new Map<number, ObjInfo>()): Promise<Scan | undefined> {
     this.scans++;
     const next = this.journal.next;
@@ -295,10 +273,7 @@ export abstract class Ledger {
     return r;
   }
 
-  /**
-   * Could a live record already name this object? (Another process may have seen the key first.)
-   * Only records with the same key material, or of its family and label/id where either has none.
-   */
+  /** Could a live record already name this object (same key material, or bucket where either has none)? */
   protected couldBeRecorded(i: ObjInfo): boolean {
     for (const r of this.liveRecords()) {
       if (r.cls !== i.cls) continue;
@@ -309,10 +284,8 @@ export abstract class Ledger {
   }
 
   /**
-   * `ours`: made by this process (register). Only then is an object with CKA_TOKEN=false taken
-   * for a session object that dies with this process; any other object this process can see
-   * is on the token for everyone (SoftHSM even shows CKA_TOKEN=false on the remains of a
-   * generation killed half way).
+   * `ours`: made by this process (register): only then is CKA_TOKEN=false a session object that
+   * dies with it (SoftHSM shows CKA_TOKEN=false on the remains of a generation killed half way).
    */
   protected addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
     const sid = ours && !i.tok ? SESSION_INSTANCE : undefined;
@@ -322,9 +295,9 @@ export abstract class Ledger {
   }
 
   /**
-   * Appends `entries` (under the lock), except what concerns this process's session keys:
-   * their records change here, and only their numbers go to the journal (a snap line). A
-   * session key copied to the token (replace) gets its full record in the journal then.
+   * Appends `entries` (under the lock), except what concerns this process's session keys: their
+   * records change here and only their numbers go to the journal (a snap line, which every
+   * version reads); one copied to the token (replace) gets its full record then.
    */
   protected async record(entries: Entry[]): Promise<void> {
     const durable: Entry[] = [];
@@ -332,7 +305,7 @@ export abstract class Ledger {
     for (const e of entries) {
       const r = 'h' in e ? this.sessionRecs.get(e.h) : undefined;
       if (e.t === 'add' && e.sid === SESSION_INSTANCE) {
-        this.sessionRecs.set(e.h, recordOf(e, 0));
+        this.sessionRecs.set(e.h, recordOf(e));
         reserve = Math.max(reserve, e.h + 1);
       } else if (!r) durable.push(e);
       else if (e.t === 'rep' && e.tok) {
@@ -353,18 +326,12 @@ export abstract class Ledger {
       this.doneSoon.unshift(...carried);
       throw e;
     }
-    // "done" alone is not waited for: kill -9 needs only the write (the page cache outlives the
-    // process); if an OS crash loses it, the intent reads as a killed generation: with records,
-    // its handles are kept and reported again; without, recovery destroys only objects with its
-    // label and id that no record names, as after a kill -9 just before the "done".
+    // "done" alone is not waited for: kill -9 needs only the write; if an OS crash loses it, the
+    // intent reads as a killed generation, whose recovery only repeats what was already done.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
   }
 
-  /**
-   * What a whole-token look adds to the journal (under the lock, after rereading it): handles
-   * for keys first seen, tombstones of keys gone (with a full view, see HandleStoreOptions),
-   * new labels of keys placed for sure. Returns the match after it.
-   */
+  /** Handles for keys first seen, tombstones of keys gone (with a full view), new labels; the match after. */
   protected async commit(scan: Scan): Promise<Match> {
     const gone = (m: Match) => {
       if (!this.opts.fullView?.() || scan.trouble) return [];
@@ -396,11 +363,8 @@ export abstract class Ledger {
     });
   }
 
-  /**
-   * Of the tombstone candidates, those that a second, narrower look confirms gone: no object
-   * with the record's class, label and id exists at all (SoftHSM can miss an object in a scan
-   * while another process rewrites the token; a key is never declared deleted on one look).
-   */
+  /** Those a narrower look confirms gone: no object of the record's class, label and id at all
+   * (SoftHSM can miss an object in a scan while another process rewrites the token). */
   private async confirmGone(handles: number[]): Promise<number[]> {
     const gone: number[] = [];
     for (const h of handles) {

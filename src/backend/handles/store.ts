@@ -23,14 +23,21 @@ export type { CreatedObject, HandleState, HandleStore, HandleStoreOptions, KeyMe
 export { SESSION_INSTANCE } from './journal.js';
 
 const bucket = (x: Pick<Rec, 'cls' | 'tok' | 'fam' | 'hint'>) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
+/** A look near some objects (near()): buckets with key material are those of `withFp`. */
+interface Near {
+  m: Match;
+  complete: Set<string>;
+  retired: Map<number, number>;
+  withFp: Set<string>;
+}
 
 export class FileHandleStore extends Generations implements HandleStore {
   /**
-   * The objects `objects` and, for those without key material of their own, every object of
-   * their label and id (C_FindObjects), reconciled with every record. Undefined when one of
-   * them is gone or half made (a whole-token look decides then).
+   * A look near `objects`: they and, for those without key material of their own, every object
+   * of their label and id (`complete`), reconciled with every record. Undefined when one of them
+   * is gone or half made (a whole-token look decides then).
    */
-  private async near(objects: number[], complete = new Set<string>()): Promise<{ m: Match; complete: Set<string>; retired: Map<number, number> } | undefined> {
+  private async near(objects: number[], complete = new Set<string>()): Promise<Near | undefined> {
     const view = new Map<number, ObjInfo>();
     const retired = new Map<number, number>();
     const look = async (obj: number): Promise<ObjInfo | undefined> => {
@@ -48,7 +55,9 @@ export class FileHandleStore extends Generations implements HandleStore {
       complete.add(i.hint);
       for (const o of await this.find([{ type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }])) if (!(await look(o))) return undefined;
     }
-    return { m: await reconcile([...view.values()], this.liveRecords()), complete, retired };
+    const m = await reconcile([...view.values()], this.liveRecords());
+    const withFp = new Set([...this.liveRecords(), ...m.info.values()].filter((x) => x.fp).map(bucket));
+    return { m, complete, retired, withFp };
   }
 
   /**
@@ -56,14 +65,10 @@ export class FileHandleStore extends Generations implements HandleStore {
    * material and label/id, or (weak) a bucket wholly in view in which nothing, object or
    * record, has key material (a record that has some could take an object elsewhere).
    */
-  private sure(p: Pairing | undefined, m: Match, complete: Set<string>): p is Pairing {
-    if (!p || p.ambiguous) return false;
-    const i = m.info.get(p.obj)!;
-    if (this.rec(p.h)!.hint !== i.hint) return false;
-    if (!p.weak) return true;
-    const b = bucket(i);
-    const withFp = (x: { fp?: string }) => x.fp !== undefined;
-    return complete.has(i.hint) && !this.liveRecords().some((r) => withFp(r) && bucket(r) === b) && ![...m.info.values()].some((o) => withFp(o) && bucket(o) === b);
+  private sure(p: Pairing | undefined, near: Near): p is Pairing {
+    const i = p && near.m.info.get(p.obj)!;
+    if (!p || !i || p.ambiguous || this.rec(p.h)!.hint !== i.hint) return false;
+    return !p.weak || (near.complete.has(i.hint) && !near.withFp.has(bucket(i)));
   }
 
   resolve(handle: number): Promise<number> {
@@ -75,7 +80,7 @@ export class FileHandleStore extends Generations implements HandleStore {
         const found = await this.find([{ type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]);
         const near = await this.near(found, new Set([r.hint]));
         const p = near?.m.byHandle.get(handle);
-        if (near && this.sure(p, near.m, near.complete)) i = near.m.info.get(p.obj);
+        if (near && this.sure(p, near)) i = near.m.info.get(p.obj);
       }
       for (let attempt = 0; !i; attempt++) {
         const scan = (await this.scan())!;
@@ -106,12 +111,12 @@ export class FileHandleStore extends Generations implements HandleStore {
   private async listNear(objects: number[]): Promise<number[] | undefined> {
     const near = await this.near(objects);
     if (!near) return undefined;
-    const { m, complete } = near;
+    const { m } = near;
     const handles = new Map(near.retired);
     const fresh: ObjInfo[] = [];
     for (const obj of objects) {
       const p = m.byObj.get(obj);
-      if (this.sure(p, m, complete)) handles.set(obj, p.h);
+      if (this.sure(p, near)) handles.set(obj, p.h);
       else if (handles.has(obj) || fresh.some((i) => i.obj === obj)) continue;
       else if (p || this.couldBeRecorded(m.info.get(obj)!)) return undefined;
       else fresh.push(m.info.get(obj)!);
