@@ -313,7 +313,10 @@ export abstract class Ledger {
         this.sessionRecs.delete(e.h);
       } else if (e.t === 'del') r.dead = true;
       else if (e.t === 'meta') r.meta = { owner: e.owner, shared: [...e.shared], mValue: e.mValue };
-      else if (e.t === 'hint' || e.t === 'rep' || e.t === 'fp') Object.assign(r, { ...e, t: undefined, h: r.h, ts: r.ts });
+      else if (e.t === 'hint' || e.t === 'rep' || e.t === 'fp') {
+        const { t: _t, h: _h, ts: _ts, ...change } = e as Entry & { h: number; ts?: number };
+        Object.assign(r, change);
+      }
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
     // Generations settled meanwhile go along (settle() writes them itself if nothing else does).
@@ -332,11 +335,14 @@ export abstract class Ledger {
   }
 
   /** Handles for keys first seen, tombstones of keys gone (with a full view), new labels; the match after. */
-  protected async commit(scan: Scan): Promise<Match> {
+  protected async commit(scan: Scan, also: number[] = []): Promise<Match> {
     const gone = (m: Match) => {
       if (!this.opts.fullView?.() || scan.trouble) return [];
       const before = Date.now() - (this.opts.tombstoneAfterMs ?? 10_000);
-      return m.unmatched.filter((h) => ((r) => h < scan.next && r.ts < before && r.sid === undefined && !this.notGone.has(h))(this.rec(h)!));
+      return m.unmatched.filter((h) => {
+        const r = this.rec(h)!;
+        return h < scan.next && r.ts < before && r.sid === undefined && !this.notGone.has(h);
+      });
     };
     const relabelled = (m: Match) =>
       [...m.byHandle.values()].filter((p) => !p.ambiguous && !p.weak && this.rec(p.h)!.hint !== m.info.get(p.obj)!.hint);
@@ -346,7 +352,7 @@ export abstract class Ledger {
     // look again a little later before giving it a handle of its own.
     if (m.newObjects.some((o) => halfMade(m.info.get(o)!))) {
       await sleep(100);
-      m = (await this.scan())?.m ?? m;
+      m = (await this.scan(also))?.m ?? m;
     }
     return this.locked(async () => {
       await this.journal.refresh();

@@ -23,6 +23,7 @@ export type { CreatedObject, HandleState, HandleStore, HandleStoreOptions, KeyMe
 export { SESSION_INSTANCE } from './journal.js';
 
 const bucket = (x: Pick<Rec, 'cls' | 'tok' | 'fam' | 'hint'>) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
+const NEAR_FINDS = 32;
 /** A look near some objects (near()): buckets with key material are those of `withFp`. */
 interface Near {
   m: Match;
@@ -52,6 +53,8 @@ export class FileHandleStore extends Generations implements HandleStore {
       const i = await look(obj);
       if (!i) return undefined;
       if (i.fp || complete.has(i.hint)) continue;
+      // Each C_FindObjects costs the module a pass over the token: past a few, one scan is cheaper.
+      if (complete.size >= NEAR_FINDS) return undefined;
       complete.add(i.hint);
       for (const o of await this.find([{ type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }])) if (!(await look(o))) return undefined;
     }
@@ -139,7 +142,7 @@ export class FileHandleStore extends Generations implements HandleStore {
     for (let attempt = 0; ; attempt++) {
       const scan = await this.scan(objects);
       if (scan) {
-        const m = await this.commit(scan);
+        const m = await this.commit(scan, objects);
         return objects.map((obj) => {
           const h = this.retired.get(obj)?.h ?? m.byObj.get(obj)?.h;
           if (h === undefined) throw new Error(`kmu11: no handle for object ${obj}`);
