@@ -167,7 +167,7 @@ describe('handle store, in one process', () => {
     await store.close();
   });
 
-  it('refuses to resolve identical-looking private keys with no public half that cannot sign', async () => {
+  it('refuses to resolve identical-looking private keys with no public half; one alone is matched', async () => {
     await destroyAll(unitSession);
     const dir = join(work, 'unit-ambiguous');
     const k1 = await genEc(unitSession, 'lonely', { sign: false });
@@ -208,6 +208,37 @@ describe('handle store, in one process', () => {
     expect(await s2.list([k.privateKey])).toEqual([hk]);
     await s2.close();
     await store.close();
+  });
+
+  it('register() takes the attributes the generating job read (registerReads), reading nothing again', async () => {
+    await destroyAll(unitSession);
+    const store = await openHandleStore(join(work, 'unit-preread'), unitSession);
+    const common: Template = [{ type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: 'pre' }];
+    const k = await unitSession.generateKeyPairAndRead(
+      { mechanism: CKM.EC_KEY_PAIR_GEN },
+      [...common, { type: CKA.EC_PARAMS, value: P256 }, { type: CKA.VERIFY, value: true }],
+      [...common, { type: CKA.SIGN, value: true }, { type: CKA.SENSITIVE, value: true }],
+      { publicKey: store.registerReads(CKO.PUBLIC_KEY, CKK.EC), privateKey: store.registerReads(CKO.PRIVATE_KEY, CKK.EC) },
+    );
+    // A session whose reads fail: register() must not need it for anything but the write.
+    const reads = {
+      getAttributes: () => Promise.reject(new Error('read again')),
+      setAttributes: (o: number, t: Template) => unitSession.setAttributes(o, t),
+    } as unknown as Session;
+    const [hp, hk] = await store.register(
+      [
+        { object: k.publicKey, meta: META, partner: k.privateKey, read: k.publicAttributes },
+        { object: k.privateKey, meta: META, partner: k.publicKey, read: k.privateAttributes },
+      ],
+      reads,
+    );
+    const [spki] = await unitSession.getAttributes(k.privateKey, [CKA.PUBLIC_KEY_INFO]);
+    expect((spki as { value: Buffer }).value.length).toBeGreaterThan(64);
+    await unitSession.destroyObject(k.publicKey);
+    const s2 = await openHandleStore(join(work, 'unit-preread'), unitSession);
+    expect(await s2.resolve(hk!)).toBe(k.privateKey);
+    await expectInvalid(s2.resolve(hp!));
+    for (const x of [store, s2]) await x.close();
   });
 
   it('a generated private key whose public half was deleted is still known by its CKA_PUBLIC_KEY_INFO', async () => {
@@ -493,7 +524,7 @@ describe('fingerprints', () => {
 
 describe('matching rules', () => {
   const o = (obj: number, fam: string, hint: string, fp?: string): ObjInfo =>
-    ({ obj, cls: CKO.SECRET_KEY, kt: -1, tok: true, label: '', id: Buffer.alloc(0), hint, sig: '', fam, fp });
+    ({ obj, cls: CKO.SECRET_KEY, kt: -1, tok: true, label: '', id: Buffer.alloc(0), hint, readHash: '', fam, fp });
   const r = (h: number, fam: string, hint: string, fp?: string): RecKey => ({ h, cls: CKO.SECRET_KEY, tok: true, fam, hint, fp });
   it('pairs by fingerprint, then by hint only where unambiguous', async () => {
     const m = await reconcile(

@@ -14,11 +14,12 @@
 //   handles/journal.ts     the durable store: one append-only, checksummed journal
 //
 // What identifies a key, first to last: CKA_UNIQUE_ID where the token reports it (PKCS#11
-// 3.0); its key material (public values, RSA n/e, a readable secret or private value); for a
+// 3.0); its key material (public values, RSA n/e, a readable secret value); for an EC/DSA
 // private key, CKA_PUBLIC_KEY_INFO (kmu11 writes it on every private key it generates); else
-// its one public key of the same family (curve / DSA domain), CKA_LABEL and CKA_ID. Nothing is
-// ever signed with a key to find out which it is (a signature is audit-logged on HSMs, fails
-// for CKA_ALWAYS_AUTHENTICATE keys and consumes usage-limited ones). What that leaves alike:
+// its one public key of the same family (curve / DSA domain), CKA_LABEL and CKA_ID, when it is
+// the only such private key there. Nothing is ever signed with a key to find out which it is
+// (a signature is audit-logged on HSMs, fails for CKA_ALWAYS_AUTHENTICATE keys and consumes
+// usage-limited ones), and a private value is never read. What that leaves alike:
 //  - Private keys that nothing identifies but their family, label and id, several alike:
 //    each gets a handle, but resolve() refuses them (0xa8, "ambiguous") so that deleteKey can
 //    never destroy a key other than the one the handle named. One such key per family, label

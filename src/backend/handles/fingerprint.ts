@@ -21,7 +21,7 @@ export interface ObjInfo {
   id: Buffer;
   hint: string;
   /** Hash of every attribute read: the same object, unchanged. */
-  sig: string;
+  readHash: string;
   fam: string;
   fp?: string;
   /** Public value (hex; EC point uncompressed, DSA y) of a key pair's half. */
@@ -124,9 +124,9 @@ export function describe(obj: number, attrs: ReadonlyMap<number, AttributeValue>
   const kt = num(attrs.get(CKA.KEY_TYPE)) ?? -1;
   const label = buf(attrs.get(CKA.LABEL))?.toString('utf8') ?? '';
   const id = buf(attrs.get(CKA.ID)) ?? Buffer.alloc(0);
-  const sigParts = [...attrs].sort((a, b) => a[0] - b[0]).flatMap(([t, v]) => [String(t), buf(v) ?? `${typeof v}:${String(v)}`]);
+  const parts = [...attrs].sort((a, b) => a[0] - b[0]).flatMap(([t, v]) => [String(t), buf(v) ?? `${typeof v}:${String(v)}`]);
   const tok = attrs.get(CKA.TOKEN) === true;
-  const i: ObjInfo = { obj, cls, kt, tok, label, id, hint: hintOf(label, id), sig: hash('read', ...sigParts), fam: `c${cls}` };
+  const i: ObjInfo = { obj, cls, kt, tok, label, id, hint: hintOf(label, id), readHash: hash('read', ...parts), fam: `c${cls}` };
   // Nothing readable (SoftHSM: the empty file a kill -9 right after creation leaves): junk
   // nobody can use or tell apart from other junk like it.
   if (!attrs.has(CKA.CLASS)) return { ...i, fam: 'unreadable', fp: hash('unreadable') };

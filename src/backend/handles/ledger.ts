@@ -94,7 +94,7 @@ export abstract class Ledger {
   /** What each handle named when this store last resolved or registered it. */
   protected readonly resolved = new Map<number, ObjInfo>();
   /** Originals replaced by a copy (replace()): named by the copy's handle while unchanged. */
-  protected readonly retired = new Map<number, { h: number; sig: string }>();
+  protected readonly retired = new Map<number, { h: number; readHash: string }>();
   /** Tombstone candidates a narrower look found still present. */
   private readonly notGone = new Set<number>();
   /** Full scans (C_FindObjects over the whole token) made by this store. */
@@ -233,8 +233,8 @@ export abstract class Ledger {
   /** The handle of a replaced original (replace()), while it is unchanged. */
   protected retiredHandle(i: ObjInfo): number | undefined {
     const r = this.retired.get(i.obj);
-    if (r && r.sig !== i.sig) this.retired.delete(i.obj);
-    return r?.sig === i.sig ? r.h : undefined;
+    if (r && r.readHash !== i.readHash) this.retired.delete(i.obj);
+    return r?.readHash === i.readHash ? r.h : undefined;
   }
 
   /** The whole token, with `also` (undefined if one of them is gone) and `known` (described already). */

@@ -216,7 +216,7 @@ export class FileHandleStore extends Generations implements HandleStore {
         const pm = cls === CKO.PRIVATE_KEY ? i.pub : undefined;
         await this.record([{ t: 'rep', h: handle, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp: fp ?? r.fp, pm: pm ?? r.pm, ts: Date.now() }]);
         const o = old !== undefined && old !== newObject ? await this.read(old) : undefined;
-        if (o) this.retired.set(o.obj, { h: handle, sig: o.sig });
+        if (o) this.retired.set(o.obj, { h: handle, readHash: o.readHash });
         this.resolved.set(handle, i);
       }),
     );
