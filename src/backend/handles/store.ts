@@ -24,12 +24,12 @@ export { SESSION_INSTANCE } from './journal.js';
 
 const bucket = (x: Pick<Rec, 'cls' | 'tok' | 'fam' | 'hint'>) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
 const NEAR_FINDS = 32;
-/** A look near some objects (near()): buckets with key material are those of `withFp`. */
+/** A look near some objects (near()); `withFp`: the buckets where something has key material. */
 interface Near {
   m: Match;
   complete: Set<string>;
   retired: Map<number, number>;
-  withFp: Set<string>;
+  withFp?: Set<string>;
 }
 
 export class FileHandleStore extends Generations implements HandleStore {
@@ -58,9 +58,11 @@ export class FileHandleStore extends Generations implements HandleStore {
       complete.add(i.hint);
       for (const o of await this.find([{ type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }])) if (!(await look(o))) return undefined;
     }
-    const m = await reconcile([...view.values()], this.liveRecords());
-    const withFp = new Set([...this.liveRecords(), ...m.info.values()].filter((x) => x.fp).map(bucket));
-    return { m, complete, retired, withFp };
+    // Only records that could pair with what is in view (same key material, or label and id).
+    const objs = [...view.values()];
+    const [fps, hints] = [new Set(objs.map((o) => o.fp)), new Set(objs.map((o) => o.hint))];
+    const records = this.liveRecords().filter((r) => hints.has(r.hint) || (r.fp !== undefined && fps.has(r.fp)));
+    return { m: await reconcile(objs, records), complete, retired };
   }
 
   /**
@@ -71,7 +73,9 @@ export class FileHandleStore extends Generations implements HandleStore {
   private sure(p: Pairing | undefined, near: Near): p is Pairing {
     const i = p && near.m.info.get(p.obj)!;
     if (!p || !i || p.ambiguous || this.rec(p.h)!.hint !== i.hint) return false;
-    return !p.weak || (near.complete.has(i.hint) && !near.withFp.has(bucket(i)));
+    if (!p.weak) return true;
+    near.withFp ??= new Set([...this.liveRecords(), ...near.m.info.values()].filter((x) => x.fp).map(bucket));
+    return near.complete.has(i.hint) && !near.withFp.has(bucket(i));
   }
 
   resolve(handle: number): Promise<number> {
