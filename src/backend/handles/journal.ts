@@ -19,7 +19,7 @@
 // lock anyway, and a later append of anyone is synced with the whole file. Compaction writes
 // a new file, fsyncs it, renames it over handles.log and fsyncs the directory; other
 // processes notice the new inode and reread.
-import crypto, { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
@@ -78,10 +78,7 @@ export type Entry =
   | { t: 'hint'; h: number; hint: string; label?: string; id?: string }
   | { t: 'fp'; h: number; fp: string; pm?: string };
 
-// crypto.hash (Node ≥ 20.12) is twice as fast as createHash on lines this short: a first read
-// of a long journal checks every line.
-const sha256 = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
-const check = (json: string) => (sha256 ? sha256('sha256', json, 'hex') : createHash('sha256').update(json).digest('hex')).slice(0, 16);
+const check = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
 
 // Version 2 writes fields by their names; version 1 (kmu11 before it) wrote two-letter ones.
 // Both are read. (A version-1 process does not read version-2 lines: one version per home.)
