@@ -84,7 +84,9 @@ export class FileHandleStore extends Generations implements HandleStore {
       const r = this.liveRecord(handle);
       let i: ObjInfo | undefined;
       if (r.label !== undefined && r.id !== undefined) {
-        const found = await this.find([{ type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]);
+        // A private key may need its public half in view (reconcile.ts lends); others only their class.
+        const kind = r.cls === CKO.PRIVATE_KEY ? [] : [{ type: CKA.CLASS, value: r.cls }, { type: CKA.TOKEN, value: r.tok }];
+        const found = await this.find([...kind, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]);
         const near = await this.near(found, new Set([r.hint]));
         const p = near?.m.byHandle.get(handle);
         if (near && this.sure(p, near)) i = near.m.info.get(p.obj);
