@@ -95,10 +95,25 @@ describe('handles across processes', () => {
     expect(all.length).toBe(keyCount(token));
     expect(all.length).toBe(200 - 5 + foreign);
     for (const k of deleted) expect(all).not.toContain(k);
+    // pkcs11-tool's five 'shared label' pairs (no ID): their public keys are told apart by their
+    // points, their private keys by nothing kmu11 may use (no CKA_PUBLIC_KEY_INFO, no public
+    // half of their own label and ID; kmu11 never signs with a key to find out): refused.
+    const theirs = all.filter((k) => !printed.has(k));
+    const codes = describeHandles(theirs);
+    const refused = theirs.filter((k) => codes.get(k) === '0xa8');
+    expect(refused.length).toBe(5);
+    for (const k of theirs) if (!refused.includes(k)) expect(typeof codes.get(k), `handle ${k}`).toBe('object');
   });
 });
 
 describe('kill -9 in the middle of a batch of 500 generations', () => {
+  // A home of its own: every key on it is kmu11's, so every listed handle must resolve.
+  beforeAll(() => {
+    h.cleanup();
+    h = makeHome();
+    expect(kmu11(['singlecmd', ...LOGIN], { env: h.env }).status).toBe(0);
+    token = embeddedToken(h.env);
+  });
   it('leaves one handle for every key and the next command working (10 trials)', async () => {
     const lines = [LOGIN.join(' '), ...Array.from({ length: 500 }, (_, i) => `genECCKeyPair -i 2 -l batch -id b${i}-${Math.random().toString(36).slice(2, 8)}`)];
     for (let trial = 0; trial < 10; trial++) {

@@ -5,37 +5,36 @@
 // handle (a positive integer, 262145 and up, never reused) that names the same key in every
 // later process until the key is deleted:
 //
-//   handles/api.ts       the interface (HandleStore) and its options
-//   handles/store.ts     FileHandleStore / openHandleStore: the API (resolve, list, delete, ...)
+//   handles/api.ts         the interface (HandleStore) and its options
+//   handles/store.ts       FileHandleStore / openHandleStore: resolve, list, replace, remove, ...
 //   handles/generations.ts register, intents, recovery of killed generations
-//   handles/ledger.ts    the journal's side: turns, the lock, appends, keys first seen, tombstones
-//   handles/view.ts      the token as one operation sees it: reads, scans, matching, sign-tests
-//   handles/fingerprint.ts how a key is recognised again without writing anything to it
-//   handles/match.ts     which stored handle is which object in this process
-//   handles/journal.ts   the durable store: one append-only, checksummed journal
+//   handles/ledger.ts      turns, the lock, reading the token, what operations append
+//   handles/fingerprint.ts what identifies an object (pure: attributes in, identity out)
+//   handles/reconcile.ts   which stored handle is which object (pure: objects + records in)
+//   handles/journal.ts     the durable store: one append-only, checksummed journal
 //
-// What cannot be told apart, and what the store then does:
-//  - Private keys that nothing identifies but their family (curve / DSA domain), CKA_LABEL
-//    and CKA_ID: sensitive EC/DSA private keys whose public half is not on the token (and
-//    was not recorded when kmu11 made them) and that cannot sign a challenge (CKA_SIGN false,
-//    or needing a context login). One such key per family/label/id is matched to its record
-//    ("the best unambiguous assignment"). Several identical-looking ones each get a handle,
-//    but resolve() refuses them (0xa8, "ambiguous") so that deleteKey can never destroy a key
-//    other than the one the handle named. If such a key is deleted by another tool and another
-//    identical-looking one appears, it inherits the handle (nothing can tell them apart);
-//    with `fullView` set, a scan in between tombstones the old handle first. If another tool
-//    relabels such a key, it looks new: a new handle, the old one reported deleted
-//    (updated() keeps kmu11's own relabelling).
-//  - Secret keys whose value is not readable are in the same position, identified by key
-//    type, CKA_VALUE_LEN and CKA_CHECK_VALUE, label and id.
+// What identifies a key, first to last: CKA_UNIQUE_ID where the token reports it (PKCS#11
+// 3.0); its key material (public values, RSA n/e, a readable secret value); for an EC/DSA
+// private key, CKA_PUBLIC_KEY_INFO (kmu11 writes it on every private key it generates); else
+// its one public key of the same family (curve / DSA domain), CKA_LABEL and CKA_ID, when it is
+// the only such private key there. Nothing is ever signed with a key to find out which it is
+// (a signature is audit-logged on HSMs, fails for CKA_ALWAYS_AUTHENTICATE keys and consumes
+// usage-limited ones), and a private value is never read. What that leaves alike:
+//  - Private keys that nothing identifies but their family, label and id, several alike:
+//    each gets a handle, but resolve() refuses them (0xa8, "ambiguous") so that deleteKey can
+//    never destroy a key other than the one the handle named. One such key per family, label
+//    and id is matched to its record (the best unambiguous assignment). If another tool
+//    relabels it, it looks new: a new handle, the old one reported deleted (updated() keeps
+//    kmu11's own relabelling).
+//  - Secret keys whose value is not readable: the same, by key type, CKA_VALUE_LEN,
+//    CKA_CHECK_VALUE, label and id.
 //  - Copies (objects with the same key material, label and id) are interchangeable: either
 //    may answer a handle; each has its own.
-//  - Remains of a generation killed half way (SoftHSM: objects without their attributes,
-//    or unreadable) are destroyed when that generation is rolled back (store.ts recover());
-//    others (another tool's) get handles as junk; equal junk is interchangeable.
+//  - Remains of a generation killed half way (SoftHSM: objects without their attributes) are
+//    destroyed when that generation is rolled back; others get handles as junk.
 //  - Keys first seen from other tools have owner 0 (kmu11 never learned their creator).
-//  - A session that is not logged in sees no private objects: their handles report
-//    "not on the token" (0xa8) and nothing is tombstoned (see HandleStoreOptions.fullView).
+//  - A session that is not logged in sees no private objects: their handles report "not on
+//    the token" (0xa8) and nothing is tombstoned (see HandleStoreOptions.fullView).
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Backend } from './backend.js';

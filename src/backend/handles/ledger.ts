@@ -1,24 +1,78 @@
-// The journal's side of the handle store: one operation at a time per store, under the lock
-// between processes, and what operations append (records of keys first seen, tombstones of keys
-// other tools deleted, labels changed). Generations (generations.ts) and the API (store.ts) on it.
-// Allocation for keys first seen, tombstones and meta changes happen under the lock, after
-// rereading the journal, so two processes never give one key two handles. A process that lists
-// while another is between generation and register() gives the new key a handle (owner 0);
-// register() then finds that record and adopts it (its handle, the creator's metadata): still
-// one handle.
-import { invalidHandle } from '../../kmu/errors.js';
+// The base of the handle store: one operation at a time per store, under the lock between
+// processes; the token read afresh by every operation (other processes change it, and SoftHSM
+// even gives an object's number to another object later); what operations append. Handles for
+// keys first seen, tombstones and label changes are appended under the lock after rereading
+// the journal, so two processes never give one key two handles.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CKA, CKO } from '../../p11/index.js';
+import { invalidHandle } from '../../kmu/errors.js';
+import { CKA, CKK, CKM, CKO, CKR, type AttributeRead, type AttributeValue, type Session, type Template } from '../../p11/index.js';
 import { withLock } from '../lock.js';
-import { type KeyMeta } from './api.js';
-import { halfMade, type ObjInfo } from './fingerprint.js';
-import { recordOf, SESSION_INSTANCE, type Entry, type Rec } from './journal.js';
-import type { MatchResult } from './match.js';
-import { certain, TokenView } from './view.js';
+import type { HandleStoreOptions, KeyMeta } from './api.js';
+import { FIRST_READ, describe, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
+import { Journal, SESSION_INSTANCE, recordOf, type Entry, type Rec } from './journal.js';
+import { reconcile, type Match } from './reconcile.js';
 
 export const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
+const code = (e: unknown) => (e as { code?: unknown } | undefined)?.code;
+const refused = (e: unknown) => {
+  if (code(e) !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
+  return false;
+};
+
+/**
+ * One object read and described; undefined when it is gone (or SoftHSM fails for a moment while
+ * another process rewrites the token). `kind`: the class and key type expected (one read asks
+ * for everything); `known`: what the caller read already.
+ */
+export async function readObject(session: Session, obj: number, uniqueId: boolean, kind?: { cls: number; kt: number }, known?: AttributeRead[]): Promise<ObjInfo | undefined> {
+  const attrs = new Map<number, AttributeValue>();
+  const fill = (reads: AttributeRead[]) => {
+    for (const r of reads) if ('value' in r) attrs.set(r.type, r.value);
+  };
+  const get = async (types: number[]) => fill(await session.getAttributes(obj, types));
+  try {
+    const asked = known?.map((r) => r.type) ?? (kind ? readsOf(kind.cls, kind.kt, uniqueId) : FIRST_READ);
+    // Every attribute refused: SoftHSM's empty object file a kill -9 leaves ('unreadable').
+    if (known) fill(known);
+    else if (!(await get(asked).then(() => true, refused))) return describe(obj, attrs);
+    const num = (t: number) => ((v) => (typeof v === 'number' ? v : -1))(attrs.get(t));
+    const more = readsOf(num(CKA.CLASS), num(CKA.KEY_TYPE), uniqueId).filter((t) => !asked.includes(t));
+    if (more.length) await get(more).catch(refused);
+    await checkValueOnToken(session, obj, attrs);
+  } catch (e) {
+    if (code(e) === CKR.OBJECT_HANDLE_INVALID || code(e) === CKR.GENERAL_ERROR || code(e) === CKR.FUNCTION_FAILED) return undefined;
+    throw e;
+  }
+  return describe(obj, attrs);
+}
+
+/**
+ * SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the check value as PKCS#11 defines it
+ * (ECB of a zero block, on the token) stands in. Only a key that may not encrypt keeps it empty
+ * (any other failure would record a fingerprint the key never has again).
+ */
+async function checkValueOnToken(session: Session, obj: number, attrs: Map<number, AttributeValue>): Promise<void> {
+  const kcv = attrs.get(CKA.CHECK_VALUE);
+  if (attrs.get(CKA.CLASS) !== CKO.SECRET_KEY || (Buffer.isBuffer(kcv) && kcv.length > 0)) return;
+  const kt = attrs.get(CKA.KEY_TYPE);
+  const ecb = kt === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : kt === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
+  if (!ecb) return;
+  const out = await session.encrypt({ mechanism: ecb.mechanism }, obj, Buffer.alloc(ecb.block)).catch((e: unknown) => {
+    if (code(e) === CKR.KEY_FUNCTION_NOT_PERMITTED || code(e) === CKR.MECHANISM_INVALID) return undefined;
+    throw e;
+  });
+  if (out) attrs.set(CKA.CHECK_VALUE, out.subarray(0, 3));
+}
+
+/** A whole-token look. `trouble`: an object could not be read (nothing is tombstoned then);
+ * `next`: journal.next when it began (records below it were on disk before it). */
+export interface Scan {
+  m: Match;
+  trouble: boolean;
+  next: number;
+}
 
 /** The longest the lock is kept for operations queued behind the one that took it. */
 const LEASE_MS = 10;
@@ -30,29 +84,46 @@ interface Lease {
   held: Promise<void>;
 }
 
-export abstract class Ledger extends TokenView {
-  private queue: Promise<unknown> = Promise.resolve();
+/** Session-key records, per store directory: shared by this process's stores, as the session objects are. */
+const SESSION_RECORDS = new Map<string, Map<number, Rec>>();
+
+export abstract class Ledger {
+  readonly journal: Journal;
+  /** This process's session keys: they die with it, so the journal only reserves their numbers. */
+  protected readonly sessionRecs: Map<number, Rec>;
+  /** What each handle named when this store last resolved or registered it. */
+  protected readonly resolved = new Map<number, ObjInfo>();
+  /** Originals replaced by a copy (replace()): named by the copy's handle while unchanged. */
+  protected readonly retired = new Map<number, { h: number; readHash: string }>();
+  /** Tombstone candidates a narrower look found still present. */
+  private readonly notGone = new Set<number>();
+  /** Full scans (C_FindObjects over the whole token) made by this store. */
+  scans = 0;
   protected closed = false;
-  /** What resolve() last returned for a handle (remove() and replace() drop it from the caches). */
-  protected readonly resolved = new Map<number, number>();
-  /** Tombstone candidates a narrower look found still present (not asked again). */
-  protected readonly notGone = new Set<number>();
-  /** The last append of the running operation that must be durable before it returns (run()). */
-  protected owed = 0;
+  private queue: Promise<unknown> = Promise.resolve();
   /** The lock between processes while this store holds it (see locked()). */
   private lease?: Lease;
+  /** The last append of the running operation that must be durable before it returns (run()). */
+  private owed = 0;
   /** Generations settled whose "done" the next append carries (see settle()). */
   protected readonly doneSoon: string[] = [];
-  /** Operations queued behind the running one (run()). */
-  private waiting = 0;
+
+  constructor(
+    readonly dir: string,
+    protected readonly session: Session,
+    protected readonly opts: HandleStoreOptions = {},
+  ) {
+    this.journal = new Journal(dir, opts.firstHandle ?? 262145);
+    this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
+  }
 
   /** Create or read the journal; compact it when it has grown (under the lock). */
   async open(): Promise<this> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (!(await this.journal.initialized())) await this.locked(() => this.journal.create());
+    if (!(await fs.stat(this.journal.path).then((st) => st.size > 0, () => false))) await this.locked(() => this.journal.create());
     await this.journal.refresh();
-    const limit = this.opts.compactLines ?? 4096;
-    if (this.journal.lines > limit && this.journal.lines > 2 * this.journal.liveCount()) {
+    const { lines, records } = this.journal;
+    if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length) {
       await this.locked(async () => {
         await this.journal.removeTempFiles();
         await this.journal.compact();
@@ -62,10 +133,9 @@ export abstract class Ledger extends TokenView {
   }
 
   /**
-   * Under <dir>/handles.lock, kmu11's one lock between processes (../lock.ts). Operations
-   * queued behind this one (a parallel batch) take the lock over without releasing it, for at
-   * most LEASE_MS (taking a lock file costs ~10 file operations; other processes wait that
-   * much longer at most). Every operation still rereads the journal under it.
+   * Under <dir>/handles.lock (../lock.ts). Operations queued behind this one (a parallel batch)
+   * take the lock over without releasing it, for at most LEASE_MS (taking a lock file costs ~10
+   * file operations; other processes wait that much longer at most).
    */
   protected async locked<T>(fn: () => Promise<T>): Promise<T> {
     if (this.lease) clearTimeout(this.lease.timer);
@@ -86,11 +156,13 @@ export abstract class Ledger extends TokenView {
     let taken!: () => void;
     let release!: () => void;
     const got = new Promise<void>((r) => (taken = r));
-    const held = withLock(join(this.dir, 'handles.lock'), () => (taken(), new Promise<void>((r) => (release = r))), {
-      timeoutMs: this.opts.lockTimeoutMs ?? 30_000,
-    });
+    const hold = () => {
+      taken();
+      return new Promise<void>((r) => (release = r));
+    };
+    const held = withLock(join(this.dir, 'handles.lock'), hold, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
     await Promise.race([got, held]);
-    this.journal.exclusive = true;
+    this.journal.hold(true);
     return { since: Date.now(), depth: 0, release, held };
   }
 
@@ -98,23 +170,20 @@ export abstract class Ledger extends TokenView {
     if (!lease || lease !== this.lease || lease.depth > 0) return;
     clearTimeout(lease.timer);
     this.lease = undefined;
-    this.journal.exclusive = false;
+    this.journal.hold(false);
     lease.release();
     await lease.held.catch(() => undefined);
   }
 
   /**
-   * One operation at a time per store (they share the session and the caches). What an
-   * operation appended is made durable after its turn, outside the queue and the lock, so the
-   * appends of operations running meanwhile share one fdatasync (journal.ts sync()); the caller
-   * still gets its result only once its entries are on disk.
+   * One operation at a time per store. What it appended is made durable after its turn, outside
+   * the queue and the lock, so that operations running meanwhile share one fdatasync; the
+   * caller still gets its result only once its entries are on disk.
    */
   protected run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('handle store is closed'));
     let owed = 0;
-    this.waiting++;
     const turn = async () => {
-      this.waiting--;
       this.owed = 0;
       try {
         return await fn();
@@ -124,7 +193,7 @@ export abstract class Ledger extends TokenView {
     };
     const p = this.queue.then(turn, turn);
     this.queue = p.catch(() => undefined);
-    const durable = () => (owed ? this.journal.sync(owed) : undefined);
+    const durable = async () => void (owed && (await this.journal.sync(owed)));
     return p.then(
       async (v) => (await durable(), v),
       async (e: unknown) => {
@@ -134,38 +203,101 @@ export abstract class Ledger extends TokenView {
     );
   }
 
-  /**
-   * `ours`: made by this process (register). Only then is an object with CKA_TOKEN=false taken
-   * for a session object that dies with this process; any other object this process can see
-   * is on the token for everyone (SoftHSM even shows CKA_TOKEN=false on the remains of a
-   * generation killed half way).
-   */
-  protected addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
-    return {
-      ...(g ? { g } : {}),
-      t: 'add',
-      h,
-      cls: i.cls,
-      fam: i.fam,
-      tok: i.tok,
-      sid: ours && !i.tok ? SESSION_INSTANCE : undefined,
-      hint: i.hint,
-      label: i.label,
-      id: i.id.toString('hex'),
-      fp: i.fp,
-      pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined,
-      partner,
-      owner: meta.owner,
-      shared: [...meta.shared],
-      mValue: meta.mValue,
-      ts: Date.now(),
-    };
+  protected read(obj: number): Promise<ObjInfo | undefined> {
+    return readObject(this.session, obj, this.opts.uniqueId ?? false);
+  }
+
+  /** A fresh read, retried a little while the object looks half made (see fingerprint.ts). */
+  protected async readSettled(obj: number): Promise<ObjInfo | undefined> {
+    let i = await this.read(obj);
+    for (const ms of [5, 20, 50, 100, 200]) {
+      if (!i || !halfMade(i)) break;
+      await sleep(ms);
+      i = await this.read(obj);
+    }
+    return i;
+  }
+
+  /** C_FindObjects, tried again when SoftHSM fails it for a moment. */
+  protected async find(template?: Template): Promise<number[]> {
+    for (let n = 0; ; n++) {
+      try {
+        return await this.session.find(template);
+      } catch (e) {
+        if (n >= 4 || (code(e) !== CKR.GENERAL_ERROR && code(e) !== CKR.FUNCTION_FAILED)) throw e;
+        await sleep(10 * (n + 1));
+      }
+    }
+  }
+
+  /** The handle of a replaced original (replace()), while it is unchanged. */
+  protected retiredHandle(i: ObjInfo): number | undefined {
+    const r = this.retired.get(i.obj);
+    if (r && r.readHash !== i.readHash) this.retired.delete(i.obj);
+    return r?.readHash === i.readHash ? r.h : undefined;
+  }
+
+  /** The whole token, with `also` (undefined if one of them is gone) and `known` (described already). */
+  protected async scan(also: number[] = [], known = new Map<number, ObjInfo>()): Promise<Scan | undefined> {
+    this.scans++;
+    const next = this.journal.next;
+    const found = new Set(await this.find());
+    const objs: ObjInfo[] = [];
+    let trouble = false;
+    for (const o of new Set([...found, ...also, ...known.keys()])) {
+      const i = known.get(o) ?? (await this.read(o));
+      if (!i && !found.has(o)) return undefined;
+      if (!i) trouble = true;
+      else if (this.retiredHandle(i) === undefined) objs.push(i);
+    }
+    for (const o of this.retired.keys()) if (!found.has(o)) this.retired.delete(o);
+    return { m: await reconcile(objs, this.liveRecords()), trouble, next };
+  }
+
+  /** A record: the journal's, or one of this process's session keys. */
+  protected rec(h: number): Rec | undefined {
+    return this.journal.records.get(h) ?? this.sessionRecs.get(h);
+  }
+
+  protected liveRecords(): Rec[] {
+    const live = (r: Rec) => !r.dead && (r.sid === undefined || r.sid === SESSION_INSTANCE);
+    return [...this.journal.records.values(), ...this.sessionRecs.values()].filter(live);
+  }
+
+  /** The record of `handle`, or KmuError 0xa8 saying why it names no key now. */
+  protected liveRecord(handle: number): Rec {
+    const r = this.rec(handle);
+    if (!r) throw invalidHandle(handle, 'unknown');
+    if (r.dead) throw invalidHandle(handle, 'deleted');
+    if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
+    return r;
+  }
+
+  /** Could a live record already name this object (same key material, or bucket where either has none)? */
+  protected couldBeRecorded(i: ObjInfo): boolean {
+    for (const r of this.liveRecords()) {
+      if (r.cls !== i.cls) continue;
+      if (i.fp && r.fp === i.fp) return true;
+      if ((!r.fp || !i.fp) && r.fam === i.fam && r.hint === i.hint) return true;
+    }
+    return false;
   }
 
   /**
-   * Appends `entries` to the journal, except what concerns this process's session keys: their
-   * records change here, and only their numbers go to the journal (reserved by a snap line).
-   * A session key copied to the token (replace) gets its full record in the journal then.
+   * `ours`: made by this process (register): only then is CKA_TOKEN=false a session object that
+   * dies with it (SoftHSM shows CKA_TOKEN=false on the remains of a generation killed half way).
+   */
+  protected addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
+    const sid = ours && !i.tok ? SESSION_INSTANCE : undefined;
+    const pm = i.cls === CKO.PRIVATE_KEY ? i.pub : undefined;
+    const { cls, fam, tok, hint, label, fp } = i;
+    return { ...(g ? { g } : {}), t: 'add', h, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp, pm, partner, ...meta, shared: [...meta.shared], ts: Date.now() };
+  }
+
+  /**
+   * Appends `entries` (under the lock), except what concerns this process's session keys: their
+   * records change here and only their numbers go to the journal (a snap line, which every
+   * version reads); one copied to the token (replace) gets its full record then.
    */
   protected async record(entries: Entry[]): Promise<void> {
     const durable: Entry[] = [];
@@ -173,7 +305,7 @@ export abstract class Ledger extends TokenView {
     for (const e of entries) {
       const r = 'h' in e ? this.sessionRecs.get(e.h) : undefined;
       if (e.t === 'add' && e.sid === SESSION_INSTANCE) {
-        this.sessionRecs.set(e.h, recordOf(e, 0));
+        this.sessionRecs.set(e.h, recordOf(e));
         reserve = Math.max(reserve, e.h + 1);
       } else if (!r) durable.push(e);
       else if (e.t === 'rep' && e.tok) {
@@ -181,9 +313,9 @@ export abstract class Ledger extends TokenView {
         this.sessionRecs.delete(e.h);
       } else if (e.t === 'del') r.dead = true;
       else if (e.t === 'meta') r.meta = { owner: e.owner, shared: [...e.shared], mValue: e.mValue };
-      else if (e.t === 'hint' || e.t === 'fp' || e.t === 'rep') {
-        const { t: _t, h: _h, ...change } = e;
-        Object.assign(r, e.t === 'rep' ? { ...change, ts: r.ts } : change);
+      else if (e.t === 'hint' || e.t === 'rep' || e.t === 'fp') {
+        const { t: _t, h: _h, ts: _ts, ...change } = e as Entry & { h: number; ts?: number };
+        Object.assign(r, change);
       }
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
@@ -197,101 +329,58 @@ export abstract class Ledger extends TokenView {
       this.doneSoon.unshift(...carried);
       throw e;
     }
-    // "done" alone is not waited for: the kill -9 contract needs only the write (the page cache
-    // outlives the process), and if an OS crash loses it, the intent reads as a killed
-    // generation: with records, its handles are kept and reported again; without, there is
-    // nothing of it left to roll back (its command rolled back, or made nothing), and recovery
-    // destroys only objects with its label and id that no record names, as after a kill -9
-    // just before the "done". A later sync of anyone (or close()) makes it durable anyway.
+    // "done" alone is not waited for: kill -9 needs only the write; if an OS crash loses it, the
+    // intent reads as a killed generation, whose recovery only repeats what was already done.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
   }
 
-  /** Records no object matched that may be tombstoned now (see HandleStoreOptions.fullView). */
-  protected tombstonable(m: MatchResult): number[] {
-    if (!this.opts.fullView?.() || this.scanTrouble) return [];
-    const before = Date.now() - (this.opts.tombstoneAfterMs ?? 10_000);
-    return m.unmatched.filter((h) => {
-      const r = this.rec(h)!;
-      return h < this.nextAtScan && r.ts < before && r.sid === undefined && !this.notGone.has(h);
+  /** Handles for keys first seen, tombstones of keys gone (with a full view), new labels; the match after. */
+  protected async commit(scan: Scan, also: number[] = []): Promise<Match> {
+    const gone = (m: Match) => {
+      if (!this.opts.fullView?.() || scan.trouble) return [];
+      const before = Date.now() - (this.opts.tombstoneAfterMs ?? 10_000);
+      return m.unmatched.filter((h) => {
+        const r = this.rec(h)!;
+        return h < scan.next && r.ts < before && r.sid === undefined && !this.notGone.has(h);
+      });
+    };
+    const relabelled = (m: Match) =>
+      [...m.byHandle.values()].filter((p) => !p.ambiguous && !p.weak && this.rec(p.h)!.hint !== m.info.get(p.obj)!.hint);
+    let m = scan.m;
+    if (!m.newObjects.length && !gone(m).length && !relabelled(m).length) return m;
+    // An object that looks half made may be one another process is generating right now:
+    // look again a little later before giving it a handle of its own.
+    if (m.newObjects.some((o) => halfMade(m.info.get(o)!))) {
+      await sleep(100);
+      m = (await this.scan(also))?.m ?? m;
+    }
+    return this.locked(async () => {
+      await this.journal.refresh();
+      m = await reconcile([...m.info.values()], this.liveRecords()); // another process may have recorded them
+      let h = this.journal.next;
+      const entries = m.newObjects.map((o) => this.addEntry(h++, m.info.get(o)!, ZERO_META, false));
+      for (const d of await this.confirmGone(gone(m))) entries.push({ t: 'del', h: d, ts: Date.now() });
+      for (const p of relabelled(m)) {
+        const i = m.info.get(p.obj)!;
+        entries.push({ t: 'hint', h: p.h, hint: i.hint, label: i.label, id: i.id.toString('hex') });
+      }
+      await this.record(entries);
+      return reconcile([...m.info.values()], this.liveRecords());
     });
   }
 
-  /**
-   * Of the tombstone candidates, those that a second, narrower look confirms gone: no object
-   * with the record's class, label and id exists at all (SoftHSM can miss an object in a scan
-   * while another process rewrites the token; a key is never declared deleted on one look).
-   */
-  protected async confirmGone(handles: number[]): Promise<number[]> {
+  /** Those a narrower look confirms gone: no object of the record's class, label and id at all
+   * (SoftHSM can miss an object in a scan while another process rewrites the token). */
+  private async confirmGone(handles: number[]): Promise<number[]> {
     const gone: number[] = [];
     for (const h of handles) {
       const r = this.rec(h)!;
       if (r.label === undefined || r.id === undefined) continue;
-      const found = await this.find([
-        { type: CKA.CLASS, value: r.cls },
-        { type: CKA.LABEL, value: r.label },
-        { type: CKA.ID, value: Buffer.from(r.id, 'hex') },
-      ]);
+      const id = Buffer.from(r.id, 'hex');
+      const found = await this.find([{ type: CKA.CLASS, value: r.cls }, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: id }]);
       if (found.length === 0) gone.push(h);
       else this.notGone.add(h);
     }
     return gone;
-  }
-
-  /** Records whose key was placed for sure but whose label or id changed (another tool, setAttribute). */
-  protected relabelled(m: MatchResult): Entry[] {
-    const out: Entry[] = [];
-    for (const p of m.byHandle.values()) {
-      if (p.ambiguous || p.weak) continue;
-      const r = this.rec(p.h)!;
-      const i = this.infos.get(p.obj)!;
-      if (certain(i) && r.hint !== i.hint) out.push({ t: 'hint', h: p.h, hint: i.hint, label: i.label, id: i.id.toString('hex') });
-    }
-    return out;
-  }
-
-  /** Give handles to keys first seen; tombstone keys gone; note new labels. Under the lock. */
-  protected async commit(): Promise<void> {
-    // An object that looks half made may be one another process is generating right now:
-    // look again a little later before giving it a handle of its own.
-    const half = this.result!.newObjects.some((o) => halfMade(this.infos.get(o)!));
-    if (half) {
-      await sleep(100);
-      await this.scan();
-      await this.compute();
-    }
-    await this.locked(async () => {
-      await this.journal.refresh();
-      let m = await this.compute(); // another process may have just recorded them
-      const entries: Entry[] = [];
-      let h = this.journal.next;
-      for (const obj of m.newObjects) entries.push(this.addEntry(h++, this.infos.get(obj)!, ZERO_META, false));
-      for (const d of await this.confirmGone(this.tombstonable(m))) entries.push({ t: 'del', h: d, ts: Date.now() });
-      entries.push(...this.relabelled(m));
-      await this.record(entries);
-      m = await this.compute();
-    });
-  }
-
-  /**
-   * Could a live record already name this object? (Another process may have seen the key
-   * between its generation and this register(), and given it a handle.) Only records with the
-   * same key material, or weak records of its family and label/id, could.
-   */
-  protected couldBeRecorded(i: ObjInfo): boolean {
-    for (const r of this.liveRecords()) {
-      if (r.cls !== i.cls) continue;
-      if (i.fp && r.fp === i.fp) return true;
-      if ((!r.fp || !i.fp) && r.fam === i.fam && r.hint === i.hint) return true;
-    }
-    return false;
-  }
-
-  /** The journal's record of `handle`, or KmuError 0xa8 saying why it names no key now. */
-  protected liveRecord(handle: number): Rec {
-    const r = this.rec(handle);
-    if (!r) throw invalidHandle(handle, 'unknown');
-    if (r.dead) throw invalidHandle(handle, 'deleted');
-    if (r.sid !== undefined && r.sid !== SESSION_INSTANCE) throw invalidHandle(handle, 'session key of an ended session (deleted)');
-    return r;
   }
 }
