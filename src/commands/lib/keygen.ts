@@ -1,6 +1,6 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
-import { CKA, CKO, ckaName, type Mechanism, type Template } from '../../p11/index.js';
+import { CKA, CKK, CKM, CKO, ckaName, type AttributeRead, type Mechanism, type Template } from '../../p11/index.js';
 import type { KeyPairRequest } from '../../backend/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -163,6 +163,13 @@ export interface GeneratedPair {
   privateTemplate: Record<string, boolean | number | string>;
 }
 
+/** The key type a pair mechanism makes (the store's reads depend on it). */
+const PAIR_KEY_TYPE = new Map<number, number>([
+  [CKM.EC_KEY_PAIR_GEN, CKK.EC],
+  [CKM.DSA_KEY_PAIR_GEN, CKK.DSA],
+  [CKM.RSA_PKCS_KEY_PAIR_GEN, CKK.RSA],
+]);
+
 /**
  * C_GenerateKeyPair, then handles from the store. If anything after generation fails, or the
  * operator interrupts, both halves are destroyed again (and their handles tombstoned): a failed
@@ -185,17 +192,29 @@ export async function generatePair(
   if (!o.sess) await ctx.handles.intend({ label: o.label, id: o.id === undefined ? undefined : Buffer.from(o.id, 'utf8'), meta });
   // -u / -m_value where the HSM keeps them (cloudhsm): made shared in one step, or not at all.
   const shared = (req.users.length > 0 || req.mValue > 0) && backend.generateSharedKeyPair !== undefined;
-  const pair = shared
-    ? await backend.generateSharedKeyPair!(req)
-    : await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  // The store's reads of the new pair ride in the generation's job (one hand-off, reads on
+  // guessed buffers). A read that fails there is left to the store, which reads in its turn.
+  const kt = PAIR_KEY_TYPE.get(mechanism.mechanism);
+  let read: { publicKey?: AttributeRead[]; privateKey?: AttributeRead[] } = {};
+  let pair: { publicKey: number; privateKey: number };
+  if (shared) {
+    pair = await backend.generateSharedKeyPair!(req);
+  } else if (kt === undefined) {
+    pair = await session.generateKeyPair(mechanism, publicTemplate, privateTemplate);
+  } else {
+    const reads = { publicKey: ctx.handles.registerReads(CKO.PUBLIC_KEY, kt), privateKey: ctx.handles.registerReads(CKO.PRIVATE_KEY, kt) };
+    const r = await session.generateKeyPairAndRead(mechanism, publicTemplate, privateTemplate, reads);
+    pair = r;
+    read = { publicKey: r.publicAttributes, privateKey: r.privateAttributes };
+  }
   let handles: number[] = [];
   try {
     if (o.minSrv !== undefined && backend.waitForServers) await backend.waitForServers(pair, o.minSrv, o.timeout, ctx.signal);
     checkInterrupt(ctx);
     handles = await ctx.handles.register(
       [
-        { object: pair.publicKey, meta, partner: pair.privateKey },
-        { object: pair.privateKey, meta, partner: pair.publicKey },
+        { object: pair.publicKey, meta, partner: pair.privateKey, read: read.publicKey },
+        { object: pair.privateKey, meta, partner: pair.publicKey, read: read.privateKey },
       ],
       session,
     );
