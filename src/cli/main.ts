@@ -2,7 +2,9 @@
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
 import { PROFILES, resolveConfig } from '../backend/index.js';
-import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
+import { NoAnswer, SetupError, UsageError, type KmuError } from '../kmu/errors.js';
+import { toKmuError } from '../kmu/pkcs11Codes.js';
+import { RC } from '../kmu/returnCodes.js';
 import { CommandRunner } from '../kmu11.js';
 import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
 import { maskWords, parseSinglecmd } from './parse.js';
@@ -221,6 +223,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);
+      return 2;
+    }
+    // A PKCS#11 call failing outside kmu's commands (info, users, attest opening the token).
+    const k = toKmuError(e);
+    if (k.code !== RC.GENERAL_ERROR || (k as KmuError).ckr !== undefined) {
+      out.fatal(`${k.message}${(k as KmuError).detail ? ` (${(k as KmuError).detail})` : ''}`);
       return 2;
     }
     throw e;

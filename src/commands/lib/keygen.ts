@@ -256,5 +256,5 @@ export async function createAfterChecks<T>(ctx: CommandContext, o: KeyPairOption
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
     return create();
   };
-  return ctx.backend.exclusive(checked);
+  return ctx.backend.exclusive(Buffer.from(id, 'utf8'), checked);
 }
