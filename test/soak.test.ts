@@ -3,7 +3,8 @@
 // child process (a crash shows as its signal). Afterwards every key is accounted for: each
 // handle printed is found exactly while it lives, findKey lists exactly the live ones, and the
 // token (read by pkcs11-tool) holds exactly that many objects.
-// CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10.
+// CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10
+// (hours on SoftHSM 2.6: each search re-reads every object file, and the token grows each round).
 // KMU11_SOAK=SxFxR: any other size. KMU11_SOAK_PROGRESS=<file>: a line per round appended there.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
