@@ -4,7 +4,8 @@
 // handle printed is found exactly while it lives, findKey lists exactly the live ones, and the
 // token (read by pkcs11-tool) holds exactly that many objects.
 // CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10
-// (hours on SoftHSM 2.6: each search re-reads every object file, and the token grows each round).
+// (hours on SoftHSM 2.6: each search re-reads every object file, and the token grows each round;
+// 32 × 30 × 2 passes in ~14 min).
 // KMU11_SOAK=SxFxR: any other size. KMU11_SOAK_PROGRESS=<file>: a line per round appended there.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
