@@ -206,7 +206,13 @@ export abstract class TokenBackend implements Backend {
   }
 
   async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
-    return keyUri(await (this.uriToken ??= this.slot.getTokenInfo()), key);
+    // Read under token.lock: another process's C_Login rewriting token.object meanwhile made
+    // SoftHSM 2.6 answer CKR_GENERAL_ERROR (a generation then failed and was rolled back).
+    this.uriToken ??= this.serializeTokenWrite(() => this.slot.getTokenInfo()).catch((e: unknown) => {
+      this.uriToken = undefined;
+      throw e;
+    });
+    return keyUri(await this.uriToken, key);
   }
 
   attest(opts: { repin?: boolean } = {}): Promise<AttestResult> {
