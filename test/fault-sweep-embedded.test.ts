@@ -2,8 +2,8 @@
 // has: shareKey. SoftHSM is loaded through the fault module (KMU11_SOFTHSM_MODULE); each
 // PKCS#11 call shareKey makes is failed in turn → a KmuError, the key's owner and sharing
 // (kmu11's handle store) and the token's objects as before, and the next shareKey works.
-// (`kmu11 users create` touches no token; `users delete` reads the store only after the user
-// file changed: not swept here.) A separate file: the embedded backend needs SoftHSM loaded with
+// (`kmu11 users delete` and `users claim`: fault-sweep-users.test.ts, through the CLI; create,
+// passwd and register-key touch no token.) A separate file: the embedded backend needs SoftHSM loaded with
 // its own configuration, which fault-sweep.test.ts's process has already loaded with another.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -3,8 +3,10 @@
 // child process (a crash shows as its signal). Afterwards every key is accounted for: each
 // handle printed is found exactly while it lives, findKey lists exactly the live ones, and the
 // token (read by pkcs11-tool) holds exactly that many objects.
-// CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10.
-// KMU11_SOAK=SxFxR: any other size.
+// CI size: 4 sessions × 5 in flight × 2 rounds. KMU11_LONG=1 (npm test -- --long): 32 × 30 × 10
+// (hours on SoftHSM 2.6: each search re-reads every object file, and the token grows each round;
+// 32 × 30 × 2 passes in ~14 min).
+// KMU11_SOAK=SxFxR: any other size. KMU11_SOAK_PROGRESS=<file>: a line per round appended there.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +39,9 @@ const live = new Map(); // handle -> label
 const made = [], deleted = [], problems = [];
 let calls = 0;
 const CURVES = [2, 14, 'P-384', 'P-521'];
+const started = Date.now();
+const { appendFileSync } = await import('node:fs');
+const progress = (line) => process.env.KMU11_SOAK_PROGRESS && appendFileSync(process.env.KMU11_SOAK_PROGRESS, new Date().toISOString() + ' ' + line + '\\n');
 for (let r = 0; r < rounds; r++) {
   await Promise.all(kmus.map((k, s) => Promise.all(Array.from({ length: inFlight }, async (_, j) => {
     const label = 'soak-' + r + '-' + s + '-' + j;
@@ -59,6 +64,7 @@ for (let r = 0; r < rounds; r++) {
     const want = [pair.publicKey, pair.privateKey].filter((h) => live.has(h)).sort((a, b) => a - b);
     if (JSON.stringify([...after].sort((a, b) => a - b)) !== JSON.stringify(want)) problems.push('after delete ' + label + ': ' + after + ' want ' + want);
   }))));
+  progress('round ' + (r + 1) + '/' + rounds + ': ' + calls + ' calls, ' + live.size + ' live keys, ' + ((Date.now() - started) / 1000).toFixed(1) + ' s' + (problems.length ? ', problems: ' + problems.slice(0, 3).join('; ') : ''));
 }
 const all = (await kmus[0].findKey()).sort((a, b) => a - b);
 const want = [...live.keys()].sort((a, b) => a - b);

@@ -95,10 +95,11 @@ export interface Backend {
   takeWarnings(): string[];
   info(): Promise<BackendInfo>;
   /**
-   * Runs `fn` while no other kmu11 process sharing this backend's home runs one (an ID check
-   * and the generation it allows are one step). Without a home, just runs it.
+   * Runs `fn` while no other kmu11 process (or call) sharing this backend's home runs one for
+   * the same key ID (an ID check and the generation it allows are one step). Without a home,
+   * just runs it.
    */
-  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  exclusive<T>(id: Buffer, fn: () => Promise<T>): Promise<T>;
   /**
    * -min_srv: throws KmuError 0x0d when the backend spans fewer HSMs than `minSrv`, before
    * anything is made (a single token is one).

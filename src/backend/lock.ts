@@ -3,11 +3,12 @@
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
-// kmu11's one lock between processes: token.lock (login), keygen.lock (ID check + generation),
-// handles.lock (the handle store's journal). It names its holder's host, so a home shared
+// kmu11's one lock between processes: token.lock (login), keygen-<ID hash>.lock (ID check +
+// generation), handles.lock (the handle store's journal). It names its holder's host, so a home shared
 // between hosts is still locked by a holder elsewhere until the lock grows old, and its file
 // is what users see when it blocks; a holder killed with -9 on this host is seen gone at once.
-import { randomBytes } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,10 +17,21 @@ import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
 import { pidAlive } from './proc.js';
 
 export interface LockOptions {
-  /** Give up after this long (default 30 s). */
+  /**
+   * Give up after this long (default 30 s) waiting for another process; in this process only
+   * when given (the turn has not moved for this long), else a caller waits its turn.
+   */
   timeoutMs?: number;
   /** A lock older than this is taken to be abandoned (default 120 s; kmu11 holds it for well under a second). */
   staleMs?: number;
+}
+
+/**
+ * The generation lock of one key ID (beside the token, in the home): two generations with the
+ * same -id take turns for the ID check and the creation; different IDs never wait for each other.
+ */
+export function keygenLockName(id: Buffer): string {
+  return `keygen-${createHash('sha256').update(id).digest('hex').slice(0, 16)}.lock`;
 }
 
 interface Holder {
@@ -56,17 +68,26 @@ async function breakStale(lockPath: string, stale: Holder): Promise<void> {
 }
 
 // Callers in this process take turns before the file, so only one of them polls it: many
-// concurrent callers (library sessions) do not starve each other past the timeout. A caller
-// gives up only when the turn has not moved for `timeoutMs` (a holder that never returns, or a
-// nested call on the same lock), with the same message as for another process.
+// concurrent callers (library sessions) do not starve each other. The callers ahead are live
+// operations of this process, and each ends (returns or throws), so a caller waits for its turn
+// as long as it takes, however many are queued (a 32 × 30 soak queues hundreds for minutes).
+// The one wait that would never end, a call nested in the holder's own operation, is known from
+// the async context (`held`) and refused at once. An explicit `timeoutMs` is still honoured in
+// the process: the caller gives up when the turn has not moved for that long. Waits for another
+// process (withFileLock) always have their timeout and dead-holder check.
 interface Turns {
   tail: Promise<unknown>;
   moved: number;
 }
 const turns = new Map<string, Turns>();
+/** The lock paths the running async context holds (withLock runs `fn` inside it). */
+const held = new AsyncLocalStorage<ReadonlySet<string>>();
 
 /** Run `fn` holding the lock at `lockPath`; the lock is released however `fn` ends. */
 export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const outer = held.getStore();
+  if (outer?.has(lockPath) && opts.timeoutMs === undefined)
+    throw new SetupError(`${lockPath} is already held by this same operation (a nested call would wait for itself)`);
   const t = turns.get(lockPath) ?? { tail: Promise.resolve(), moved: Date.now() };
   turns.set(lockPath, t);
   const before = t.tail;
@@ -74,8 +95,8 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   const mine = new Promise<void>((r) => (release = r));
   t.tail = before.then(() => mine);
   try {
-    await waitTurn(lockPath, before, t, opts.timeoutMs ?? 30_000);
-    return await withFileLock(lockPath, fn, opts);
+    await waitTurn(lockPath, before, t, opts.timeoutMs);
+    return await held.run(new Set([...(outer ?? []), lockPath]), () => withFileLock(lockPath, fn, opts));
   } finally {
     t.moved = Date.now();
     release();
@@ -86,10 +107,14 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   }
 }
 
-// Wakes when the turn comes or when the turn may have stalled, never polling: a Promise.race on
-// `before` every 50 ms added a reaction to it each time, and hundreds of library calls queued
-// for minutes grew the heap by gigabytes (and woke the loop 20 times a second each).
-async function waitTurn(lockPath: string, before: Promise<unknown>, t: Turns, timeoutMs: number): Promise<void> {
+// Wakes when the turn comes (or, with a timeout, when the turn may have stalled), never
+// polling: a Promise.race on `before` every 50 ms added a reaction to it each time, and
+// hundreds of library calls queued for minutes grew the heap by gigabytes.
+async function waitTurn(lockPath: string, before: Promise<unknown>, t: Turns, timeoutMs: number | undefined): Promise<void> {
+  if (timeoutMs === undefined) {
+    await before;
+    return;
+  }
   let done = false;
   let wake = () => {};
   void before.then(() => {

@@ -10,7 +10,7 @@ import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } 
 import { attest, sha256File, type AttestFacts, type AttestPins, type AttestResult } from './attest.js';
 import { checkMinSrv } from './cluster.js';
 import { ensurePrivateDir } from './fsutil.js';
-import { withLock } from './lock.js';
+import { keygenLockName, withLock } from './lock.js';
 import type { TokenRules } from './tokenRules.js';
 import { keyUri, parseTokenUri, tokenMatches, type TokenCandidate, type UriTokenInfo } from './uri.js';
 
@@ -197,8 +197,8 @@ export abstract class TokenBackend implements Backend {
     return withLock(join(this.home, 'token.lock'), fn);
   }
 
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.home === undefined ? fn() : withLock(join(this.home, 'keygen.lock'), fn);
+  exclusive<T>(id: Buffer, fn: () => Promise<T>): Promise<T> {
+    return this.home === undefined ? fn() : withLock(join(this.home, keygenLockName(id)), fn);
   }
 
   requireServers(minSrv: number | undefined): void {
@@ -206,7 +206,13 @@ export abstract class TokenBackend implements Backend {
   }
 
   async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
-    return keyUri(await (this.uriToken ??= this.slot.getTokenInfo()), key);
+    // Read under token.lock: another process's C_Login rewriting token.object meanwhile made
+    // SoftHSM 2.6 answer CKR_GENERAL_ERROR (a generation then failed and was rolled back).
+    this.uriToken ??= this.serializeTokenWrite(() => this.slot.getTokenInfo()).catch((e: unknown) => {
+      this.uriToken = undefined;
+      throw e;
+    });
+    return keyUri(await this.uriToken, key);
   }
 
   attest(opts: { repin?: boolean } = {}): Promise<AttestResult> {

@@ -6,7 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import type { KmuUser, UserType } from './backend.js';
-import { authenticate, checkNewPassword, find, hashPassword, readUsers, updateUsers, type UserStorePaths } from './users.js';
+import { authenticate, checkNewPassword, find, hashPassword, readUsers, updateUsers, type UserRecord, type UsersFile, type UserStorePaths } from './users.js';
 
 /** Types createUser accepts (the page: CO, CU; PCO is functionally a CO; PRECO and AU are made by the HSM). */
 const CREATABLE_TYPES: readonly UserType[] = ['CO', 'CU', 'PCO'];
@@ -51,35 +51,49 @@ export async function createUser(
   });
 }
 
+/** What deleteUser needs of the keys (the handle store's view of owners and sharing). */
+export interface UserKeys {
+  /** The handles `id` owns. */
+  owned(id: number): Promise<number[]>;
+  /** Takes `id` out of every key's sharing, all or nothing; resolves to what puts it back. */
+  unshare(id: number): Promise<() => Promise<void>>;
+}
+
+const lastOfficer = (f: UsersFile, r: UserRecord) => isOfficer(r.type) && f.users.filter((u) => isOfficer(u.type)).length === 1;
+
 /**
- * deleteUser <name>. CloudHSM: "You can't delete crypto users (CU) that own keys" — `ownedKeys`
- * lists the handles a user owns; a CU with any is refused. The last crypto officer stays
- * (nobody could manage users after). Returns the deleted user.
+ * deleteUser <name>. CloudHSM: "You can't delete crypto users (CU) that own keys" — a CU that
+ * owns any key is refused. The last crypto officer stays (nobody could manage users after).
+ * The keys shared with the user are unshared first and users.json is written last (undoing the
+ * unsharing if that fails): a failure part way leaves the user and the keys' sharing as they were.
+ * Returns the deleted user.
  */
-export async function deleteUser(
-  paths: UserStorePaths,
-  officer: string,
-  officerPassword: string,
-  name: string,
-  ownedKeys: (id: number) => Promise<number[]>,
-): Promise<KmuUser> {
+export async function deleteUser(paths: UserStorePaths, officer: string, officerPassword: string, name: string, keys: UserKeys): Promise<KmuUser> {
   const co = await authenticateOfficer(paths, officer, officerPassword);
-  const target = find(await readUsers(paths.users), name);
+  const users = await readUsers(paths.users);
+  const target = find(users, name);
   if (!target) throw new UsageError(`no user named ${name}`);
   if (target.id === co.id) throw new UsageError('a crypto officer cannot delete themself');
-  const owned = await ownedKeys(target.id);
+  const lastCo = () => new UsageError(`${target.name} is the last crypto officer and cannot be deleted`);
+  if (lastOfficer(users, target)) throw lastCo();
+  const owned = await keys.owned(target.id);
   if (owned.length > 0)
     throw new KmuError(RC.ACCESS_DENIED, {
       detail: `user ${target.name} (${target.id}) owns ${owned.length} key(s) (${owned.slice(0, 8).join(', ')}${owned.length > 8 ? ', …' : ''}); a crypto user that owns keys cannot be deleted`,
     });
-  return updateUsers(paths.users, paths.lock, (f) => {
-    const r = f.users.find((u) => u.id === target.id);
-    if (!r) throw new UsageError(`no user named ${name}`);
-    if (isOfficer(r.type) && f.users.filter((u) => isOfficer(u.type)).length === 1)
-      throw new UsageError(`${r.name} is the last crypto officer and cannot be deleted`);
-    f.users = f.users.filter((u) => u.id !== r.id);
-    return { id: r.id, type: r.type, name: r.name };
-  });
+  const reshare = await keys.unshare(target.id);
+  try {
+    return await updateUsers(paths.users, paths.lock, (f) => {
+      const r = f.users.find((u) => u.id === target.id);
+      if (!r) throw new UsageError(`no user named ${name}`);
+      if (lastOfficer(f, r)) throw lastCo();
+      f.users = f.users.filter((u) => u.id !== r.id);
+      return { id: r.id, type: r.type, name: r.name };
+    });
+  } catch (e) {
+    await reshare().catch(() => undefined);
+    throw e;
+  }
 }
 
 /** A quorum signing key: RSA of 2048 bits or more, or EC on P-256/P-384/P-521, as PEM. */

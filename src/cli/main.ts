@@ -2,7 +2,8 @@
 // kmu11 / key_mgmt_util: the interactive shell on a terminal, batch from a pipe, or
 // `singlecmd <command> [flags] [<command> [flags] …]`, as key_mgmt_util has them.
 import { PROFILES, resolveConfig } from '../backend/index.js';
-import { NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
+import { KmuError, NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
+import { toKmuError } from '../kmu/pkcs11Codes.js';
 import { CommandRunner } from '../kmu11.js';
 import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
 import { maskWords, parseSinglecmd } from './parse.js';
@@ -221,6 +222,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof SetupError || e instanceof UsageError) {
       out.fatal(e.message);
+      return 2;
+    }
+    // A PKCS#11 call failing outside kmu's commands (info, users, attest opening the token).
+    const k = toKmuError(e);
+    if (k instanceof KmuError && (k.ckr !== undefined || e instanceof KmuError)) {
+      out.fatal(`${k.message}${k.detail ? ` (${k.detail})` : ''}`);
       return 2;
     }
     throw e;

@@ -21,6 +21,7 @@ import {
   resolveConfig,
   userById,
   type ConfigOverrides,
+  type KeyMeta,
 } from '../backend/index.js';
 import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
 import { CommandRunner } from '../kmu11.js';
@@ -66,6 +67,33 @@ async function ownedBy(store: FileHandleStore, id: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * The user's id leaves every key shared with it: all read first, then changed; if a change
+ * fails, those made are put back. Resolves to what puts them all back (deleteUser, when
+ * users.json cannot be written).
+ */
+async function unshareAll(store: FileHandleStore, id: number): Promise<() => Promise<void>> {
+  const before: Array<[number, KeyMeta]> = [];
+  for (const h of await store.handles()) {
+    const m = await store.meta(h);
+    if (m.shared.includes(id)) before.push([h, m]);
+  }
+  const done: Array<[number, KeyMeta]> = [];
+  const undo = async () => {
+    for (const [h, m] of done.reverse()) await store.setMeta(h, m);
+  };
+  try {
+    for (const [h, m] of before) {
+      await store.setMeta(h, { ...m, shared: m.shared.filter((x) => x !== id) });
+      done.push([h, m]);
+    }
+  } catch (e) {
+    await undo().catch(() => undefined);
+    throw e;
+  }
+  return undo;
+}
+
 export async function runUsers(overrides: ConfigOverrides, argv: string[]): Promise<number> {
   const config = resolveConfig(overrides);
   if (config.backend !== 'embedded')
@@ -95,12 +123,10 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
         if (args.length !== 1) throw new UsageError(USERS_USAGE);
         const [coPassword] = await readSecrets([`Password of CO ${officer}: `], 'delete needs the CO password');
         await withHandles(overrides, async (store) => {
-          const u = await deleteUser(paths, officer, coPassword!, args[0]!, (id) => ownedBy(store, id));
-          // The user's ids leave every key shared with them, and their pending quorum tokens go.
-          for (const h of await store.handles()) {
-            const m = await store.meta(h);
-            if (m.shared.includes(u.id)) await store.setMeta(h, { ...m, shared: m.shared.filter((x) => x !== u.id) });
-          }
+          const u = await deleteUser(paths, officer, coPassword!, args[0]!, {
+            owned: (id) => ownedBy(store, id),
+            unshare: (id) => unshareAll(store, id),
+          });
           process.stdout.write(`Deleting user ${u.name}(${u.type}) on 1 nodes\ndeleteUser success on server 0(embedded)\n`);
         });
         return 0;

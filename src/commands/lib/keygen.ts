@@ -1,6 +1,6 @@
 // What genECCKeyPair and genDSAKeyPair share: their common flags and rules, the kmu → PKCS#11
 // template (DESIGN.md's contract table), and generation that leaves nothing behind on failure.
-import { CKA, CKK, CKM, CKO, ckaName, type AttributeRead, type Mechanism, type Template } from '../../p11/index.js';
+import { CKA, CKK, CKM, CKO, CKR, ckaName, type AttributeRead, type Mechanism, type Template } from '../../p11/index.js';
 import type { KeyPairRequest } from '../../backend/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
@@ -95,14 +95,22 @@ function keyPairRequest(o: KeyPairOptions): KeyPairRequest {
   };
 }
 
-/** An id already used by a key on the token (token or session object) is refused before generation. */
+/**
+ * An id already used by a key on the token (token or session object) is refused before
+ * generation. One search for the ID, then the class of what it found (a certificate may share
+ * it): each search makes SoftHSM look at every object on the token.
+ */
 async function checkIdFree(ctx: CommandContext, id: Buffer): Promise<void> {
-  for (const cls of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
-    const found = await ctx.backend.session.find([
-      { type: CKA.CLASS, value: cls },
-      { type: CKA.ID, value: id },
-    ]);
-    if (found.length > 0)
+  const { session } = ctx.backend;
+  const keyClasses: unknown[] = [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY];
+  for (const obj of await session.find([{ type: CKA.ID, value: id }])) {
+    // Gone since the search (deleted meanwhile): not a key with the ID.
+    const read = await session.getAttributes(obj, [CKA.CLASS]).catch((e: unknown) => {
+      if ((e as { code?: unknown }).code === CKR.OBJECT_HANDLE_INVALID) return [];
+      throw e;
+    });
+    const [cls] = read;
+    if (cls && 'value' in cls && keyClasses.includes(cls.value))
       throw new KmuError(RC.KEY_ID_EXISTS, { detail: `a key with ID '${id.toString('utf8')}' is already on the token` });
   }
 }
@@ -275,5 +283,5 @@ export async function createAfterChecks<T>(ctx: CommandContext, o: KeyPairOption
     await checkIdFree(ctx, Buffer.from(id, 'utf8'));
     return create();
   };
-  return ctx.backend.exclusive(checked);
+  return ctx.backend.exclusive(Buffer.from(id, 'utf8'), checked);
 }

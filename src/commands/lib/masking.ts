@@ -71,7 +71,7 @@ export async function maskingKey(ctx: CommandContext, create: boolean): Promise<
     }
     return object;
   };
-  return ctx.backend.exclusive(make);
+  return ctx.backend.exclusive(ID, make);
 }
 
 export interface MaskHeader {
