@@ -1,6 +1,6 @@
 // Public keys as DER SubjectPublicKeyInfo, built from PKCS#11 attribute values: what
-// exportPubKey writes as PEM, what CloudHSM's KCV of a key pair hashes, and what node:crypto
-// verifies the handle store's sign-tests with. Just enough DER for that.
+// exportPubKey writes as PEM, what CloudHSM's KCV of a key pair hashes, and the
+// CKA_PUBLIC_KEY_INFO the handle store writes on private keys. Just enough DER for that.
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
