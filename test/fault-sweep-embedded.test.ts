@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { embeddedPaths } from '../src/backend/embedded.js';
 import { createUser } from '../src/backend/userAdmin.js';
 import { Kmu, KmuError } from '../src/index.js';
-import { faultEnv, faultModule, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
+import { faultEnv, faultModule, faultsOf, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
 import { softhsmModule } from './helpers/softhsm.js';
 
 let dir: string;
@@ -65,7 +65,7 @@ it('shareKey: every PKCS#11 call failed in turn', async () => {
   await share();
   const counts = readFaultCounts(countsFile());
   await unshare();
-  const faults = Object.entries(counts).flatMap(([fn, n]) => Array.from({ length: n }, (_, i): [string, number] => [fn, i + 1]));
+  const faults = faultsOf(counts);
   expect(faults.length).toBeGreaterThan(0);
   let failed = 0;
   for (const [fn, k] of faults) {

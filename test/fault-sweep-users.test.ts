@@ -19,7 +19,7 @@ import { createUser, deleteUser } from '../src/backend/userAdmin.js';
 import { updateUsers } from '../src/backend/users.js';
 import { Kmu } from '../src/index.js';
 import { CLI, type Run } from './helpers/cli.js';
-import { faultEnv, faultModule, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
+import { faultEnv, faultModule, faultsOf, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
 import { softhsmModule } from './helpers/softhsm.js';
 
 let dir: string;
@@ -97,7 +97,7 @@ async function sweep(
   expect(clean.status, clean.stderr).toBe(0);
   const counts = readFaultCounts(countsFile());
   await check();
-  const faults = Object.entries(counts).flatMap(([fn, n]) => Array.from({ length: n }, (_, i): [string, number] => [fn, i + 1]));
+  const faults = faultsOf(counts);
   expect(faults.length).toBeGreaterThan(0);
   let failed = 0;
   for (const [fn, k] of faults) {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Kmu, KmuError } from '../src/index.js';
-import { faultEnv, faultModule, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
+import { faultEnv, faultModule, faultsOf, readFaultCounts, writeFaultControl } from './helpers/faultmod.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 
 const FULL = process.env.KMU11_LONG === '1';
@@ -60,13 +60,6 @@ async function countCalls(command: () => Promise<unknown>): Promise<[Record<stri
   return [readFaultCounts(countsFile()), result];
 }
 
-/** [function, k] for every call of the counted run; `sample`: the first and last call of each function. */
-function faultsFor(counts: Record<string, number>, sample: boolean): Array<[string, number]> {
-  return Object.entries(counts).flatMap(([fn, n]) =>
-    sample ? [...new Set([1, n])].map((k): [string, number] => [fn, k]) : Array.from({ length: n }, (_, i): [string, number] => [fn, i + 1]),
-  );
-}
-
 interface Sweep {
   /** Makes what the command needs (a key to delete…); runs without faults. */
   setup(): Promise<number[]>;
@@ -88,7 +81,7 @@ async function sweep(s: Sweep): Promise<{ calls: Record<string, number>; faults:
     counts = c;
   }
   expect(Object.keys(counts).length).toBeGreaterThan(0);
-  const faults = faultsFor(counts, (s.sample ?? false) && !FULL);
+  const faults = faultsOf(counts, (s.sample ?? false) && !FULL);
   let reachedFaults = 0;
   let failed = 0;
   let tolerated = 0;

@@ -54,6 +54,13 @@ export function writeFaultControl(path: string, opts: FaultOptions): void {
 }
 
 /** The counts file as { C_Fn: calls }; empty when the module has not written it. */
+/** [function, k] for every call of a counted run; `sample`: the first and last call of each function. */
+export function faultsOf(counts: Record<string, number>, sample = false): Array<[string, number]> {
+  return Object.entries(counts).flatMap(([fn, n]) =>
+    sample ? [...new Set([1, n])].map((k): [string, number] => [fn, k]) : Array.from({ length: n }, (_, i): [string, number] => [fn, i + 1]),
+  );
+}
+
 export function readFaultCounts(path: string): Record<string, number> {
   if (!existsSync(path)) return {};
   const counts: Record<string, number> = {};
