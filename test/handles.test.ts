@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO, Module, type Session, type Template } from '../src/p11/index.js';
-import { openHandleStore } from '../src/backend/handles.js';
+import { openHandleStore } from '../src/backend/handles/store.js';
 import { withLock } from '../src/backend/lock.js';
 import { reconcile, type RecKey } from '../src/backend/handles/reconcile.js';
 import { describe as describeObj, type ObjInfo } from '../src/backend/handles/fingerprint.js';
@@ -35,7 +35,7 @@ function buildRuntime(dir: string): string {
     }
   };
   for (const d of ['src/p11', 'src/kmu', 'src/backend/handles']) walk(join(ROOT, d));
-  for (const f of ['handles.ts', 'fsutil.ts', 'proc.ts', 'lock.ts', 'backend.ts']) files.push(join(ROOT, 'src/backend', f));
+  for (const f of ['fsutil.ts', 'proc.ts', 'lock.ts', 'backend.ts']) files.push(join(ROOT, 'src/backend', f));
   for (const f of files) {
     const out = join(rt, relative(ROOT, f)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(out), { recursive: true });
@@ -182,7 +182,7 @@ describe('handle store, in one process', () => {
     const s2 = await openHandleStore(dir, unitSession);
     await expectInvalid(s2.resolve(hs[0]!));
     await expectInvalid(s2.resolve(hs[1]!));
-    expect(await s2.state(hs[0]!)).toBe('ambiguous');
+    expect((await expectInvalid(s2.resolve(hs[0]!))).detail).toMatch(/ambiguous/);
     expect((await s2.list([k1.privateKey, k2.privateKey])).sort()).toEqual([hs[0], hs[1]].sort());
     expect(await s2.resolve(hs[2]!)).toBe(k3.privateKey);
     await s2.close();
@@ -281,8 +281,10 @@ describe('handle store, in one process', () => {
     const s3 = await openHandleStore(dir, unitSession);
     expect(await s3.list([foreign[1]!.publicKey, foreign[1]!.privateKey])).toEqual([fp, fk]);
     expect(s3.scans).toBe(0);
-    // A full look agrees (and gives the others their handles).
-    expect(await s3.states([fk!, fp!, hk!, hp!])).toEqual(new Map([[fk, 'live'], [fp, 'live'], [hk, 'live'], [hp, 'live']]));
+    // A look at the whole token agrees (and gives the others their handles).
+    const all = await unitSession.find();
+    const byObj = new Map((await s3.list(all)).map((h, k) => [all[k]!, h]));
+    expect([foreign[1]!.privateKey, foreign[1]!.publicKey, mine.privateKey, mine.publicKey].map((o) => byObj.get(o))).toEqual([fk, fp, hk, hp]);
     expect(await s3.resolve(fk!)).toBe(foreign[1]!.privateKey);
     expect(await s3.list(foreign.flatMap((f) => [f.publicKey, f.privateKey]))).toEqual(expect.arrayContaining([fk, fp]));
     for (const x of [store, s2, s3]) await x.close();

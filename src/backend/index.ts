@@ -4,6 +4,8 @@
 // and configuration here. Nothing above imports another file of src/backend/.
 // Everything that keeps kmu11 from starting is a SetupError with a one-line message and no
 // "kmu11: " prefix (the CLI adds it), e.g. "SoftHSMv2 not found (looked in …); install it with: …".
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
@@ -11,7 +13,7 @@ import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.
 import { openCloudHsm } from './cloudhsm.js';
 import { embeddedPaths, openEmbedded } from './embedded.js';
 import { openGeneric } from './generic.js';
-import { handleStoreFor } from './handles.js';
+import { openHandleStore } from './handles/store.js';
 import { DIR_MODE, makeDirsSync, missing } from './fsutil.js';
 
 export type {
@@ -49,7 +51,7 @@ export {
   type EmbeddedPaths,
 } from './embedded.js';
 export { authenticateOfficer, createUser, deleteUser, registerQuorumKey, userById } from './userAdmin.js';
-export { FileHandleStore } from './handles.js';
+export { FileHandleStore } from './handles/store.js';
 export { openGeneric } from './generic.js';
 export { cloudHsmPin, openCloudHsm } from './cloudhsm.js';
 export { TOKEN_USER_ID } from './token.js';
@@ -104,9 +106,20 @@ export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.P
 }
 
 /**
- * The backend the configuration names and its handle store: the embedded token's in its home,
- * another token's under <home>/handles (handles.ts). Closes the backend again if the store cannot open.
+ * The handle store for a backend's token (every backend's: PKCS#11 object handles, SDK 5's too,
+ * are per session): in the embedded token's home, else in <home>/handles/<module, serial
+ * number and label hashed>. README "Key handles".
  */
+async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
+  const info = await backend.info();
+  const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
+  const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));
+  // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
+  const uniqueId = Number(info.library.cryptokiVersion.split('.')[0]) >= 3;
+  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null, uniqueId });
+}
+
+/** The backend the configuration names and its handle store. Closes the backend again if the store cannot open. */
 export async function connect(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<{ backend: Backend; handles: HandleStore }> {
   const backend = await openBackend(overrides, env);
   try {

@@ -20,4 +20,5 @@ export { Module } from './module.js';
 export { Slot } from './slot.js';
 export { Session, type GeneratedAndRead } from './session/session.js';
 export { SessionPool } from './pool.js';
-export { dsaSpki, ecSpki, magnitude, rsaSpki, toPem, unwrapOctetString } from './spki.js';
+export { tokenCheckValue } from './checkValue.js';
+export { dsaSpki, ecSpki, magnitude, pairSpki, rsaSpki, spkiPublicValue, toPem, unwrapOctetString } from './spki.js';

@@ -1,6 +1,7 @@
 // Public keys as DER SubjectPublicKeyInfo, built from PKCS#11 attribute values: what
 // exportPubKey writes as PEM, what CloudHSM's KCV of a key pair hashes, and the
-// CKA_PUBLIC_KEY_INFO the handle store writes on private keys. Just enough DER for that.
+// CKA_PUBLIC_KEY_INFO the handle store writes on private keys (and reads back). Just enough DER
+// for that.
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -70,6 +71,38 @@ export function dsaSpki(p: Buffer, q: Buffer, g: Buffer, y: Buffer): Buffer {
 /** CKA_MODULUS and CKA_PUBLIC_EXPONENT. */
 export function rsaSpki(modulus: Buffer, exponent: Buffer): Buffer {
   return seq(seq(OID_RSA, Buffer.from([0x05, 0x00])), bitString(seq(integer(modulus), integer(exponent))));
+}
+
+/** The SPKI of a pair from its domain (CKA_EC_PARAMS, or DSA p q g) and public value (EC point, DSA y). */
+export function pairSpki(domain: { ec?: Buffer; dsa?: { p: Buffer; q: Buffer; g: Buffer } }, value: Buffer): Buffer | undefined {
+  if (domain.ec) return ecSpki(domain.ec, value);
+  return domain.dsa && dsaSpki(domain.dsa.p, domain.dsa.q, domain.dsa.g, value);
+}
+
+/** One DER element at `at`: where its contents start and end. */
+function derAt(b: Buffer, at: number): { start: number; end: number } | undefined {
+  if (at + 2 > b.length) return undefined;
+  let n = b[at + 1]!;
+  let start = at + 2;
+  if (n & 0x80) {
+    const k = n & 0x7f;
+    if (k < 1 || k > 3 || start + k > b.length) return undefined;
+    n = b.readUIntBE(start, k);
+    start += k;
+  }
+  return start + n <= b.length ? { start, end: start + n } : undefined;
+}
+
+/** The public value in an EC or DSA SubjectPublicKeyInfo: the point, or y's magnitude. */
+export function spkiPublicValue(spki: Buffer, dsa: boolean): Buffer | undefined {
+  const outer = derAt(spki, 0);
+  const alg = outer && derAt(spki, outer.start);
+  const bits = alg && spki[alg.end] === 0x03 ? derAt(spki, alg.end) : undefined;
+  if (!bits || bits.end - bits.start < 2) return undefined;
+  const key = spki.subarray(bits.start + 1, bits.end);
+  if (!dsa) return key;
+  const y = key[0] === 0x02 ? derAt(key, 0) : undefined;
+  return y && magnitude(key.subarray(y.start, y.end));
 }
 
 export function toPem(spki: Buffer): string {

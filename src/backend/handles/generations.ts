@@ -1,14 +1,13 @@
 // Generations, all or nothing even across kill -9: an intent is made durable (intend), the
 // token objects are created, their records are made durable (register, tagged with the
-// intent), the handles are printed, then the intent is settled. The next process finds an
-// intent whose process is gone: with records, the keys stay and their handles are reported
-// (they may not have been printed); without, what the generation left (its label and id, no
-// record) is destroyed (recover()).
+// intent), the handles are printed, then the intent is settled. The next process that finds an
+// intent whose process is gone keeps the keys if it recorded handles (and reports them: they
+// may not have been printed), and else destroys what it left (its label and id, no record).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { CKA, CKO, CKR, type Session } from '../../p11/index.js';
+import { CKA, CKO, CKR, pairSpki, type Session } from '../../p11/index.js';
 import type { CreatedObject, KeyMeta } from './api.js';
-import { fpFor, halfMade, readsOf, spkiFor, type ObjInfo } from './fingerprint.js';
+import { fpFor, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
 import { SESSION_INSTANCE, sessionAlive, type Entry, type Intent } from './journal.js';
 import { Ledger, readObject } from './ledger.js';
 
@@ -26,12 +25,10 @@ export abstract class Generations extends Ledger {
   }
 
   async register(created: CreatedObject[], session?: Session): Promise<number[]> {
-    // Read on the caller's session before the store's turn: commands running at once (a
-    // parallel batch) then wait for each other only for the journal.
+    // Read before the store's turn: commands running at once then wait for each other only for the journal.
     const infos = await this.readNew(session ?? this.session, created);
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.refresh();
         for (const obj of created.flatMap((c) => [c.object, c.partner ?? c.object])) {
           const i = infos.get(obj) ?? (await this.readSettled(obj));
           if (!i) throw new Error(`kmu11: object ${obj} to register is not on the token`);
@@ -50,8 +47,7 @@ export abstract class Generations extends Ledger {
           const existing = this.rec(h);
           if (!existing) entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
           else entries.push({ t: 'meta', h, ...c.meta, shared: [...c.meta.shared] });
-          const pm = i.cls === CKO.PRIVATE_KEY ? i.pub : undefined;
-          if (existing && !existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm });
+          if (existing && !existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
           this.resolved.set(h, i);
         }
         await this.record(entries);
@@ -61,11 +57,10 @@ export abstract class Generations extends Ledger {
   }
 
   /**
-   * register()'s reads, each new object once (not at all, given CreatedObject.read): a pair's
-   * first half, then the other in one read (its kind known from the first). A generated private
-   * key's public value is its partner's: written on it as CKA_PUBLIC_KEY_INFO, so that the key
-   * says which public key it has from now on, to every process and tool (taken as written, not
-   * read back; a token that refuses keeps it in the record). What fails here is read in the turn.
+   * register()'s reads, each new object once (none given CreatedObject.read): a pair's second
+   * half in one read, its kind known from the first. A generated private key's public value is
+   * its partner's: written on it as CKA_PUBLIC_KEY_INFO, so that it says which public key it has
+   * from now on, to every process and tool (a token that refuses keeps it in the record only).
    */
   private async readNew(session: Session, created: CreatedObject[]): Promise<Map<number, ObjInfo>> {
     const out = new Map<number, ObjInfo>();
@@ -82,7 +77,7 @@ export abstract class Generations extends Ledger {
       const p = await readOne(c.partner, { cls: isPub ? CKO.PRIVATE_KEY : CKO.PUBLIC_KEY, kt: i.kt });
       const [pub, priv] = isPub ? [i, p] : [p, i];
       if (pub?.cls !== CKO.PUBLIC_KEY || priv?.cls !== CKO.PRIVATE_KEY || !pub.pub || pub.fam !== priv.fam || priv.fp) continue;
-      const spki = spkiFor(priv, pub.pub)!;
+      const spki = pairSpki(priv, Buffer.from(pub.pub, 'hex'))!;
       await session.setAttributes(priv.obj, [{ type: CKA.PUBLIC_KEY_INFO, value: spki }]).catch(() => undefined);
       out.set(priv.obj, { ...priv, pub: pub.pub, fp: fpFor(priv, pub.pub) });
     }
@@ -93,15 +88,14 @@ export abstract class Generations extends Ledger {
     return this.run(() =>
       this.locked(async () => {
         const g = randomBytes(8).toString('hex');
-        const id = (what.id ?? Buffer.alloc(0)).toString('hex');
         const { owner, shared, mValue } = what.meta;
+        const id = (what.id ?? Buffer.alloc(0)).toString('hex');
         await this.record([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
         this.mineNow().push(g);
       }),
     );
   }
 
-  /** The generations of the command running in this async context (see scope()). */
   private mineNow(): string[] {
     return this.scopes.getStore() ?? this.mine;
   }
@@ -127,29 +121,20 @@ export abstract class Generations extends Ledger {
   }
 
   takeWarnings(): string[] {
-    const w = this.warnings;
-    this.warnings = [];
-    return w;
+    return this.warnings.splice(0);
   }
 
   /**
-   * Generations whose process was killed before their outcome was printed (an intent without
-   * "done", its process gone). Those that recorded handles are finished: the handles stay, and
-   * the operator is told them. Those that recorded none are rolled back: the objects they left
-   * (their label and id, no handle; and unreadable remains) are destroyed. Only with a full view
-   * (logged in), under the lock; objects that could be a live process's generation in progress
-   * are left for a later look.
+   * Finish or roll back the generations of processes gone (an intent without "done"). Only with
+   * a full view (logged in), under the lock; objects that could be a live process's generation
+   * in progress are left for a later look.
    */
   recover(): Promise<void> {
     const dead = () =>
-      [...this.journal.intents.values()].filter(
-        (t) => !this.mine.includes(t.g) && !this.recovered.includes(t.g) && t.sid !== SESSION_INSTANCE && !sessionAlive(t.sid),
-      );
+      [...this.journal.intents.values()].filter((t) => !this.mine.includes(t.g) && !this.recovered.includes(t.g) && t.sid !== SESSION_INSTANCE && !sessionAlive(t.sid));
     return this.run(async () => {
-      await this.journal.refresh();
       if (!this.opts.fullView?.() || dead().length === 0) return;
       await this.locked(async () => {
-        await this.journal.refresh();
         const intents = dead();
         const m = intents.length ? (await this.scan())?.m : undefined;
         if (m) await this.finish(intents, m.newObjects.map((o) => m.info.get(o)!));
@@ -159,8 +144,7 @@ export abstract class Generations extends Ledger {
 
   private async finish(intents: Intent[], orphans: ObjInfo[]): Promise<void> {
     const live = [...this.journal.intents.values()].filter((t) => !intents.includes(t));
-    const fits = (i: ObjInfo, t: Intent) =>
-      (i.cls === CKO.PUBLIC_KEY || i.cls === CKO.PRIVATE_KEY) && i.label === t.label && i.id.toString('hex') === t.id;
+    const fits = (i: ObjInfo, t: Intent) => (i.cls === CKO.PUBLIC_KEY || i.cls === CKO.PRIVATE_KEY) && i.label === t.label && i.id.toString('hex') === t.id;
     const killed = (t: Intent) => `kmu11: a kmu11 process (pid ${t.sid.split('-')[0]}) was killed while making keys labelled ${JSON.stringify(t.label)}; `;
     const entries: Entry[] = [];
     const destroyed: number[] = [];
@@ -178,8 +162,7 @@ export abstract class Generations extends Ledger {
         }
         const s = handles.length > 1 ? 's' : '';
         this.warnings.push(killed(t) + `they are kept: key handle${s} ${handles.sort((a, b) => a - b).join(', ')}`);
-        // Done once this report is shown (settle): a process killed before that reports it again.
-        this.recovered.push(t.g);
+        this.recovered.push(t.g); // done once this report is shown (settle)
         continue;
       }
       const gone = await this.destroyAll(left.map((i) => i.obj));
@@ -198,10 +181,8 @@ export abstract class Generations extends Ledger {
   /** Destroys what it can; returns those destroyed. */
   private async destroyAll(objects: number[]): Promise<number[]> {
     const done: number[] = [];
-    for (const o of objects) {
-      const gone = await this.session.destroyObject(o).then(() => true, (e: { code?: unknown }) => e?.code === CKR.OBJECT_HANDLE_INVALID);
-      if (gone) done.push(o);
-    }
+    for (const o of objects)
+      if (await this.session.destroyObject(o).then(() => true, (e: { code?: unknown }) => e?.code === CKR.OBJECT_HANDLE_INVALID)) done.push(o);
     return done;
   }
 }

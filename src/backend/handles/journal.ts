@@ -1,48 +1,33 @@
-// The handle store on disk: one append-only journal, handles.log, in the store directory.
-//
-// Each line is "<check> <json>\n", check = first 16 hex digits of SHA-256 of the json. A line
-// whose check fails (torn by a crash) or that has no newline yet (being written, or torn at
-// the end) is not a record; whoever appends next (under the lock) first ends a torn tail with
-// "\n", so the fragment never glues onto the next record. Entries (version-1 field names):
-//   snap {v, next}            where numbering continues (first line; session keys' reservations)
-//   add  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?, partner?, owner, shared, mValue, g?}
-//   rep  {h, cls, fam, tok, sid?, hint, label, id, fp?, pm?}   the key is now another object
-//   del {h} | meta {h, owner, shared, mValue} | hint {h, hint, label, id} | fp {h, fp, pm?}
-//   intent {g, sid, label, id, owner, shared, mValue}  a generation is about to start
-//   done {g}                  its outcome was printed (or it was rolled back)
-// The first "add" of a number claims it (a later one is ignored); `next` only grows, and a
-// compacted journal starts with a snap that carries it: numbers are never reused.
-//
-// Durability: an append is one write() of whole lines under the lock; the caller then waits,
-// outside the lock, for an fdatasync that began after its write (sync(): appends made while
-// one is in flight share the next). That exposes nothing new: readers refresh without the
-// lock anyway, and a later append of anyone is synced with the whole file. Compaction writes
-// a new file, fsyncs it, renames it over handles.log and fsyncs the directory; other
-// processes notice the new inode and reread.
+// The handle store on disk: handles.log, append-only. Each line is "<check> <json>\n" (check:
+// 16 hex digits of the json's SHA-256); a line that fails its check or has no newline yet is
+// not a record, and the next append (under the lock) first ends such a torn tail with "\n".
+//   snap {v, next}   where numbering continues (first line; session keys' reservations)
+//   add  {handle, class, family, token, session?, hint, label, id, fingerprint?, publicValue?,
+//         partner?, owner, shared, mValue, generation?}   the first add of a number claims it
+//   rep (all key fields) | hint {hint, label, id} | fp {fingerprint, publicValue?}   changes
+//   del | meta {owner, shared, mValue} | intent {g, sid, label, id, meta} | done {g}
+// An append is one write() under the lock; its caller then waits, outside the lock, for an
+// fdatasync begun after it (sync(): appends meanwhile share it). Compaction writes a new file
+// and renames it over; other processes see the new inode and reread.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
 import { processAlive, startTime } from '../proc.js';
-
-export interface KeyMeta {
-  owner: number;
-  shared: number[];
-  mValue: number;
-}
+import type { KeyMeta } from './api.js';
 
 /** What identifies a recorded key (fingerprint.ts); label and id (hex) as last recorded. */
-interface KeyFields {
+export interface KeyFields {
   cls: number;
   fam: string;
   tok: boolean;
-  /** Session objects: the process that made them (SESSION_INSTANCE). */
+  /** A session object's process (SESSION_INSTANCE). */
   sid?: string;
   hint: string;
   label?: string;
   id?: string;
   fp?: string;
-  /** Public value (hex) of a private key. */
+  /** A private key's public value (hex). */
   pm?: string;
 }
 
@@ -50,14 +35,12 @@ export interface Rec extends KeyFields {
   h: number;
   partner?: number;
   meta: KeyMeta;
-  /** When it was added (ms since epoch). */
   ts: number;
   dead: boolean;
   /** The generation (intent) that made it. */
   g?: string;
 }
 
-/** A generation announced before it starts: what it will make, and who makes it. */
 export interface Intent {
   g: string;
   sid: string;
@@ -78,15 +61,13 @@ export type Entry =
   | { t: 'hint'; h: number; hint: string; label?: string; id?: string }
   | { t: 'fp'; h: number; fp: string; pm?: string };
 
+const KEY_FIELDS = ['cls', 'fam', 'tok', 'sid', 'hint', 'label', 'id', 'fp', 'pm'] as const;
 const check = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
-
-// Version 2 writes fields by their names; version 1 (kmu11 before it) wrote two-letter ones.
-// Both are read. (A version-1 process does not read version-2 lines: one version per home.)
+// Version 2 writes these fields by their names; version 1 wrote the short ones. Both are read.
 const LONG: Readonly<Record<string, string>> = {
   h: 'handle', cls: 'class', fam: 'family', tok: 'token', sid: 'session', fp: 'fingerprint', pm: 'publicValue', g: 'generation',
 };
 const SHORT: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LONG).map(([s, l]) => [l, s]));
-/** A plain loop: a first read of a long journal renames every field of every line. */
 function rename(o: object, names: Readonly<Record<string, string>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k in o) out[names[k] ?? k] = (o as Record<string, unknown>)[k];
@@ -94,8 +75,7 @@ function rename(o: object, names: Readonly<Record<string, string>>): Record<stri
 }
 
 export function encode(entries: Entry[]): Buffer {
-  const lines = entries.map((e) => JSON.stringify(rename(e, LONG))).map((j) => `${check(j)} ${j}\n`);
-  return Buffer.from(lines.join(''), 'utf8');
+  return Buffer.from(entries.map((e) => JSON.stringify(rename(e, LONG))).map((j) => `${check(j)} ${j}\n`).join(''), 'utf8');
 }
 
 export function decodeLine(line: string): Entry | undefined {
@@ -110,16 +90,20 @@ export function decodeLine(line: string): Entry | undefined {
 }
 
 const metaOf = (e: KeyMeta): KeyMeta => ({ owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 });
-/** The record an "add" entry makes. */
 export function recordOf(e: Extract<Entry, { t: 'add' }>): Rec {
   const { h, cls, fam, tok, sid, hint, label, id, fp, pm, partner, ts, g } = e;
   return { h, cls, fam, tok, sid, hint, label, id, fp, pm, partner, meta: metaOf(e), ts, dead: false, g };
 }
 
+/** A change entry (rep, hint, fp) applied to a record: rep sets every key field, the others theirs. */
+export function applyChange(r: Rec, e: Entry & { h: number }): void {
+  const fields = e.t === 'rep' ? KEY_FIELDS : KEY_FIELDS.filter((k) => k in e);
+  for (const k of fields) (r as unknown as Record<string, unknown>)[k] = (e as Partial<KeyFields>)[k];
+}
+
 /** This process: its session objects (CKA_TOKEN=false) die with it. */
 export const SESSION_INSTANCE = `${process.pid}-${startTime(process.pid)}-${randomBytes(4).toString('hex')}`;
 
-/** Is the process of a SESSION_INSTANCE ("pid-starttime-random") still running? */
 export function sessionAlive(sid: string): boolean {
   const [pid, start] = sid.split('-');
   const n = Number(pid);
@@ -132,17 +116,16 @@ export class Journal {
   /** Generations announced and not yet done. */
   readonly intents = new Map<string, Intent>();
   next: number;
-  /** Valid lines applied (for the compaction decision). */
+  /** Valid lines applied (the compaction decision). */
   lines = 0;
-  /** While this process holds the lock (ledger.ts) nobody else appends: once reread, current. */
+  /** While this process holds the lock nobody else appends: once reread, current. */
   private held = false;
   private current = false;
   private fh?: fs.FileHandle;
   private ino = -1;
-  /** Bytes applied, and the file's size when last looked at (past `pos`: a line not yet whole). */
+  /** Bytes applied, and the size last seen (past `pos`: a line not yet whole). */
   private pos = 0;
   private size = 0;
-  /** Appends made (numbered from 1), and how many a finished fdatasync covers. */
   private written = 0;
   private synced = 0;
   private syncing?: Promise<void>;
@@ -176,13 +159,11 @@ export class Journal {
   /** Read what other processes appended (or the whole file, if it was replaced). */
   async refresh(): Promise<void> {
     if (this.held && this.current) return;
-    let st;
-    try {
-      st = await fs.stat(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    let st = await fs.stat(this.path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
       throw e;
-    }
+    });
+    if (!st) return;
     if (!this.fh || st.ino !== this.ino) {
       await this.fh?.close();
       this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND);
@@ -197,11 +178,7 @@ export class Journal {
     if (st.size <= this.pos) return;
     const b = Buffer.alloc(st.size - this.pos);
     let got = 0;
-    while (got < b.length) {
-      const { bytesRead } = await this.fh.read(b, got, b.length - got, this.pos + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
+    for (let n = 1; got < b.length && n > 0; got += n) n = (await this.fh.read(b, got, b.length - got, this.pos + got)).bytesRead;
     const end = b.subarray(0, got).lastIndexOf(0x0a);
     if (end < 0) return;
     this.pos += end + 1;
@@ -231,13 +208,7 @@ export class Journal {
       if (!r || r.dead) return;
       if (e.t === 'del') r.dead = true;
       else if (e.t === 'meta') r.meta = metaOf(e);
-      else {
-        const { cls, fam, tok, sid, hint, label, id, fp, pm } = e as Partial<KeyFields>;
-        const change = { cls, fam, tok, sid, hint, label, id, fp, pm };
-        if (e.t === 'rep') Object.assign(r, change);
-        else if (e.t === 'hint') Object.assign(r, { hint, label, id });
-        else if (e.t === 'fp') Object.assign(r, { fp, pm });
-      }
+      else applyChange(r, e);
     }
   }
 
@@ -245,15 +216,13 @@ export class Journal {
   async append(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
     await this.refresh();
-    let data = encode(entries);
-    // Bytes past the last whole line are a torn tail: ended with "\n" first (see the top).
-    if (this.size > this.pos) data = Buffer.concat([Buffer.from('\n'), data]);
+    const data = Buffer.concat([Buffer.from(this.size > this.pos ? '\n' : ''), encode(entries)]);
     for (let off = 0; off < data.length; ) off += (await this.fh!.write(data, off, data.length - off, null)).bytesWritten;
     const n = ++this.written;
     this.current = false;
     await this.refresh();
-    // Each number claimed here must now be ours (first claim wins): only a lock that failed to
-    // exclude could make us lose one; never hand out such a number.
+    // Each number claimed must now be ours (first claim wins): only a lock that failed to exclude
+    // could make us lose one; never hand out such a number.
     for (const e of entries) {
       const r = e.t === 'add' ? this.records.get(e.h) : undefined;
       if (e.t === 'add' && (r?.ts !== e.ts || r.fam !== e.fam || r.hint !== e.hint || r.cls !== e.cls))
@@ -262,29 +231,22 @@ export class Journal {
     return n;
   }
 
-  /** Returns once append `n` is on disk (no lock needed): an fdatasync begun after it covers it. */
+  /** Returns once append `n` is on disk: an fdatasync begun after it covers it. */
   async sync(n: number): Promise<void> {
     while (this.synced < n) {
-      if (!this.syncing) {
-        const upTo = this.written;
-        this.syncing = this.fh!.datasync()
-          .then(() => {
-            this.synced = Math.max(this.synced, upTo);
-          })
-          .finally(() => {
-            this.syncing = undefined;
-          });
-      }
+      const upTo = this.written;
+      this.syncing ??= this.fh!.datasync()
+        .then(() => void (this.synced = Math.max(this.synced, upTo)))
+        .finally(() => (this.syncing = undefined));
       await this.syncing;
     }
   }
 
-  /**
-   * Rewrite the journal without tombstoned records and session records of processes that
-   * have ended (caller holds the lock), through a temp file (see removeTempFiles).
-   */
+  /** Rewrite without tombstones and ended processes' session records (caller holds the lock). */
   async compact(): Promise<void> {
     await this.refresh();
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[]))
+      if (name.startsWith('.handles.log.tmp-')) await fs.rm(join(this.dir, name), { force: true }); // a crashed compaction's
     const keep: Entry[] = [{ t: 'snap', v: 2, next: this.next, ts: Date.now() }];
     for (const i of this.intents.values()) keep.push({ t: 'intent', g: i.g, sid: i.sid, label: i.label, id: i.id, ...i.meta, ts: i.ts });
     for (const r of this.records.values()) {
@@ -295,12 +257,6 @@ export class Journal {
     await writeFileAtomic(this.path, encode(keep), 0o600);
     this.current = false;
     await this.refresh();
-  }
-
-  /** Leftovers of compactions that crashed before their rename (caller holds the lock). */
-  async removeTempFiles(): Promise<void> {
-    for (const name of await fs.readdir(this.dir).catch(() => [] as string[]))
-      if (name.startsWith('.handles.log.tmp-')) await fs.rm(join(this.dir, name), { force: true });
   }
 
   async close(): Promise<void> {

@@ -1,69 +1,54 @@
-// The base of the handle store: one operation at a time per store, under the lock between
-// processes; the token read afresh by every operation (other processes change it, and SoftHSM
-// even gives an object's number to another object later); what operations append. Handles for
-// keys first seen, tombstones and label changes are appended under the lock after rereading
-// the journal, so two processes never give one key two handles.
-import { promises as fs } from 'node:fs';
+// The base of the handle store: one operation at a time per store; the token read afresh by
+// each (other processes change it, and SoftHSM even gives a number to another object later);
+// appends under the journal's lock after rereading it, so that two processes never give one
+// key two handles.
 import { join } from 'node:path';
+import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidHandle } from '../../kmu/errors.js';
-import { CKA, CKK, CKM, CKO, CKR, type AttributeRead, type AttributeValue, type Session, type Template } from '../../p11/index.js';
+import { CKA, CKO, CKR, tokenCheckValue, type AttributeRead, type AttributeValue, type Session, type Template } from '../../p11/index.js';
 import { withLock } from '../lock.js';
 import type { HandleStoreOptions, KeyMeta } from './api.js';
 import { FIRST_READ, describe, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
-import { Journal, SESSION_INSTANCE, recordOf, type Entry, type Rec } from './journal.js';
+import { Journal, SESSION_INSTANCE, applyChange, recordOf, type Entry, type Rec } from './journal.js';
 import { reconcile, type Match } from './reconcile.js';
 
 export const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
 const code = (e: unknown) => (e as { code?: unknown } | undefined)?.code;
+/** Codes SoftHSM gives for a moment while another process rewrites the token, or for an object gone. */
+const FLEETING = new Set<unknown>([CKR.GENERAL_ERROR, CKR.FUNCTION_FAILED]);
 const refused = (e: unknown) => {
   if (code(e) !== CKR.ATTRIBUTE_VALUE_INVALID) throw e;
   return false;
 };
 
 /**
- * One object read and described; undefined when it is gone (or SoftHSM fails for a moment while
- * another process rewrites the token). `kind`: the class and key type expected (one read asks
- * for everything); `known`: what the caller read already.
+ * One object read and described; undefined when it is gone. `kind`: the class and key type
+ * expected (one read then asks for everything); `known`: what the caller read already.
  */
 export async function readObject(session: Session, obj: number, uniqueId: boolean, kind?: { cls: number; kt: number }, known?: AttributeRead[]): Promise<ObjInfo | undefined> {
   const attrs = new Map<number, AttributeValue>();
-  const fill = (reads: AttributeRead[]) => {
-    for (const r of reads) if ('value' in r) attrs.set(r.type, r.value);
-  };
+  const fill = (reads: AttributeRead[]) => reads.forEach((r) => 'value' in r && attrs.set(r.type, r.value));
   const get = async (types: number[]) => fill(await session.getAttributes(obj, types));
+  const num = (t: number) => ((v) => (typeof v === 'number' ? v : -1))(attrs.get(t));
   try {
     const asked = known?.map((r) => r.type) ?? (kind ? readsOf(kind.cls, kind.kt, uniqueId) : FIRST_READ);
-    // Every attribute refused: SoftHSM's empty object file a kill -9 leaves ('unreadable').
     if (known) fill(known);
+    // Every attribute refused: SoftHSM's empty object file a kill -9 leaves ('unreadable').
     else if (!(await get(asked).then(() => true, refused))) return describe(obj, attrs);
-    const num = (t: number) => ((v) => (typeof v === 'number' ? v : -1))(attrs.get(t));
     const more = readsOf(num(CKA.CLASS), num(CKA.KEY_TYPE), uniqueId).filter((t) => !asked.includes(t));
     if (more.length) await get(more).catch(refused);
-    await checkValueOnToken(session, obj, attrs);
+    // SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys.
+    const kcv = attrs.get(CKA.CHECK_VALUE);
+    if (num(CKA.CLASS) === CKO.SECRET_KEY && !(Buffer.isBuffer(kcv) && kcv.length)) {
+      const own = await tokenCheckValue(session, obj, num(CKA.KEY_TYPE));
+      if (own) attrs.set(CKA.CHECK_VALUE, own);
+    }
   } catch (e) {
-    if (code(e) === CKR.OBJECT_HANDLE_INVALID || code(e) === CKR.GENERAL_ERROR || code(e) === CKR.FUNCTION_FAILED) return undefined;
+    if (code(e) === CKR.OBJECT_HANDLE_INVALID || FLEETING.has(code(e))) return undefined;
     throw e;
   }
   return describe(obj, attrs);
-}
-
-/**
- * SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the check value as PKCS#11 defines it
- * (ECB of a zero block, on the token) stands in. Only a key that may not encrypt keeps it empty
- * (any other failure would record a fingerprint the key never has again).
- */
-async function checkValueOnToken(session: Session, obj: number, attrs: Map<number, AttributeValue>): Promise<void> {
-  const kcv = attrs.get(CKA.CHECK_VALUE);
-  if (attrs.get(CKA.CLASS) !== CKO.SECRET_KEY || (Buffer.isBuffer(kcv) && kcv.length > 0)) return;
-  const kt = attrs.get(CKA.KEY_TYPE);
-  const ecb = kt === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : kt === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
-  if (!ecb) return;
-  const out = await session.encrypt({ mechanism: ecb.mechanism }, obj, Buffer.alloc(ecb.block)).catch((e: unknown) => {
-    if (code(e) === CKR.KEY_FUNCTION_NOT_PERMITTED || code(e) === CKR.MECHANISM_INVALID) return undefined;
-    throw e;
-  });
-  if (out) attrs.set(CKA.CHECK_VALUE, out.subarray(0, 3));
 }
 
 /** A whole-token look. `trouble`: an object could not be read (nothing is tombstoned then);
@@ -74,17 +59,7 @@ export interface Scan {
   next: number;
 }
 
-/** The longest the lock is kept for operations queued behind the one that took it. */
-const LEASE_MS = 10;
-interface Lease {
-  since: number;
-  depth: number;
-  timer?: NodeJS.Timeout;
-  release: () => void;
-  held: Promise<void>;
-}
-
-/** Session-key records, per store directory: shared by this process's stores, as the session objects are. */
+/** Session-key records per store directory: shared by this process's stores, as the session objects are. */
 const SESSION_RECORDS = new Map<string, Map<number, Rec>>();
 
 export abstract class Ledger {
@@ -97,15 +72,13 @@ export abstract class Ledger {
   protected readonly retired = new Map<number, { h: number; readHash: string }>();
   /** Tombstone candidates a narrower look found still present. */
   private readonly notGone = new Set<number>();
-  /** Full scans (C_FindObjects over the whole token) made by this store. */
+  /** Whole-token looks made by this store. */
   scans = 0;
   protected closed = false;
   private queue: Promise<unknown> = Promise.resolve();
-  /** The lock between processes while this store holds it (see locked()). */
-  private lease?: Lease;
-  /** The last append of the running operation that must be durable before it returns (run()). */
+  /** The last append of the running operation, durable before it returns (run()). */
   private owed = 0;
-  /** Generations settled whose "done" the next append carries (see settle()). */
+  /** Generations settled whose "done" the next append carries (settle()). */
   protected readonly doneSoon: string[] = [];
 
   constructor(
@@ -117,67 +90,34 @@ export abstract class Ledger {
     this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
   }
 
-  /** Create or read the journal; compact it when it has grown (under the lock). */
+  /** Create or read the journal; compact it when it has grown. */
   async open(): Promise<this> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     if (!(await fs.stat(this.journal.path).then((st) => st.size > 0, () => false))) await this.locked(() => this.journal.create());
     await this.journal.refresh();
     const { lines, records } = this.journal;
-    if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length) {
-      await this.locked(async () => {
-        await this.journal.removeTempFiles();
-        await this.journal.compact();
-      });
-    }
+    if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length)
+      await this.locked(() => this.journal.compact());
     return this;
   }
 
-  /**
-   * Under <dir>/handles.lock (../lock.ts). Operations queued behind this one (a parallel batch)
-   * take the lock over without releasing it, for at most LEASE_MS (taking a lock file costs ~10
-   * file operations; other processes wait that much longer at most).
-   */
-  protected async locked<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.lease) clearTimeout(this.lease.timer);
-    else this.lease = await this.takeLock();
-    const lease = this.lease;
-    lease.depth++;
-    try {
-      return await fn();
-    } finally {
-      if (--lease.depth === 0) {
-        if (!this.closed && Date.now() - lease.since < LEASE_MS) lease.timer = setTimeout(() => void this.unlock(lease), 5);
-        else await this.unlock(lease);
+  /** Under <dir>/handles.lock, the journal reread first. */
+  protected locked<T>(fn: () => Promise<T>): Promise<T> {
+    const held = async () => {
+      this.journal.hold(true);
+      try {
+        await this.journal.refresh();
+        return await fn();
+      } finally {
+        this.journal.hold(false);
       }
-    }
-  }
-
-  private async takeLock(): Promise<Lease> {
-    let taken!: () => void;
-    let release!: () => void;
-    const got = new Promise<void>((r) => (taken = r));
-    const hold = () => {
-      taken();
-      return new Promise<void>((r) => (release = r));
     };
-    const held = withLock(join(this.dir, 'handles.lock'), hold, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
-    await Promise.race([got, held]);
-    this.journal.hold(true);
-    return { since: Date.now(), depth: 0, release, held };
-  }
-
-  protected async unlock(lease: Lease | undefined = this.lease): Promise<void> {
-    if (!lease || lease !== this.lease || lease.depth > 0) return;
-    clearTimeout(lease.timer);
-    this.lease = undefined;
-    this.journal.hold(false);
-    lease.release();
-    await lease.held.catch(() => undefined);
+    return withLock(join(this.dir, 'handles.lock'), held, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
   }
 
   /**
-   * One operation at a time per store. What it appended is made durable after its turn, outside
-   * the queue and the lock, so that operations running meanwhile share one fdatasync; the
+   * One operation at a time per store, on the journal as others left it. What it appended is
+   * made durable after its turn, so that operations queued meanwhile share one fdatasync; the
    * caller still gets its result only once its entries are on disk.
    */
   protected run<T>(fn: () => Promise<T>): Promise<T> {
@@ -186,6 +126,7 @@ export abstract class Ledger {
     const turn = async () => {
       this.owed = 0;
       try {
+        await this.journal.refresh();
         return await fn();
       } finally {
         owed = this.owed;
@@ -193,21 +134,14 @@ export abstract class Ledger {
     };
     const p = this.queue.then(turn, turn);
     this.queue = p.catch(() => undefined);
-    const durable = async () => void (owed && (await this.journal.sync(owed)));
-    return p.then(
-      async (v) => (await durable(), v),
-      async (e: unknown) => {
-        await durable();
-        throw e;
-      },
-    );
+    return p.finally(() => owed && this.journal.sync(owed));
   }
 
   protected read(obj: number): Promise<ObjInfo | undefined> {
     return readObject(this.session, obj, this.opts.uniqueId ?? false);
   }
 
-  /** A fresh read, retried a little while the object looks half made (see fingerprint.ts). */
+  /** A fresh read, retried a little while the object looks half made. */
   protected async readSettled(obj: number): Promise<ObjInfo | undefined> {
     let i = await this.read(obj);
     for (const ms of [5, 20, 50, 100, 200]) {
@@ -224,7 +158,7 @@ export abstract class Ledger {
       try {
         return await this.session.find(template);
       } catch (e) {
-        if (n >= 4 || (code(e) !== CKR.GENERAL_ERROR && code(e) !== CKR.FUNCTION_FAILED)) throw e;
+        if (n >= 4 || !FLEETING.has(code(e))) throw e;
         await sleep(10 * (n + 1));
       }
     }
@@ -254,7 +188,6 @@ export abstract class Ledger {
     return { m: await reconcile(objs, this.liveRecords()), trouble, next };
   }
 
-  /** A record: the journal's, or one of this process's session keys. */
   protected rec(h: number): Rec | undefined {
     return this.journal.records.get(h) ?? this.sessionRecs.get(h);
   }
@@ -273,20 +206,12 @@ export abstract class Ledger {
     return r;
   }
 
-  /** Could a live record already name this object (same key material, or bucket where either has none)? */
+  /** Could a live record already name this object (same key material, or its bucket where either has none)? */
   protected couldBeRecorded(i: ObjInfo): boolean {
-    for (const r of this.liveRecords()) {
-      if (r.cls !== i.cls) continue;
-      if (i.fp && r.fp === i.fp) return true;
-      if ((!r.fp || !i.fp) && r.fam === i.fam && r.hint === i.hint) return true;
-    }
-    return false;
+    return this.liveRecords().some((r) => r.cls === i.cls && (i.fp && r.fp === i.fp ? true : (!r.fp || !i.fp) && r.fam === i.fam && r.hint === i.hint));
   }
 
-  /**
-   * `ours`: made by this process (register): only then is CKA_TOKEN=false a session object that
-   * dies with it (SoftHSM shows CKA_TOKEN=false on the remains of a generation killed half way).
-   */
+  /** `ours`: made by this process (register); only then is CKA_TOKEN=false a session object that dies with it. */
   protected addEntry(h: number, i: ObjInfo, meta: KeyMeta, ours: boolean, partner?: number, g?: string): Entry {
     const sid = ours && !i.tok ? SESSION_INSTANCE : undefined;
     const pm = i.cls === CKO.PRIVATE_KEY ? i.pub : undefined;
@@ -296,8 +221,8 @@ export abstract class Ledger {
 
   /**
    * Appends `entries` (under the lock), except what concerns this process's session keys: their
-   * records change here and only their numbers go to the journal (a snap line, which every
-   * version reads); one copied to the token (replace) gets its full record then.
+   * records change here, and only their numbers go to the journal (a snap line); one copied to
+   * the token (a rep with token set) gets its full record then.
    */
   protected async record(entries: Entry[]): Promise<void> {
     const durable: Entry[] = [];
@@ -313,22 +238,16 @@ export abstract class Ledger {
         this.sessionRecs.delete(e.h);
       } else if (e.t === 'del') r.dead = true;
       else if (e.t === 'meta') r.meta = { owner: e.owner, shared: [...e.shared], mValue: e.mValue };
-      else if (e.t === 'hint' || e.t === 'rep' || e.t === 'fp') {
-        const { t: _t, h: _h, ts: _ts, ...change } = e as Entry & { h: number; ts?: number };
-        Object.assign(r, change);
-      }
+      else applyChange(r, e as Entry & { h: number });
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
     // Generations settled meanwhile go along (settle() writes them itself if nothing else does).
     const carried = this.doneSoon.splice(0);
-    for (const g of carried) durable.push({ t: 'done', g });
-    let n: number;
-    try {
-      n = await this.journal.append(durable);
-    } catch (e) {
+    durable.push(...carried.map((g) => ({ t: 'done' as const, g })));
+    const n = await this.journal.append(durable).catch((e: unknown) => {
       this.doneSoon.unshift(...carried);
       throw e;
-    }
+    });
     // "done" alone is not waited for: kill -9 needs only the write; if an OS crash loses it, the
     // intent reads as a killed generation, whose recovery only repeats what was already done.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
@@ -344,18 +263,15 @@ export abstract class Ledger {
         return h < scan.next && r.ts < before && r.sid === undefined && !this.notGone.has(h);
       });
     };
-    const relabelled = (m: Match) =>
-      [...m.byHandle.values()].filter((p) => !p.ambiguous && !p.weak && this.rec(p.h)!.hint !== m.info.get(p.obj)!.hint);
+    const relabelled = (m: Match) => [...m.byHandle.values()].filter((p) => !p.ambiguous && !p.weak && this.rec(p.h)!.hint !== m.info.get(p.obj)!.hint);
     let m = scan.m;
     if (!m.newObjects.length && !gone(m).length && !relabelled(m).length) return m;
-    // An object that looks half made may be one another process is generating right now:
-    // look again a little later before giving it a handle of its own.
+    // A half-made object may be one another process is generating right now: look again later.
     if (m.newObjects.some((o) => halfMade(m.info.get(o)!))) {
       await sleep(100);
       m = (await this.scan(also))?.m ?? m;
     }
     return this.locked(async () => {
-      await this.journal.refresh();
       m = await reconcile([...m.info.values()], this.liveRecords()); // another process may have recorded them
       let h = this.journal.next;
       const entries = m.newObjects.map((o) => this.addEntry(h++, m.info.get(o)!, ZERO_META, false));
@@ -369,15 +285,14 @@ export abstract class Ledger {
     });
   }
 
-  /** Those a narrower look confirms gone: no object of the record's class, label and id at all
-   * (SoftHSM can miss an object in a scan while another process rewrites the token). */
+  /** Those that a look by class, label and id confirms gone (a scan can miss an object while
+   * another process rewrites SoftHSM's token). */
   private async confirmGone(handles: number[]): Promise<number[]> {
     const gone: number[] = [];
     for (const h of handles) {
       const r = this.rec(h)!;
       if (r.label === undefined || r.id === undefined) continue;
-      const id = Buffer.from(r.id, 'hex');
-      const found = await this.find([{ type: CKA.CLASS, value: r.cls }, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: id }]);
+      const found = await this.find([{ type: CKA.CLASS, value: r.cls }, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]);
       if (found.length === 0) gone.push(h);
       else this.notGone.add(h);
     }

@@ -1,22 +1,18 @@
 // Which stored handle names which object on the token: pure, objects and records in, the
-// assignment out. Keys (see fingerprint.ts for what they are made of):
-//   fk      class | token flag | fingerprint of the key material (or CKA_UNIQUE_ID)
-//   bucket  class | token flag | family | hint (hash of CKA_LABEL + CKA_ID)
-// Lending: a private EC/DSA key without a fingerprint of its own takes the one of its one
-// public key of the same family, label and id, when it is the only such private key there.
-// Step A (strong): objects and records with the same fk hold the same key material. Pair them
-// by equal hint; a single leftover object and record are paired too (relabelled elsewhere);
-// more leftovers are copies nothing tells apart: paired, but ambiguous.
-// Step B (weak): what is left, within a bucket, where the record could be the object's key (a
-// record with a fingerprint never takes an object whose fingerprint is known: it differs).
-// One object and one record: paired (the best unambiguous assignment). More: paired as far as
-// they go, but ambiguous, so that resolve() refuses them and none gets a second handle.
-// Objects left over are keys seen for the first time; records left over name keys that are
-// not on the token (deleted, or invisible to this session).
+// assignment out.
+//   fk      class | token flag | fingerprint (fingerprint.ts)
+//   bucket  class | token flag | family | hint
+// Lending: a private EC/DSA key without a fingerprint takes its one public key's (same family,
+// label and id), when it is the only such private key there.
+// Step A (strong): same fk, paired by equal hint; one leftover object and record pair too
+// (relabelled elsewhere); more leftovers are copies nothing tells apart: paired, ambiguous.
+// Step B (weak): the rest within a bucket, where the record could be the object's key (known
+// fingerprints must agree). One object and one record: paired; more: paired as far as they go
+// but ambiguous, so that resolve() refuses them and none gets a second handle.
+// Objects left over are seen for the first time; records left over name keys not on the token.
 import { CKO } from '../../p11/index.js';
 import type { ObjInfo } from './fingerprint.js';
 
-/** What reconcile needs of a record (journal.ts Rec). */
 export interface RecKey {
   h: number;
   cls: number;
@@ -38,9 +34,8 @@ export interface Pairing {
 export interface Match {
   byObj: Map<number, Pairing>;
   byHandle: Map<number, Pairing>;
-  /** Objects without a handle, in input order. */
+  /** Objects without a handle, and records without an object, in input order. */
   newObjects: number[];
-  /** Records without an object, in input order. */
   unmatched: number[];
   /** The objects as matched (fingerprints lent included). */
   info: Map<number, ObjInfo>;
@@ -61,7 +56,6 @@ const bucket = (x: Keyed) => `${x.cls}|${x.tok ? 1 : 0}|${x.fam}|${x.hint}`;
 const byHint = <T extends { hint: string }>(n: (t: T) => number) => (a: T, b: T) =>
   a.hint < b.hint ? -1 : a.hint > b.hint ? 1 : n(a) - n(b);
 
-/** Private keys lent the fingerprint of their one public key (see the top). */
 export function lend(objects: ObjInfo[]): ObjInfo[] {
   const key = (i: ObjInfo) => `${i.fam}\n${i.hint}`;
   const pubs = groupBy(objects.filter((i) => i.cls === CKO.PUBLIC_KEY && i.fp && i.pub), key);
@@ -73,10 +67,7 @@ export function lend(objects: ObjInfo[]): ObjInfo[] {
   });
 }
 
-/**
- * The assignment, giving the event loop a turn whenever it has run `sliceMs` (a whole token
- * of thousands of objects would otherwise hold it for tens of ms).
- */
+/** The assignment, giving the event loop a turn after every `sliceMs` (a whole token takes tens of ms). */
 export async function reconcile(objects: ObjInfo[], records: RecKey[], sliceMs = 2): Promise<Match> {
   let since = performance.now();
   const tick = async () => {

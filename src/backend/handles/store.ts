@@ -1,30 +1,30 @@
 // The handle store's API: kmu handles kept in a journal beside the token, matched to the
-// token's objects again in every process by what the objects are (fingerprint.ts,
-// reconcile.ts). Crash order (kill -9 at any moment leaves journal and token consistent):
+// token's objects again in every process by what the objects are. Crash order (kill -9 at any
+// moment leaves journal and token consistent):
 //  - generation: generations.ts; allocation, tombstones, meta changes: ledger.ts.
-//  - deletion: resolve, C_DestroyObject, then the tombstone (remove). A crash in between
-//    leaves a record whose key is gone: reported deleted, never matched to another key.
-//  - session -> token (setAttribute -a 1 -v 1): C_CopyObject(CKA_TOKEN=true), replace(), then
-//    C_DestroyObject of the original. A crash before replace() is durable leaves the copy
-//    without a record (first seen: new handle); the original dies with the process.
-// resolve() and list() first look only near the objects concerned (the objects of their label
-// and id); the whole token is read and matched only when that look leaves doubt.
+//  - deletion: resolve, C_DestroyObject, remove(). A crash in between leaves a record whose key
+//    is gone: reported deleted, never matched to another key.
+//  - session -> token: C_CopyObject(CKA_TOKEN=true), replace(), C_DestroyObject(original). A
+//    crash before replace() is durable leaves the copy without a record (first seen: new handle).
+// resolve() and list() look near the objects concerned first (the objects of their label and
+// id); the whole token is read and matched only when that look leaves doubt.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidHandle } from '../../kmu/errors.js';
 import { CKA, CKO, type Session } from '../../p11/index.js';
-import type { HandleState, HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
+import type { HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
 import { halfMade, type ObjInfo } from './fingerprint.js';
 import { Generations } from './generations.js';
 import { SESSION_INSTANCE, type Rec } from './journal.js';
 import { ZERO_META } from './ledger.js';
 import { reconcile, type Match, type Pairing } from './reconcile.js';
 
-export type { CreatedObject, HandleState, HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
+export type { CreatedObject, HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
 export { SESSION_INSTANCE } from './journal.js';
 
 const bucket = (x: Pick<Rec, 'cls' | 'tok' | 'fam' | 'hint'>) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
+/** Past this many C_FindObjects (each a pass over the token in the module), one scan is cheaper. */
 const NEAR_FINDS = 32;
-/** A look near some objects (near()); `withFp`: the buckets where something has key material. */
+/** A look near some objects: `complete`, the hints whose every object is in view. */
 interface Near {
   m: Match;
   complete: Set<string>;
@@ -34,9 +34,9 @@ interface Near {
 
 export class FileHandleStore extends Generations implements HandleStore {
   /**
-   * A look near `objects`: they and, for those without key material of their own, every object
-   * of their label and id (`complete`), reconciled with every record. Undefined when one of them
-   * is gone or half made (a whole-token look decides then).
+   * `objects` and, for those without key material of their own, every object of their label
+   * and id, reconciled with the records that could pair with them. Undefined when one is gone
+   * or half made (a whole-token look decides then).
    */
   private async near(objects: number[], complete = new Set<string>()): Promise<Near | undefined> {
     const view = new Map<number, ObjInfo>();
@@ -53,12 +53,10 @@ export class FileHandleStore extends Generations implements HandleStore {
       const i = await look(obj);
       if (!i) return undefined;
       if (i.fp || complete.has(i.hint)) continue;
-      // Each C_FindObjects costs the module a pass over the token: past a few, one scan is cheaper.
       if (complete.size >= NEAR_FINDS) return undefined;
       complete.add(i.hint);
       for (const o of await this.find([{ type: CKA.LABEL, value: i.label }, { type: CKA.ID, value: i.id }])) if (!(await look(o))) return undefined;
     }
-    // Only records that could pair with what is in view (same key material, or label and id).
     const objs = [...view.values()];
     const [fps, hints] = [new Set(objs.map((o) => o.fp)), new Set(objs.map((o) => o.hint))];
     const records = this.liveRecords().filter((r) => hints.has(r.hint) || (r.fp !== undefined && fps.has(r.fp)));
@@ -66,9 +64,9 @@ export class FileHandleStore extends Generations implements HandleStore {
   }
 
   /**
-   * Is a pairing of a look near the objects one a whole-token match would make too? Equal key
-   * material and label/id, or (weak) a bucket wholly in view in which nothing, object or
-   * record, has key material (a record that has some could take an object elsewhere).
+   * Would a whole-token match make this pairing too? Equal key material and hint; or (weak) a
+   * bucket wholly in view in which nothing, object or record, has key material (a record that
+   * has some could take an object elsewhere).
    */
   private sure(p: Pairing | undefined, near: Near): p is Pairing {
     const i = p && near.m.info.get(p.obj)!;
@@ -80,14 +78,12 @@ export class FileHandleStore extends Generations implements HandleStore {
 
   resolve(handle: number): Promise<number> {
     return this.run(async () => {
-      await this.journal.refresh();
       const r = this.liveRecord(handle);
       let i: ObjInfo | undefined;
       if (r.label !== undefined && r.id !== undefined) {
         // A private key may need its public half in view (reconcile.ts lends); others only their class.
         const kind = r.cls === CKO.PRIVATE_KEY ? [] : [{ type: CKA.CLASS, value: r.cls }, { type: CKA.TOKEN, value: r.tok }];
-        const found = await this.find([...kind, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]);
-        const near = await this.near(found, new Set([r.hint]));
+        const near = await this.near(await this.find([...kind, { type: CKA.LABEL, value: r.label }, { type: CKA.ID, value: Buffer.from(r.id, 'hex') }]), new Set([r.hint]));
         const p = near?.m.byHandle.get(handle);
         if (near && this.sure(p, near)) i = near.m.info.get(p.obj);
       }
@@ -97,9 +93,8 @@ export class FileHandleStore extends Generations implements HandleStore {
         const p = scan.m.byHandle.get(handle);
         if (!p && scan.trouble && attempt < 3) await sleep(20 * (attempt + 1));
         else if (!p) throw invalidHandle(handle, 'key not on the token (deleted)');
-        else if (p.ambiguous) {
-          throw invalidHandle(handle, 'ambiguous: several keys on the token fit it, and neither CKA_PUBLIC_KEY_INFO nor a public half of their own tells them apart');
-        } else i = scan.m.info.get(p.obj);
+        else if (p.ambiguous) throw invalidHandle(handle, 'ambiguous: several keys on the token fit it, and neither CKA_PUBLIC_KEY_INFO nor a public half of their own tells them apart');
+        else i = scan.m.info.get(p.obj);
       }
       this.resolved.set(handle, i);
       return i.obj;
@@ -107,41 +102,33 @@ export class FileHandleStore extends Generations implements HandleStore {
   }
 
   list(objects: number[]): Promise<number[]> {
-    return this.run(async () => {
-      await this.journal.refresh();
-      return (await this.listNear(objects)) ?? (await this.listAll(objects));
-    });
+    return this.run(async () => (await this.listNear(objects)) ?? (await this.listAll(objects)));
   }
 
-  /**
-   * list() without reading the whole token: every object placed for sure (sure()), or new for
-   * sure (no record could name it); keys first seen then get their handles under the lock.
-   */
+  /** list() near the objects: each placed for sure, or new for sure (no record could name it). */
   private async listNear(objects: number[]): Promise<number[] | undefined> {
     const near = await this.near(objects);
     if (!near) return undefined;
-    const { m } = near;
     const handles = new Map(near.retired);
     const fresh: ObjInfo[] = [];
     for (const obj of objects) {
-      const p = m.byObj.get(obj);
+      const p = near.m.byObj.get(obj);
+      const i = near.m.info.get(obj)!;
       if (this.sure(p, near)) handles.set(obj, p.h);
-      else if (handles.has(obj) || fresh.some((i) => i.obj === obj)) continue;
-      else if (p || this.couldBeRecorded(m.info.get(obj)!)) return undefined;
-      else fresh.push(m.info.get(obj)!);
+      else if (handles.has(obj) || fresh.includes(i)) continue;
+      else if (p || this.couldBeRecorded(i)) return undefined;
+      else fresh.push(i);
     }
-    if (fresh.length) {
-      const ok = await this.locked(async () => {
-        await this.journal.refresh();
+    const ok =
+      !fresh.length ||
+      (await this.locked(async () => {
         if (fresh.some((i) => this.couldBeRecorded(i))) return false;
         const next = this.journal.next;
         await this.record(fresh.map((i, k) => this.addEntry(next + k, i, ZERO_META, false)));
         fresh.forEach((i, k) => handles.set(i.obj, next + k));
         return true;
-      });
-      if (!ok) return undefined;
-    }
-    return objects.map((obj) => handles.get(obj)!);
+      }));
+    return ok ? objects.map((obj) => handles.get(obj)!) : undefined;
   }
 
   private async listAll(objects: number[]): Promise<number[]> {
@@ -155,8 +142,7 @@ export class FileHandleStore extends Generations implements HandleStore {
           return h;
         });
       }
-      // Gone since the caller's C_FindObjects, or renumbered while another process changed
-      // the token: look again, then give up.
+      // Gone since the caller's C_FindObjects, or renumbered while another process changed the token.
       if (attempt >= 2) throw new Error(`kmu11: an object found is no longer on the token`);
       await sleep(20 * (attempt + 1));
     }
@@ -164,7 +150,6 @@ export class FileHandleStore extends Generations implements HandleStore {
 
   meta(handle: number): Promise<KeyMeta> {
     return this.run(async () => {
-      await this.journal.refresh();
       const { owner, shared, mValue } = this.liveRecord(handle).meta;
       return { owner, shared: [...shared], mValue };
     });
@@ -172,22 +157,16 @@ export class FileHandleStore extends Generations implements HandleStore {
 
   publicValue(handle: number): Promise<Buffer | undefined> {
     return this.run(async () => {
-      await this.journal.refresh();
       const r = this.liveRecord(handle);
       const pub = r.cls === CKO.PRIVATE_KEY ? (r.pm ?? this.resolved.get(handle)?.pub) : undefined;
       return pub === undefined ? undefined : Buffer.from(pub, 'hex');
     });
   }
 
-  /**
-   * The key's CKA_LABEL or CKA_ID was just changed through this session (setAttribute): record
-   * the new ones, so that later processes find it by them at once (a private key that nothing
-   * identifies but its label and id would look new otherwise).
-   */
+  /** Records the new label and id, so that later processes find the key by them at once. */
   updated(handle: number): Promise<void> {
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.refresh();
         const r = this.rec(handle);
         const was = this.resolved.get(handle);
         const i = r && !r.dead && was ? await this.read(was.obj) : undefined;
@@ -200,7 +179,6 @@ export class FileHandleStore extends Generations implements HandleStore {
   setMeta(handle: number, meta: KeyMeta): Promise<void> {
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.refresh();
         this.liveRecord(handle);
         await this.record([{ t: 'meta', h: handle, ...meta, shared: [...meta.shared] }]);
       }),
@@ -210,7 +188,6 @@ export class FileHandleStore extends Generations implements HandleStore {
   replace(handle: number, newObject: number): Promise<void> {
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.refresh();
         const r = this.liveRecord(handle);
         const old = this.resolved.get(handle)?.obj ?? (await this.scan())?.m.byHandle.get(handle)?.obj;
         let i = await this.readSettled(newObject);
@@ -231,7 +208,6 @@ export class FileHandleStore extends Generations implements HandleStore {
   remove(handle: number): Promise<void> {
     return this.run(() =>
       this.locked(async () => {
-        await this.journal.refresh();
         const r = this.rec(handle);
         if (!r) throw invalidHandle(handle, 'unknown');
         this.resolved.delete(handle);
@@ -241,41 +217,14 @@ export class FileHandleStore extends Generations implements HandleStore {
     );
   }
 
-  /** Every handle not tombstoned (token keys, and this process's session keys). */
+  /** Every handle not tombstoned (token keys, and this process's session keys), ascending. */
   handles(): Promise<number[]> {
-    return this.run(async () => {
-      await this.journal.refresh();
-      return this.liveRecords()
-        .map((r) => r.h)
-        .sort((a, b) => a - b);
-    });
-  }
-
-  /** What `handle` names for this process now (diagnostics and tests). */
-  async state(handle: number): Promise<HandleState> {
-    return (await this.states([handle])).get(handle)!;
-  }
-
-  /** state() of many handles (default: every handle ever recorded), after one whole-token look. */
-  states(handles?: number[]): Promise<Map<number, HandleState>> {
-    return this.run(async () => {
-      await this.journal.refresh();
-      const { m } = (await this.scan())!;
-      const out = new Map<number, HandleState>();
-      for (const h of handles ?? [...this.journal.records.keys(), ...this.sessionRecs.keys()]) {
-        const r = this.rec(h);
-        const p = m.byHandle.get(h);
-        const ended = r && (r.dead || (r.sid !== undefined && r.sid !== SESSION_INSTANCE));
-        out.set(h, !r ? 'unknown' : ended ? 'deleted' : !p ? 'missing' : p.ambiguous ? 'ambiguous' : 'live');
-      }
-      return out;
-    });
+    return this.run(async () => this.liveRecords().map((r) => r.h).sort((a, b) => a - b));
   }
 
   close(): Promise<void> {
     return this.run(async () => {
       this.closed = true;
-      await this.unlock();
       await this.journal.close();
     });
   }

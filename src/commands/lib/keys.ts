@@ -4,11 +4,12 @@
 import {
   CKA,
   CKK,
-  CKM,
   CKO,
   dsaSpki,
   ecSpki,
+  pairSpki,
   rsaSpki,
+  tokenCheckValue,
   unwrapOctetString,
   type AttributeValue,
   type Session,
@@ -82,17 +83,12 @@ export function publicSpki(pub: KeyView): Buffer | undefined {
   return undefined;
 }
 
-/** SPKI of a private key from its domain (curve, DSA p q g) and a public value known for it. */
+/** SPKI of a private key from its domain (named curve, DSA p q g) and a public value known for it. */
 function recordedSpki(priv: KeyView, value: Buffer): Buffer | undefined {
-  if (priv.keyType === CKK.EC) {
-    const oid = priv.curveOid;
-    return oid ? ecSpki(oidToDer(oid), value) : undefined;
-  }
-  if (priv.keyType === CKK.DSA) {
-    const [p, q, g] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE].map((t) => priv.buf(t));
-    return p && q && g ? dsaSpki(p, q, g, value) : undefined;
-  }
-  return undefined;
+  const oid = priv.keyType === CKK.EC ? priv.curveOid : undefined;
+  const [p, q, g] = [CKA.PRIME, CKA.SUBPRIME, CKA.BASE].map((t) => priv.buf(t));
+  if (priv.keyType === CKK.EC) return oid ? pairSpki({ ec: oidToDer(oid) }, value) : undefined;
+  return priv.keyType === CKK.DSA && p && q && g ? pairSpki({ dsa: { p, q, g } }, value) : undefined;
 }
 
 /** The public key of any key object: its own; for a private key, the one the handle store knows. */
@@ -107,12 +103,8 @@ export async function kcvOf(session: Session, key: KeyView): Promise<Buffer | un
   if (key.cls === CKO.SECRET_KEY) {
     const own = key.buf(CKA.CHECK_VALUE);
     if (own && own.length > 0) return own.subarray(0, 3);
-    // SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: the PKCS#11 definition (ECB of a
-    // zero block under the key) computed on the token, when the key may encrypt.
-    const ecb = key.keyType === CKK.AES ? { mechanism: CKM.AES_ECB, block: 16 } : key.keyType === CKK.DES3 ? { mechanism: CKM.DES3_ECB, block: 8 } : undefined;
-    if (!ecb || key.get(CKA.ENCRYPT) !== true) return undefined;
-    const out = await session.encrypt({ mechanism: ecb.mechanism }, key.object, Buffer.alloc(ecb.block)).catch(() => undefined);
-    return out?.subarray(0, 3);
+    // SoftHSM leaves CKA_CHECK_VALUE empty on unwrapped keys: computed on the token when it may encrypt.
+    return key.get(CKA.ENCRYPT) === true ? tokenCheckValue(session, key.object, key.keyType).catch(() => undefined) : undefined;
   }
   const spki = spkiOf(key);
   return spki ? asymmetricKcv(spki) : undefined;
