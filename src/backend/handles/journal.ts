@@ -118,9 +118,6 @@ export class Journal {
   next: number;
   /** Valid lines applied (the compaction decision). */
   lines = 0;
-  /** While this process holds the lock nobody else appends: once reread, current. */
-  private held = false;
-  private current = false;
   private fh?: fs.FileHandle;
   private ino = -1;
   /** Bytes applied, and the size last seen (past `pos`: a line not yet whole). */
@@ -138,45 +135,26 @@ export class Journal {
     this.next = firstHandle;
   }
 
-  /** Create the journal with its first line, unless it has one (caller holds the lock). */
-  async create(): Promise<void> {
-    const fh = await fs.open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
-    try {
-      if ((await fh.stat()).size > 0) return;
-      await fh.write(encode([{ t: 'snap', v: 2, next: this.firstHandle, ts: Date.now() }]));
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await fsyncDir(this.dir);
-  }
-
-  hold(held: boolean): void {
-    this.held = held;
-    this.current = false;
-  }
-
   /** Read what other processes appended (or the whole file, if it was replaced). */
-  async refresh(): Promise<void> {
-    if (this.held && this.current) return;
+  async refresh(create = false): Promise<void> {
     let st = await fs.stat(this.path).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return undefined;
-      throw e;
+      if (e.code === 'ENOENT' && !create) return undefined;
+      if (e.code !== 'ENOENT') throw e;
     });
-    if (!st) return;
-    if (!this.fh || st.ino !== this.ino) {
+    if (!st && !create) return;
+    if (!this.fh || st?.ino !== this.ino) {
       await this.fh?.close();
-      this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND);
+      this.fh = await fs.open(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+      if (!st) await fsyncDir(this.dir);
       st = await this.fh.stat();
       this.ino = st.ino;
       this.records.clear();
       this.intents.clear();
       [this.pos, this.lines, this.next] = [0, 0, this.firstHandle];
     }
-    this.size = st.size;
-    this.current = this.held;
-    if (st.size <= this.pos) return;
-    const b = Buffer.alloc(st.size - this.pos);
+    this.size = st!.size;
+    if (this.size <= this.pos) return;
+    const b = Buffer.alloc(this.size - this.pos);
     let got = 0;
     for (let n = 1; got < b.length && n > 0; got += n) n = (await this.fh.read(b, got, b.length - got, this.pos + got)).bytesRead;
     const end = b.subarray(0, got).lastIndexOf(0x0a);
@@ -215,11 +193,11 @@ export class Journal {
   /** Append entries (caller holds the lock): written, not yet durable; its number for sync(), or 0. */
   async append(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
-    await this.refresh();
-    const data = Buffer.concat([Buffer.from(this.size > this.pos ? '\n' : ''), encode(entries)]);
+    await this.refresh(true);
+    const first: Entry[] = this.size === 0 ? [{ t: 'snap', v: 2, next: this.firstHandle, ts: Date.now() }] : [];
+    const data = Buffer.concat([Buffer.from(this.size > this.pos ? '\n' : ''), encode([...first, ...entries])]);
     for (let off = 0; off < data.length; ) off += (await this.fh!.write(data, off, data.length - off, null)).bytesWritten;
     const n = ++this.written;
-    this.current = false;
     await this.refresh();
     // Each number claimed must now be ours (first claim wins): only a lock that failed to exclude
     // could make us lose one; never hand out such a number.
@@ -255,7 +233,6 @@ export class Journal {
       keep.push({ t: 'add', ...fields, ...meta, ...(g && this.intents.has(g) ? { g } : {}) });
     }
     await writeFileAtomic(this.path, encode(keep), 0o600);
-    this.current = false;
     await this.refresh();
   }
 

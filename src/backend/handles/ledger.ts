@@ -90,10 +90,9 @@ export abstract class Ledger {
     this.sessionRecs = SESSION_RECORDS.get(dir) ?? SESSION_RECORDS.set(dir, new Map()).get(dir)!;
   }
 
-  /** Create or read the journal; compact it when it has grown. */
+  /** Read the journal; compact it when it has grown. */
   async open(): Promise<this> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (!(await fs.stat(this.journal.path).then((st) => st.size > 0, () => false))) await this.locked(() => this.journal.create());
     await this.journal.refresh();
     const { lines, records } = this.journal;
     if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length)
@@ -103,15 +102,7 @@ export abstract class Ledger {
 
   /** Under <dir>/handles.lock, the journal reread first. */
   protected locked<T>(fn: () => Promise<T>): Promise<T> {
-    const held = async () => {
-      this.journal.hold(true);
-      try {
-        await this.journal.refresh();
-        return await fn();
-      } finally {
-        this.journal.hold(false);
-      }
-    };
+    const held = async () => (await this.journal.refresh(), await fn());
     return withLock(join(this.dir, 'handles.lock'), held, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
   }
 
