@@ -157,7 +157,7 @@ export abstract class Generations extends Ledger {
       if (handles.length > 0) {
         // Finished: a record torn off the same append is adopted with the generation's owner.
         for (const i of left) {
-          entries.push(this.addEntry(next, i, t.meta, false, undefined, t.g));
+          entries.push(this.addEntry(next, i, t, false, undefined, t.g));
           handles.push(next++);
         }
         const s = handles.length > 1 ? 's' : '';

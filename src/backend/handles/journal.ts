@@ -31,29 +31,16 @@ export interface KeyFields {
   pm?: string;
 }
 
-export interface Rec extends KeyFields {
-  h: number;
-  partner?: number;
-  meta: KeyMeta;
-  ts: number;
-  dead: boolean;
-  /** The generation (intent) that made it. */
-  g?: string;
-}
-
-export interface Intent {
-  g: string;
-  sid: string;
-  label: string;
-  id: string;
-  meta: KeyMeta;
-  ts: number;
-}
+type Add = { t: 'add'; h: number; partner?: number; g?: string; ts: number } & KeyFields & KeyMeta;
+/** A generation announced before it starts: what it will make, and who makes it. */
+export type Intent = { t: 'intent'; g: string; sid: string; label: string; id: string; ts: number } & KeyMeta;
+/** A record: its "add", with the changes since applied. */
+export type Rec = Omit<Add, 't'> & { dead: boolean };
 
 export type Entry =
   | { t: 'snap'; v: number; next: number; ts: number }
-  | ({ t: 'add'; h: number; partner?: number; g?: string; ts: number } & KeyFields & KeyMeta)
-  | ({ t: 'intent'; g: string; sid: string; label: string; id: string; ts: number } & KeyMeta)
+  | Add
+  | Intent
   | { t: 'done'; g: string }
   | { t: 'del'; h: number; ts: number }
   | ({ t: 'rep'; h: number; ts: number } & KeyFields)
@@ -90,9 +77,9 @@ export function decodeLine(line: string): Entry | undefined {
 }
 
 const metaOf = (e: KeyMeta): KeyMeta => ({ owner: e.owner, shared: e.shared ?? [], mValue: e.mValue ?? 0 });
-export function recordOf(e: Extract<Entry, { t: 'add' }>): Rec {
-  const { h, cls, fam, tok, sid, hint, label, id, fp, pm, partner, ts, g } = e;
-  return { h, cls, fam, tok, sid, hint, label, id, fp, pm, partner, meta: metaOf(e), ts, dead: false, g };
+export function recordOf(e: Add): Rec {
+  const { t: _t, ...r } = e;
+  return { ...r, ...metaOf(e), dead: false };
 }
 
 /** A change entry (rep, hint, fp) applied to a record: rep sets every key field, the others theirs. */
@@ -175,7 +162,7 @@ export class Journal {
   private apply(e: Entry): void {
     this.lines++;
     if (e.t === 'snap') this.next = Math.max(this.next, Number.isSafeInteger(e.next) ? e.next : 0);
-    else if (e.t === 'intent') this.intents.set(e.g, { g: e.g, sid: e.sid, label: e.label, id: e.id, meta: metaOf(e), ts: e.ts });
+    else if (e.t === 'intent') this.intents.set(e.g, { ...e, ...metaOf(e) });
     else if (e.t === 'done') this.intents.delete(e.g);
     else if (e.t === 'add') {
       if (!Number.isSafeInteger(e.h) || e.h <= 0 || this.records.has(e.h)) return;
@@ -185,7 +172,7 @@ export class Journal {
       const r = this.records.get(e.h);
       if (!r || r.dead) return;
       if (e.t === 'del') r.dead = true;
-      else if (e.t === 'meta') r.meta = metaOf(e);
+      else if (e.t === 'meta') Object.assign(r, metaOf(e));
       else applyChange(r, e);
     }
   }
@@ -226,12 +213,9 @@ export class Journal {
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[]))
       if (name.startsWith('.handles.log.tmp-')) await fs.rm(join(this.dir, name), { force: true }); // a crashed compaction's
     const keep: Entry[] = [{ t: 'snap', v: 2, next: this.next, ts: Date.now() }];
-    for (const i of this.intents.values()) keep.push({ t: 'intent', g: i.g, sid: i.sid, label: i.label, id: i.id, ...i.meta, ts: i.ts });
-    for (const r of this.records.values()) {
-      if (r.dead || (r.sid && !sessionAlive(r.sid))) continue;
-      const { meta, dead: _dead, g, ...fields } = r;
-      keep.push({ t: 'add', ...fields, ...meta, ...(g && this.intents.has(g) ? { g } : {}) });
-    }
+    keep.push(...this.intents.values());
+    for (const { dead, g, ...r } of this.records.values())
+      if (!dead && !(r.sid && !sessionAlive(r.sid))) keep.push({ t: 'add', ...r, ...(g && this.intents.has(g) ? { g } : {}) });
     await writeFileAtomic(this.path, encode(keep), 0o600);
     await this.refresh();
   }

@@ -207,7 +207,8 @@ export abstract class Ledger {
     const sid = ours && !i.tok ? SESSION_INSTANCE : undefined;
     const pm = i.cls === CKO.PRIVATE_KEY ? i.pub : undefined;
     const { cls, fam, tok, hint, label, fp } = i;
-    return { ...(g ? { g } : {}), t: 'add', h, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp, pm, partner, ...meta, shared: [...meta.shared], ts: Date.now() };
+    const { owner, shared, mValue } = meta;
+    return { ...(g ? { g } : {}), t: 'add', h, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp, pm, partner, owner, shared: [...shared], mValue, ts: Date.now() };
   }
 
   /**
@@ -225,10 +226,10 @@ export abstract class Ledger {
         reserve = Math.max(reserve, e.h + 1);
       } else if (!r) durable.push(e);
       else if (e.t === 'rep' && e.tok) {
-        durable.push({ ...e, t: 'add', partner: r.partner, g: r.g, ...r.meta });
+        durable.push({ ...e, t: 'add', partner: r.partner, g: r.g, owner: r.owner, shared: r.shared, mValue: r.mValue });
         this.sessionRecs.delete(e.h);
       } else if (e.t === 'del') r.dead = true;
-      else if (e.t === 'meta') r.meta = { owner: e.owner, shared: [...e.shared], mValue: e.mValue };
+      else if (e.t === 'meta') Object.assign(r, { owner: e.owner, shared: [...e.shared], mValue: e.mValue });
       else applyChange(r, e as Entry & { h: number });
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });

@@ -150,7 +150,7 @@ export class FileHandleStore extends Generations implements HandleStore {
 
   meta(handle: number): Promise<KeyMeta> {
     return this.run(async () => {
-      const { owner, shared, mValue } = this.liveRecord(handle).meta;
+      const { owner, shared, mValue } = this.liveRecord(handle);
       return { owner, shared: [...shared], mValue };
     });
   }
