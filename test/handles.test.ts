@@ -328,11 +328,11 @@ describe('handle store, in one process', () => {
     expect(await other.resolve(hp!)).toBe(k.publicKey);
     await other.close();
     const copy = await unitSession.copyObject(k.privateKey, [{ type: CKA.TOKEN, value: true }]);
-    await store.replace(hk!, copy);
-    // On the token now: its full record is in the journal.
+    await store.replace(hk!, copy, k.privateKey);
+    // On the token now: its full record is in the journal; the session original is destroyed.
     expect(entries().filter((e) => e.t === 'add')).toMatchObject([{ handle: hk, token: true, owner: META.owner, shared: META.shared }]);
-    expect(await store.list([copy, k.privateKey])).toEqual([hk, hk]);
-    await unitSession.destroyObject(k.privateKey);
+    await expect(unitSession.getAttributes(k.privateKey, [CKA.CLASS])).rejects.toThrow(/OBJECT_HANDLE_INVALID/);
+    expect(await store.list([copy])).toEqual([hk]);
     expect(await store.resolve(hk!)).toBe(copy);
     expect(await store.resolve(hp!)).toBe(k.publicKey);
     const t = await genEc(unitSession, 'after-sess');

@@ -7,7 +7,7 @@ import type { QuorumStore } from './quorum.js';
 import type { TokenRules } from './tokenRules.js';
 
 export type { AttestFacts, AttestPins, AttestResult } from './attest.js';
-export type { HandleStore, KeyMeta } from './handles/api.js';
+export type { HandleStore, KeyMeta } from './handles/store.js';
 
 export type BackendKind = 'embedded' | 'cloudhsm' | 'generic';
 

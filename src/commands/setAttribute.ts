@@ -68,18 +68,13 @@ export const setAttribute: Command<SetAttributeOptions, { handle: number; attrib
       await ctx.backend.makeTokenKey(object);
     } else if (!(token && 'value' in token && token.value === true)) {
       // Tokens do not let CKA_TOKEN change in place: copy to a token object, move the handle
-      // to the copy (durably), then destroy the session object. A crash before the handle
+      // to the copy (durably), which destroys the session object. A crash before the handle
       // moves leaves a token key seen as new and a session key that dies with the process.
       const copy = await session.copyObject(object, [{ type: CKA.TOKEN, value: true }]);
-      try {
-        await ctx.handles.replace(o.handle, copy);
-      } catch (e) {
+      await ctx.handles.replace(o.handle, copy, object).catch(async (e: unknown) => {
         await session.destroyObject(copy).catch(() => undefined);
         throw e;
-      }
-      // The handle names the copy now and the store retires the original, which dies with its
-      // session anyway: failing to destroy it early does not undo the change.
-      await session.destroyObject(object).catch(() => undefined);
+      });
     }
     return ok(setAttribute, { handle: o.handle, attribute: o.attribute, value, prompted });
   },

@@ -5,11 +5,19 @@
 // may not have been printed), and else destroys what it left (its label and id, no record).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { CKA, CKO, CKR, pairSpki, type Session } from '../../p11/index.js';
-import type { CreatedObject, KeyMeta } from './api.js';
+import { CKA, CKO, CKR, pairSpki, type AttributeRead, type Session } from '../../p11/index.js';
 import { fpFor, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
-import { SESSION_INSTANCE, sessionAlive, type Entry, type Intent } from './journal.js';
+import { SESSION_INSTANCE, sessionAlive, type Entry, type Intent, type KeyMeta } from './journal.js';
 import { Ledger, readObject } from './ledger.js';
+
+export interface CreatedObject {
+  object: number;
+  meta: KeyMeta;
+  /** The other half of a pair generated together, in the same session. */
+  partner?: number;
+  /** Its attributes as registerReads() lists them, read in the job that made it: not read again. */
+  read?: AttributeRead[];
+}
 
 export abstract class Generations extends Ledger {
   /** This process's generations announced and not yet settled, per command (scope()). */
@@ -24,36 +32,35 @@ export abstract class Generations extends Ledger {
     return readsOf(cls, kt, this.opts.uniqueId ?? false);
   }
 
+  /** Handles for objects just made (read on `session`), durable before it returns; same order. */
   async register(created: CreatedObject[], session?: Session): Promise<number[]> {
     // Read before the store's turn: commands running at once then wait for each other only for the journal.
     const infos = await this.readNew(session ?? this.session, created);
-    return this.run(() =>
-      this.locked(async () => {
-        for (const obj of created.flatMap((c) => [c.object, c.partner ?? c.object])) {
-          const i = infos.get(obj) ?? (await this.readSettled(obj));
-          if (!i) throw new Error(`kmu11: object ${obj} to register is not on the token`);
-          infos.set(obj, i);
-        }
-        // Usually nothing can name the new objects yet; else another process saw them first and
-        // gave them handles (owner 0): adopted, with the creator's metadata.
-        const m = created.some((c) => this.couldBeRecorded(infos.get(c.object)!)) ? (await this.scan([], infos))?.m : undefined;
-        const handles = new Map<number, number>();
-        let next = this.journal.next;
-        for (const c of created) handles.set(c.object, ((p) => (p && !p.ambiguous ? p.h : next++))(m?.byObj.get(c.object)));
-        const entries: Entry[] = [];
-        for (const c of created) {
-          const [h, i] = [handles.get(c.object)!, infos.get(c.object)!];
-          const partner = c.partner === undefined ? undefined : (handles.get(c.partner) ?? m?.byObj.get(c.partner)?.h);
-          const existing = this.rec(h);
-          if (!existing) entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
-          else entries.push({ t: 'meta', h, ...c.meta, shared: [...c.meta.shared] });
-          if (existing && !existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
-          this.resolved.set(h, i);
-        }
-        await this.record(entries);
-        return created.map((c) => handles.get(c.object)!);
-      }),
-    );
+    return this.write(async () => {
+      for (const obj of created.flatMap((c) => [c.object, c.partner ?? c.object])) {
+        const i = infos.get(obj) ?? (await this.readSettled(obj));
+        if (!i) throw new Error(`kmu11: object ${obj} to register is not on the token`);
+        infos.set(obj, i);
+      }
+      // Usually nothing can name the new objects yet; else another process saw them first and
+      // gave them handles (owner 0): adopted, with the creator's metadata.
+      const m = created.some((c) => this.couldBeRecorded(infos.get(c.object)!)) ? (await this.scan([], infos))?.m : undefined;
+      const handles = new Map<number, number>();
+      let next = this.journal.next;
+      for (const c of created) handles.set(c.object, ((p) => (p && !p.ambiguous ? p.h : next++))(m?.byObj.get(c.object)));
+      const entries: Entry[] = [];
+      for (const c of created) {
+        const [h, i] = [handles.get(c.object)!, infos.get(c.object)!];
+        const partner = c.partner === undefined ? undefined : (handles.get(c.partner) ?? m?.byObj.get(c.partner)?.h);
+        const existing = this.rec(h);
+        if (!existing) entries.push(this.addEntry(h, i, c.meta, true, partner, this.mineNow().at(-1)));
+        else entries.push({ t: 'meta', h, ...c.meta, shared: [...c.meta.shared] });
+        if (existing && !existing.fp && i.fp) entries.push({ t: 'fp', h, fp: i.fp, pm: i.cls === CKO.PRIVATE_KEY ? i.pub : undefined });
+        this.resolved.set(h, i);
+      }
+      await this.record(entries);
+      return created.map((c) => handles.get(c.object)!);
+    });
   }
 
   /**
@@ -84,30 +91,32 @@ export abstract class Generations extends Ledger {
     return out;
   }
 
+  /** A generation of token keys is about to start: durable before it does. */
   intend(what: { label: string; id?: Buffer; meta: KeyMeta }): Promise<void> {
-    return this.run(() =>
-      this.locked(async () => {
-        const g = randomBytes(8).toString('hex');
-        const { owner, shared, mValue } = what.meta;
-        const id = (what.id ?? Buffer.alloc(0)).toString('hex');
-        await this.record([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
-        this.mineNow().push(g);
-      }),
-    );
+    return this.write(async () => {
+      const g = randomBytes(8).toString('hex');
+      const { owner, shared, mValue } = what.meta;
+      const id = (what.id ?? Buffer.alloc(0)).toString('hex');
+      await this.record([{ t: 'intent', g, sid: SESSION_INSTANCE, label: what.label, id, owner, shared: [...shared], mValue, ts: Date.now() }]);
+      this.mineNow().push(g);
+    });
   }
 
   private mineNow(): string[] {
     return this.scopes.getStore() ?? this.mine;
   }
 
+  /** Runs one command: the generations it announces are settled by its own settle(). */
   scope<T>(fn: () => Promise<T>): Promise<T> {
     return this.scopes.run([], fn);
   }
 
+  /** The command could not destroy what it made: its generations stay open for the next process. */
   unsettled(): void {
     this.mineNow().length = 0;
   }
 
+  /** The command's outcome is out (printed, or rolled back); `delivered`: its warnings were shown too. */
   settle(delivered: boolean): Promise<void> {
     const mine = this.mineNow();
     const done = [...mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
@@ -120,6 +129,7 @@ export abstract class Generations extends Ledger {
     });
   }
 
+  /** What a recovery did, for the operator; drained on read. */
   takeWarnings(): string[] {
     return this.warnings.splice(0);
   }

@@ -14,7 +14,12 @@ import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
 import { processAlive, startTime } from '../proc.js';
-import type { KeyMeta } from './api.js';
+
+export interface KeyMeta {
+  owner: number;
+  shared: number[];
+  mValue: number;
+}
 
 /** What identifies a recorded key (fingerprint.ts); label and id (hex) as last recorded. */
 export interface KeyFields {

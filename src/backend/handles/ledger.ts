@@ -8,10 +8,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidHandle } from '../../kmu/errors.js';
 import { CKA, CKO, CKR, tokenCheckValue, type AttributeRead, type AttributeValue, type Session, type Template } from '../../p11/index.js';
 import { withLock } from '../lock.js';
-import type { HandleStoreOptions, KeyMeta } from './api.js';
 import { FIRST_READ, describe, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
-import { Journal, SESSION_INSTANCE, applyChange, recordOf, type Entry, type Rec } from './journal.js';
+import { Journal, SESSION_INSTANCE, applyChange, recordOf, type Entry, type KeyMeta, type Rec } from './journal.js';
 import { reconcile, type Match } from './reconcile.js';
+
+export interface HandleStoreOptions {
+  /** First handle number when the store is created (default 262145, kmu-like). */
+  firstHandle?: number;
+  /** True while the session sees every object (a user is logged in): keys gone are tombstoned. */
+  fullView?: () => boolean;
+  /** Wait at most this long for another process's turn at the journal (default 30 s). */
+  lockTimeoutMs?: number;
+  /** Tombstone foreign deletions only for records older than this (default 10 s). */
+  tombstoneAfterMs?: number;
+  /** The token reports CKA_UNIQUE_ID (PKCS#11 3.0). */
+  uniqueId?: boolean;
+  /** Compact the journal at open past this many lines and twice the live records (default 4096). */
+  compactLines?: number;
+}
 
 export const ZERO_META: KeyMeta = { owner: 0, shared: [], mValue: 0 };
 const code = (e: unknown) => (e as { code?: unknown } | undefined)?.code;
@@ -68,8 +82,6 @@ export abstract class Ledger {
   protected readonly sessionRecs: Map<number, Rec>;
   /** What each handle named when this store last resolved or registered it. */
   protected readonly resolved = new Map<number, ObjInfo>();
-  /** Originals replaced by a copy (replace()): named by the copy's handle while unchanged. */
-  protected readonly retired = new Map<number, { h: number; readHash: string }>();
   /** Tombstone candidates a narrower look found still present. */
   private readonly notGone = new Set<number>();
   /** Whole-token looks made by this store. */
@@ -104,6 +116,11 @@ export abstract class Ledger {
   protected locked<T>(fn: () => Promise<T>): Promise<T> {
     const held = async () => (await this.journal.refresh(), await fn());
     return withLock(join(this.dir, 'handles.lock'), held, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
+  }
+
+  /** run(), under the lock. */
+  protected write<T>(fn: () => Promise<T>): Promise<T> {
+    return this.run(() => this.locked(fn));
   }
 
   /**
@@ -155,13 +172,6 @@ export abstract class Ledger {
     }
   }
 
-  /** The handle of a replaced original (replace()), while it is unchanged. */
-  protected retiredHandle(i: ObjInfo): number | undefined {
-    const r = this.retired.get(i.obj);
-    if (r && r.readHash !== i.readHash) this.retired.delete(i.obj);
-    return r?.readHash === i.readHash ? r.h : undefined;
-  }
-
   /** The whole token, with `also` (undefined if one of them is gone) and `known` (described already). */
   protected async scan(also: number[] = [], known = new Map<number, ObjInfo>()): Promise<Scan | undefined> {
     this.scans++;
@@ -173,9 +183,8 @@ export abstract class Ledger {
       const i = known.get(o) ?? (await this.read(o));
       if (!i && !found.has(o)) return undefined;
       if (!i) trouble = true;
-      else if (this.retiredHandle(i) === undefined) objs.push(i);
+      else objs.push(i);
     }
-    for (const o of this.retired.keys()) if (!found.has(o)) this.retired.delete(o);
     return { m: await reconcile(objs, this.liveRecords()), trouble, next };
   }
 

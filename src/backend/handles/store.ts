@@ -1,38 +1,36 @@
-// The handle store's API: kmu handles kept in a journal beside the token, matched to the
-// token's objects again in every process by what the objects are. Crash order (kill -9 at any
-// moment leaves journal and token consistent):
-//  - generation: generations.ts; allocation, tombstones, meta changes: ledger.ts.
-//  - deletion: resolve, C_DestroyObject, remove(). A crash in between leaves a record whose key
-//    is gone: reported deleted, never matched to another key.
-//  - session -> token: C_CopyObject(CKA_TOKEN=true), replace(), C_DestroyObject(original). A
-//    crash before replace() is durable leaves the copy without a record (first seen: new handle).
+// The handle store (README "Key handles"): kmu handles kept in a journal beside the token and
+// matched to its objects again in every process by what they are. Crash order, kill -9 at any
+// moment leaving journal and token consistent: generations in generations.ts; deletion is
+// resolve, C_DestroyObject, remove() (in between, the handle names a key gone: deleted);
+// session -> token is C_CopyObject, replace() (a copy without a record is seen as new).
 // resolve() and list() look near the objects concerned first (the objects of their label and
 // id); the whole token is read and matched only when that look leaves doubt.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidHandle } from '../../kmu/errors.js';
 import { CKA, CKO, type Session } from '../../p11/index.js';
-import type { HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
 import { halfMade, type ObjInfo } from './fingerprint.js';
 import { Generations } from './generations.js';
-import { SESSION_INSTANCE, type Rec } from './journal.js';
-import { ZERO_META } from './ledger.js';
+import { SESSION_INSTANCE, type KeyMeta, type Rec } from './journal.js';
+import { ZERO_META, type HandleStoreOptions } from './ledger.js';
 import { reconcile, type Match, type Pairing } from './reconcile.js';
 
-export type { CreatedObject, HandleStore, HandleStoreOptions, KeyMeta } from './api.js';
-export { SESSION_INSTANCE } from './journal.js';
+export type { CreatedObject } from './generations.js';
+export type { KeyMeta } from './journal.js';
+export type { HandleStoreOptions } from './ledger.js';
+
+/** What commands and the session use of the store. */
+export type HandleStore = Pick<
+  FileHandleStore,
+  'register' | 'registerReads' | 'resolve' | 'list' | 'meta' | 'publicValue' | 'replace' | 'setMeta' | 'remove' | 'updated' | 'intend' | 'settle' | 'scope' | 'unsettled' | 'recover' | 'takeWarnings' | 'close'
+>;
 
 const bucket = (x: Pick<Rec, 'cls' | 'tok' | 'fam' | 'hint'>) => `${x.cls}|${x.tok}|${x.fam}|${x.hint}`;
 /** Past this many C_FindObjects (each a pass over the token in the module), one scan is cheaper. */
 const NEAR_FINDS = 32;
-/** A look near some objects: `complete`, the hints whose every object is in view. */
-interface Near {
-  m: Match;
-  complete: Set<string>;
-  retired: Map<number, number>;
-  withFp?: Set<string>;
-}
+/** A look near some objects; `complete`: the hints whose every object is in view. */
+type Near = { m: Match; complete: Set<string>; withFp?: Set<string> };
 
-export class FileHandleStore extends Generations implements HandleStore {
+export class FileHandleStore extends Generations {
   /**
    * `objects` and, for those without key material of their own, every object of their label
    * and id, reconciled with the records that could pair with them. Undefined when one is gone
@@ -40,14 +38,9 @@ export class FileHandleStore extends Generations implements HandleStore {
    */
   private async near(objects: number[], complete = new Set<string>()): Promise<Near | undefined> {
     const view = new Map<number, ObjInfo>();
-    const retired = new Map<number, number>();
-    const look = async (obj: number): Promise<ObjInfo | undefined> => {
+    const look = async (obj: number) => {
       const i = view.get(obj) ?? (await this.read(obj));
-      if (!i || halfMade(i)) return undefined;
-      const h = this.retiredHandle(i);
-      if (h === undefined) view.set(obj, i);
-      else retired.set(obj, h);
-      return i;
+      if (i && !halfMade(i)) return view.set(obj, i).get(obj);
     };
     for (const obj of objects) {
       const i = await look(obj);
@@ -60,7 +53,7 @@ export class FileHandleStore extends Generations implements HandleStore {
     const objs = [...view.values()];
     const [fps, hints] = [new Set(objs.map((o) => o.fp)), new Set(objs.map((o) => o.hint))];
     const records = this.liveRecords().filter((r) => hints.has(r.hint) || (r.fp !== undefined && fps.has(r.fp)));
-    return { m: await reconcile(objs, records), complete, retired };
+    return { m: await reconcile(objs, records), complete };
   }
 
   /**
@@ -76,6 +69,7 @@ export class FileHandleStore extends Generations implements HandleStore {
     return near.complete.has(i.hint) && !near.withFp.has(bucket(i));
   }
 
+  /** The PKCS#11 object a handle names. Throws KmuError 0xa8 if unknown, deleted, gone or ambiguous. */
   resolve(handle: number): Promise<number> {
     return this.run(async () => {
       const r = this.liveRecord(handle);
@@ -88,19 +82,20 @@ export class FileHandleStore extends Generations implements HandleStore {
         if (near && this.sure(p, near)) i = near.m.info.get(p.obj);
       }
       for (let attempt = 0; !i; attempt++) {
-        const scan = (await this.scan())!;
+        const { m, trouble } = (await this.scan())!;
         this.liveRecord(handle);
-        const p = scan.m.byHandle.get(handle);
-        if (!p && scan.trouble && attempt < 3) await sleep(20 * (attempt + 1));
+        const p = m.byHandle.get(handle);
+        if (!p && trouble && attempt < 3) await sleep(20 * (attempt + 1));
         else if (!p) throw invalidHandle(handle, 'key not on the token (deleted)');
         else if (p.ambiguous) throw invalidHandle(handle, 'ambiguous: several keys on the token fit it, and neither CKA_PUBLIC_KEY_INFO nor a public half of their own tells them apart');
-        else i = scan.m.info.get(p.obj);
+        else i = m.info.get(p.obj);
       }
       this.resolved.set(handle, i);
       return i.obj;
     });
   }
 
+  /** kmu handles for objects C_FindObjects found (unseen keys get new handles), same order. */
   list(objects: number[]): Promise<number[]> {
     return this.run(async () => (await this.listNear(objects)) ?? (await this.listAll(objects)));
   }
@@ -109,26 +104,22 @@ export class FileHandleStore extends Generations implements HandleStore {
   private async listNear(objects: number[]): Promise<number[] | undefined> {
     const near = await this.near(objects);
     if (!near) return undefined;
-    const handles = new Map(near.retired);
-    const fresh: ObjInfo[] = [];
+    const handles = new Map<number, number>();
+    const fresh = new Set<ObjInfo>();
     for (const obj of objects) {
-      const p = near.m.byObj.get(obj);
-      const i = near.m.info.get(obj)!;
+      const [p, i] = [near.m.byObj.get(obj), near.m.info.get(obj)!];
       if (this.sure(p, near)) handles.set(obj, p.h);
-      else if (handles.has(obj) || fresh.includes(i)) continue;
       else if (p || this.couldBeRecorded(i)) return undefined;
-      else fresh.push(i);
+      else fresh.add(i);
     }
-    const ok =
-      !fresh.length ||
-      (await this.locked(async () => {
-        if (fresh.some((i) => this.couldBeRecorded(i))) return false;
-        const next = this.journal.next;
-        await this.record(fresh.map((i, k) => this.addEntry(next + k, i, ZERO_META, false)));
-        fresh.forEach((i, k) => handles.set(i.obj, next + k));
-        return true;
-      }));
-    return ok ? objects.map((obj) => handles.get(obj)!) : undefined;
+    const added = async () => {
+      if ([...fresh].some((i) => this.couldBeRecorded(i))) return false;
+      let h = this.journal.next;
+      for (const i of fresh) handles.set(i.obj, h++);
+      await this.record([...fresh].map((i) => this.addEntry(handles.get(i.obj)!, i, ZERO_META, false)));
+      return true;
+    };
+    return !fresh.size || (await this.locked(added)) ? objects.map((obj) => handles.get(obj)!) : undefined;
   }
 
   private async listAll(objects: number[]): Promise<number[]> {
@@ -136,11 +127,9 @@ export class FileHandleStore extends Generations implements HandleStore {
       const scan = await this.scan(objects);
       if (scan) {
         const m = await this.commit(scan, objects);
-        return objects.map((obj) => {
-          const h = this.retired.get(obj)?.h ?? m.byObj.get(obj)?.h;
-          if (h === undefined) throw new Error(`kmu11: no handle for object ${obj}`);
-          return h;
-        });
+        const hs = objects.map((obj) => m.byObj.get(obj)?.h);
+        if (hs.includes(undefined)) throw new Error(`kmu11: no handle for object ${objects[hs.indexOf(undefined)]}`);
+        return hs as number[];
       }
       // Gone since the caller's C_FindObjects, or renumbered while another process changed the token.
       if (attempt >= 2) throw new Error(`kmu11: an object found is no longer on the token`);
@@ -148,6 +137,7 @@ export class FileHandleStore extends Generations implements HandleStore {
     }
   }
 
+  /** Owner, shared users, m_value. Throws KmuError 0xa8 for an unknown or deleted handle. */
   meta(handle: number): Promise<KeyMeta> {
     return this.run(async () => {
       const { owner, shared, mValue } = this.liveRecord(handle);
@@ -155,6 +145,7 @@ export class FileHandleStore extends Generations implements HandleStore {
     });
   }
 
+  /** A private key's public value (EC point, DSA y): as recorded, else as resolve() learned it. */
   publicValue(handle: number): Promise<Buffer | undefined> {
     return this.run(async () => {
       const r = this.liveRecord(handle);
@@ -163,58 +154,53 @@ export class FileHandleStore extends Generations implements HandleStore {
     });
   }
 
-  /** Records the new label and id, so that later processes find the key by them at once. */
+  /** The key's CKA_LABEL or CKA_ID was changed here: recorded, so that later processes find it at once. */
   updated(handle: number): Promise<void> {
-    return this.run(() =>
-      this.locked(async () => {
-        const r = this.rec(handle);
-        const was = this.resolved.get(handle);
-        const i = r && !r.dead && was ? await this.read(was.obj) : undefined;
-        if (!r || !i || i.cls !== r.cls || i.fam !== r.fam || (i.fp && r.fp && i.fp !== r.fp) || i.hint === r.hint) return;
-        await this.record([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
-      }),
-    );
+    return this.write(async () => {
+      const r = this.rec(handle);
+      const was = this.resolved.get(handle);
+      const i = r && !r.dead && was ? await this.read(was.obj) : undefined;
+      if (!r || !i || i.cls !== r.cls || i.fam !== r.fam || (i.fp && r.fp && i.fp !== r.fp) || i.hint === r.hint) return;
+      await this.record([{ t: 'hint', h: handle, hint: i.hint, label: i.label, id: i.id.toString('hex') }]);
+    });
   }
 
   setMeta(handle: number, meta: KeyMeta): Promise<void> {
-    return this.run(() =>
-      this.locked(async () => {
-        this.liveRecord(handle);
-        await this.record([{ t: 'meta', h: handle, ...meta, shared: [...meta.shared] }]);
-      }),
-    );
+    return this.write(async () => {
+      this.liveRecord(handle);
+      await this.record([{ t: 'meta', h: handle, ...meta, shared: [...meta.shared] }]);
+    });
   }
 
-  replace(handle: number, newObject: number): Promise<void> {
-    return this.run(() =>
-      this.locked(async () => {
-        const r = this.liveRecord(handle);
-        const old = this.resolved.get(handle)?.obj ?? (await this.scan())?.m.byHandle.get(handle)?.obj;
-        let i = await this.readSettled(newObject);
-        if (!i) throw new Error(`kmu11: object ${newObject} is not on the token`);
-        // A copy holds the same key: a private key's public value is the original's.
-        if (i.cls === CKO.PRIVATE_KEY && !i.fp && r.cls === i.cls && r.fam === i.fam) i = { ...i, fp: r.fp, pub: r.pm };
-        const { cls, fam, tok, hint, label, fp } = i;
-        const sid = tok ? undefined : SESSION_INSTANCE; // a copy this process just made
-        const pm = cls === CKO.PRIVATE_KEY ? i.pub : undefined;
-        await this.record([{ t: 'rep', h: handle, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp: fp ?? r.fp, pm: pm ?? r.pm, ts: Date.now() }]);
-        const o = old !== undefined && old !== newObject ? await this.read(old) : undefined;
-        if (o) this.retired.set(o.obj, { h: handle, readHash: o.readHash });
-        this.resolved.set(handle, i);
-      }),
-    );
+  /**
+   * The key named `handle` is now `copy` (session -> token); then `original`, a session object
+   * of this process that nobody else sees, is destroyed in the same turn (it would die with the
+   * session anyway, so failing to destroy it changes nothing).
+   */
+  replace(handle: number, copy: number, original: number): Promise<void> {
+    return this.write(async () => {
+      const r = this.liveRecord(handle);
+      let i = await this.readSettled(copy);
+      if (!i) throw new Error(`kmu11: object ${copy} is not on the token`);
+      // A copy holds the same key: a private key's public value is the original's.
+      if (i.cls === CKO.PRIVATE_KEY && !i.fp && r.cls === i.cls && r.fam === i.fam) i = { ...i, fp: r.fp, pub: r.pm };
+      const { cls, fam, tok, hint, label, fp } = i;
+      const sid = tok ? undefined : SESSION_INSTANCE; // a copy this process just made
+      const pm = cls === CKO.PRIVATE_KEY ? i.pub : undefined;
+      await this.record([{ t: 'rep', h: handle, cls, fam, tok, sid, hint, label, id: i.id.toString('hex'), fp: fp ?? r.fp, pm: pm ?? r.pm, ts: Date.now() }]);
+      this.resolved.set(handle, i);
+      await this.session.destroyObject(original).catch(() => undefined);
+    });
   }
 
+  /** The key was destroyed (after a successful C_DestroyObject). */
   remove(handle: number): Promise<void> {
-    return this.run(() =>
-      this.locked(async () => {
-        const r = this.rec(handle);
-        if (!r) throw invalidHandle(handle, 'unknown');
-        this.resolved.delete(handle);
-        if (!r.dead) await this.record([{ t: 'del', h: handle, ts: Date.now() }]);
-        for (const [o, x] of this.retired) if (x.h === handle) this.retired.delete(o);
-      }),
-    );
+    return this.write(async () => {
+      const r = this.rec(handle);
+      if (!r) throw invalidHandle(handle, 'unknown');
+      this.resolved.delete(handle);
+      if (!r.dead) await this.record([{ t: 'del', h: handle, ts: Date.now() }]);
+    });
   }
 
   /** Every handle not tombstoned (token keys, and this process's session keys), ascending. */
