@@ -289,7 +289,7 @@ function expectHelp(ours: string[], page: string[]) {
 
 /**
  * Each mode has its own token: the pages import the same key files (imSymKey), and two keys
- * nothing tells apart are refused as ambiguous by the handle store (backend/handles.ts).
+ * nothing tells apart are refused as ambiguous by the handle store (backend/handles/store.ts).
  */
 const homes = new Map<Mode, ReturnType<typeof makeHome>>();
 /** `<mode> <page> <page handle>` → our stand-in key (each mode and page has its own: examples delete them). */
