@@ -90,8 +90,6 @@ export abstract class Ledger {
   private queue: Promise<unknown> = Promise.resolve();
   /** The last append of the running operation, durable before it returns (run()). */
   private owed = 0;
-  /** Generations settled whose "done" the next append carries (settle()). */
-  protected readonly doneSoon: string[] = [];
 
   constructor(
     readonly dir: string,
@@ -242,13 +240,7 @@ export abstract class Ledger {
       else applyChange(r, e as Entry & { h: number });
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
-    // Generations settled meanwhile go along (settle() writes them itself if nothing else does).
-    const carried = this.doneSoon.splice(0);
-    durable.push(...carried.map((g) => ({ t: 'done' as const, g })));
-    const n = await this.journal.append(durable).catch((e: unknown) => {
-      this.doneSoon.unshift(...carried);
-      throw e;
-    });
+    const n = await this.journal.append(durable);
     // "done" alone is not waited for: kill -9 needs only the write; if an OS crash loses it, the
     // intent reads as a killed generation, whose recovery only repeats what was already done.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;
