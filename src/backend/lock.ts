@@ -107,6 +107,19 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   }
 }
 
+/**
+ * The lock at `lockPath` until the returned release() is called: for a holder whose hold spans
+ * several operations (the handle store keeps it for the turns queued behind the one that took it).
+ */
+export async function acquireLock(lockPath: string, opts: LockOptions = {}): Promise<() => Promise<void>> {
+  let taken!: () => void;
+  let release!: () => void;
+  const got = new Promise<void>((r) => (taken = r));
+  const held = withLock(lockPath, () => (taken(), new Promise<void>((r) => (release = r))), opts);
+  await Promise.race([got, held]);
+  return async () => (release(), await held.catch(() => undefined));
+}
+
 // Wakes when the turn comes (or, with a timeout, when the turn may have stalled), never
 // polling: a Promise.race on `before` every 50 ms added a reaction to it each time, and
 // hundreds of library calls queued for minutes grew the heap by gigabytes.

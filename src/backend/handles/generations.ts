@@ -121,8 +121,10 @@ export abstract class Generations extends Ledger {
     const mine = this.mineNow();
     const done = [...mine, ...(delivered && this.warnings.length === 0 ? this.recovered : [])];
     if (done.length === 0) return Promise.resolve();
-    return this.write(async () => {
-      await this.record(done.map((g) => ({ t: 'done', g })));
+    // An append of an operation queued before this turn (a parallel batch) may carry them.
+    this.doneSoon.push(...done);
+    return this.run(async () => {
+      if (done.some((g) => this.doneSoon.includes(g))) await this.locked(() => this.record([]));
       for (const list of [mine, this.recovered]) list.splice(0, list.length, ...list.filter((g) => !done.includes(g)));
     });
   }

@@ -110,6 +110,9 @@ export class Journal {
   next: number;
   /** Valid lines applied (the compaction decision). */
   lines = 0;
+  /** While this process holds the lock nobody else appends: once reread, current. */
+  private held = false;
+  private current = false;
   private fh?: fs.FileHandle;
   private ino = -1;
   /** Bytes applied, and the size last seen (past `pos`: a line not yet whole). */
@@ -127,8 +130,13 @@ export class Journal {
     this.next = firstHandle;
   }
 
+  hold(held: boolean): void {
+    [this.held, this.current] = [held, false];
+  }
+
   /** Read what other processes appended (or the whole file, if it was replaced). */
   async refresh(create = false): Promise<void> {
+    if (this.current) return;
     let st = await fs.stat(this.path).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT' && !create) return undefined;
       if (e.code !== 'ENOENT') throw e;
@@ -145,6 +153,7 @@ export class Journal {
       [this.pos, this.lines, this.next] = [0, 0, this.firstHandle];
     }
     this.size = st!.size;
+    this.current = this.held;
     if (this.size <= this.pos) return;
     const b = Buffer.alloc(this.size - this.pos);
     let got = 0;
@@ -190,6 +199,7 @@ export class Journal {
     const data = Buffer.concat([Buffer.from(this.size > this.pos ? '\n' : ''), encode([...first, ...entries])]);
     for (let off = 0; off < data.length; ) off += (await this.fh!.write(data, off, data.length - off, null)).bytesWritten;
     const n = ++this.written;
+    this.current = false;
     await this.refresh();
     // Each number claimed must now be ours (first claim wins): only a lock that failed to exclude
     // could make us lose one; never hand out such a number.
@@ -222,6 +232,7 @@ export class Journal {
     for (const { dead, g, ...r } of this.records.values())
       if (!dead && !(r.sid && !sessionAlive(r.sid))) keep.push({ t: 'add', ...r, ...(g && this.intents.has(g) ? { g } : {}) });
     await writeFileAtomic(this.path, encode(keep), 0o600);
+    this.current = false;
     await this.refresh();
   }
 

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidHandle } from '../../kmu/errors.js';
 import { CKA, CKO, CKR, tokenCheckValue, type AttributeRead, type AttributeValue, type Session, type Template } from '../../p11/index.js';
-import { withLock } from '../lock.js';
+import { acquireLock } from '../lock.js';
 import { FIRST_READ, describe, halfMade, readsOf, type ObjInfo } from './fingerprint.js';
 import { Journal, SESSION_INSTANCE, applyChange, recordOf, type Entry, type KeyMeta, type Rec } from './journal.js';
 import { reconcile, type Match } from './reconcile.js';
@@ -73,6 +73,7 @@ export interface Scan {
   next: number;
 }
 
+const LEASE_MS = 10;
 /** Session-key records per store directory: shared by this process's stores, as the session objects are. */
 const SESSION_RECORDS = new Map<string, Map<number, Rec>>();
 
@@ -88,8 +89,12 @@ export abstract class Ledger {
   scans = 0;
   protected closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The lock while this store holds it (locked()). */
+  private lease?: { since: number; release: () => Promise<void>; timer?: NodeJS.Timeout };
   /** The last append of the running operation, durable before it returns (run()). */
   private owed = 0;
+  /** Generations settled whose "done" the next append carries (settle()). */
+  protected readonly doneSoon: string[] = [];
 
   constructor(
     readonly dir: string,
@@ -106,14 +111,39 @@ export abstract class Ledger {
     await this.journal.refresh();
     const { lines, records } = this.journal;
     if (lines > (this.opts.compactLines ?? 4096) && lines > 2 * [...records.values()].filter((r) => !r.dead).length)
-      await this.locked(() => this.journal.compact());
+      await this.write(() => this.journal.compact());
     return this;
   }
 
-  /** Under <dir>/handles.lock, the journal reread first. */
-  protected locked<T>(fn: () => Promise<T>): Promise<T> {
-    const held = async () => (await this.journal.refresh(), await fn());
-    return withLock(join(this.dir, 'handles.lock'), held, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
+  /**
+   * Under <dir>/handles.lock, the journal reread first. Operations that follow within LEASE_MS
+   * of its taking (a parallel batch) take it over without a release: taking the lock file costs
+   * about ten file operations, and other processes wait that much longer at most.
+   */
+  protected async locked<T>(fn: () => Promise<T>): Promise<T> {
+    const path = join(this.dir, 'handles.lock');
+    if (!this.lease) {
+      const release = await acquireLock(path, { timeoutMs: this.opts.lockTimeoutMs ?? 30_000 });
+      this.lease = { since: Date.now(), release };
+      this.journal.hold(true);
+    }
+    const lease = this.lease;
+    clearTimeout(lease.timer);
+    try {
+      await this.journal.refresh();
+      return await fn();
+    } finally {
+      if (!this.closed && Date.now() - lease.since < LEASE_MS) lease.timer = setTimeout(() => void this.unlock(lease), 5);
+      else await this.unlock(lease);
+    }
+  }
+
+  protected async unlock(lease = this.lease): Promise<void> {
+    if (!lease || lease !== this.lease) return;
+    clearTimeout(lease.timer);
+    this.lease = undefined;
+    this.journal.hold(false);
+    await lease.release();
   }
 
   /** run(), under the lock. */
@@ -240,7 +270,13 @@ export abstract class Ledger {
       else applyChange(r, e as Entry & { h: number });
     }
     if (reserve) durable.push({ t: 'snap', v: 2, next: reserve, ts: Date.now() });
-    const n = await this.journal.append(durable);
+    // Generations settled meanwhile go along (settle() writes them itself if nothing else does).
+    const carried = this.doneSoon.splice(0);
+    durable.push(...carried.map((g) => ({ t: 'done' as const, g })));
+    const n = await this.journal.append(durable).catch((e: unknown) => {
+      this.doneSoon.unshift(...carried);
+      throw e;
+    });
     // "done" alone is not waited for: kill -9 needs only the write; if an OS crash loses it, the
     // intent reads as a killed generation, whose recovery only repeats what was already done.
     if (n && durable.some((e) => e.t !== 'done')) this.owed = n;

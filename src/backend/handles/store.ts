@@ -211,6 +211,7 @@ export class FileHandleStore extends Generations {
   close(): Promise<void> {
     return this.run(async () => {
       this.closed = true;
+      await this.unlock();
       await this.journal.close();
     });
   }
