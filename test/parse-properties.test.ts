@@ -4,7 +4,7 @@
 // and text for the terminal never carries a control character.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatLine, maskLine, maskWords, parseLine, parseSinglecmd, SECRET_MASK, splitWords } from '../src/cli/parse.js';
+import { formatLine, maskLine, maskWords, parseLine, parseSinglecmd, SECRET_MASK, splitWords } from '../src/commands/parse.js';
 import { printable, printableLine } from '../src/cli/output.js';
 import { COMMANDS } from '../src/commands/index.js';
 import { checkOptions } from '../src/commands/options.js';

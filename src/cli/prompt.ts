@@ -5,6 +5,7 @@
 import { emitKeypressEvents } from 'node:readline';
 import { NoAnswer } from '../kmu/errors.js';
 import type { CommandContext } from '../commands/types.js';
+import type { LineSource } from '../batch.js';
 
 export { NoAnswer };
 
@@ -45,9 +46,6 @@ export function takeKeys(input: TtyIn, onKey: (...k: KeyPress) => void): () => v
     if (saved.length === 0) input.pause();
   };
 }
-
-/** The next line of a non-terminal input, shared with whoever reads commands from it. */
-export type LineSource = () => Promise<string | undefined>;
 
 export interface AskOptions {
   hidden: boolean;
@@ -117,12 +115,4 @@ export async function ask(question: string, o: AskOptions): Promise<string> {
     output.write(question);
     for (const [text, key] of o.pending?.splice(0) ?? []) onKey(text, key);
   });
-}
-
-/** A LineSource over a stream read by readline's async iterator. */
-export function lineSource(iterator: AsyncIterator<string>): LineSource {
-  return async () => {
-    const next = await iterator.next();
-    return next.done ? undefined : next.value;
-  };
 }

@@ -3,7 +3,8 @@
 import { createInterface } from 'node:readline';
 import { changePassword, resetPassword, resolveConfig, type BackendInfo, type ConfigOverrides } from '../backend/index.js';
 import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
-import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
+import { ask, Interrupted, takeKeys, type KeyPress } from './prompt.js';
+import { lineSource } from '../batch.js';
 import type { CommandRunner } from '../kmu11.js';
 
 function formatInfo(i: BackendInfo): string {

@@ -1,8 +1,8 @@
 // kmu's command syntax: `<command> [-flag value | -switch]...`, one command a line in the
 // shell and in batch, or several in a row after `singlecmd`.
 import { UsageError } from '../kmu/errors.js';
-import { findCommand, type Command } from '../commands/index.js';
-import { checkOptions } from '../commands/options.js';
+import { findCommand, type Command } from './index.js';
+import { checkOptions } from './options.js';
 
 export interface ParsedCommand {
   command: Command<any, any>;
