@@ -91,7 +91,7 @@ export function usageFailure(out: Output, e: unknown): Outcome {
 }
 
 /** One batch line as the runner sees it: its group and ordering key, or a barrier. */
-export interface Step {
+interface Step {
   group?: 'create' | 'delete';
   key?: string;
 }

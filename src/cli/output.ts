@@ -1,6 +1,5 @@
 // Where results go: kmu's text on stdout (reasons and warnings on stderr), or one JSON object
 // a command with --json.
-import type { CommandResult } from '../commands/index.js';
 import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
 import type { Output } from '../batch.js';
 import { formatSyntax, formatText, missingFlagLines, type MissingFlag, type Profile } from './text.js';
