@@ -2,10 +2,10 @@
 // kmu11 passwd): on a terminal, key by key in raw mode (hidden answers are not echoed); with no
 // terminal, the next line of standard input. Ctrl-C and Ctrl-D are answers too: interrupted,
 // and no answer.
-import { emitKeypressEvents } from 'node:readline';
+import { createInterface, emitKeypressEvents } from 'node:readline';
 import { NoAnswer } from '../kmu/errors.js';
 import type { CommandContext } from '../commands/types.js';
-import type { LineSource } from '../batch.js';
+import { lineSource, type LineSource } from '../batch.js';
 
 export { NoAnswer };
 
@@ -45,6 +45,12 @@ export function takeKeys(input: TtyIn, onKey: (...k: KeyPress) => void): () => v
     if (!wasRaw) input.setRawMode?.(false);
     if (saved.length === 0) input.pause();
   };
+}
+
+/** Standard input (not a terminal) line by line, for the batch and the questions; close() lets the process end. */
+export function stdinLines(): { next: LineSource; close(): void } {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  return { next: lineSource(rl[Symbol.asyncIterator]()), close: () => rl.close() };
 }
 
 export interface AskOptions {
