@@ -93,7 +93,7 @@ describe('parser properties', () => {
         } else {
           expect(got.error).toBeUndefined();
           expect(got.value!.command.name).toBe(c.cmd.name);
-          expect(got.value!.words).toEqual(words);
+          expect(splitWords(formatLine(words))).toEqual(words);
           expect(got.value!.options).toEqual(want.options);
           // The same command through singlecmd's reader.
           const single = attempt(() => parseSinglecmd(words));
