@@ -15,9 +15,7 @@ import { CURVES as CURVE_TABLE } from './kmu/curves.js';
 import { OBJ_ATTRS as OBJ_ATTR_TABLE } from './kmu/objAttr.js';
 import { CommandRunner } from './kmu11.js';
 import type { CommandData, CommandMap, CommandMethods, CommandName, CommandOptions, CommandResult, CurveInfo, Info, OpenOptions } from './api.js';
-import { runBatchLines } from './cli/parallel.js';
-import { lineSource } from './cli/prompt.js';
-import type { Output } from './cli/output.js';
+import { lineSource, runBatchLines, type Output } from './batch.js';
 import { UsageError } from './kmu/errors.js';
 
 export { KmuError, UsageError, SetupError } from './kmu/errors.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseLine, parseSinglecmd, splitWords } from '../src/cli/parse.js';
+import { parseLine, parseSinglecmd, splitWords } from '../src/commands/parse.js';
 import { complete } from '../src/cli/shell.js';
 import { withLock } from '../src/backend/lock.js';
 import { LOGIN, kmu11, makeHome, startKmu11 } from './helpers/cli.js';

@@ -1,5 +1,5 @@
 // kmu11 --parallel N: independent batch lines on N sessions at once, output in input order,
-// nothing observable reordered (src/cli/parallel.ts has the rule). Real embedded tokens.
+// nothing observable reordered (src/batch.ts has the rule). Real embedded tokens.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

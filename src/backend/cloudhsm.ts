@@ -36,7 +36,7 @@ const AVAILABILITY_QUORUM = 2;
 const MAX_LABEL = 127;
 
 /** CloudHSM's PKCS#11 PIN for a crypto user. */
-export function cloudHsmPin(name: string, password: string): string {
+function cloudHsmPin(name: string, password: string): string {
   return `${name}:${password}`;
 }
 

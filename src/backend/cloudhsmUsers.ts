@@ -79,10 +79,4 @@ export class CloudHsmUserMap {
     for (const [n, i] of this.ids) if (i === id) return n;
     throw new KmuError(RC.INVALID_INPUT, { detail: `user id ${id} is not a CloudHSM user kmu11 knows; listUsers shows the ids` });
   }
-
-  /** Refresh from the file (another process may have assigned ids). */
-  async reload(): Promise<void> {
-    this.ids = await this.read();
-    this.loaded = true;
-  }
 }

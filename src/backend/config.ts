@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { OpenOptions } from '../api.js';
 import { oneLine, SetupError } from '../kmu/errors.js';
 import type { BackendKind } from './backend.js';
 import { homeProblem } from './fsutil.js';
@@ -14,13 +15,8 @@ import { homeProblem } from './fsutil.js';
 export const CLOUDHSM_MODULE = '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so';
 const CLOUDHSM_MODULE_BASENAME = 'libcloudhsm_pkcs11.so';
 
-export interface ConfigOverrides {
-  module?: string;
-  token?: string;
-  home?: string;
-  /** A config file to read instead of KMU11_CONFIG / $KMU11_HOME/config.json. */
-  config?: string;
-}
+/** Sources 1 above: the library's OpenOptions, the CLI's --module, --token, --home. */
+export type ConfigOverrides = OpenOptions;
 
 /** What the config file may hold. */
 export interface ConfigFile {
@@ -75,7 +71,7 @@ function nonEmpty(v: string | undefined): string | undefined {
  * Read and validate a config file. `required`: a file named explicitly must exist; the
  * default $KMU11_HOME/config.json may be absent (returns undefined).
  */
-export function readConfigFile(path: string, required: boolean): ConfigFile | undefined {
+function readConfigFile(path: string, required: boolean): ConfigFile | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -148,7 +144,7 @@ export function readConfigFile(path: string, required: boolean): ConfigFile | un
 }
 
 /** The backend a module path implies when nothing says otherwise. */
-export function backendForModule(modulePath: string): 'cloudhsm' | 'generic' {
+function backendForModule(modulePath: string): 'cloudhsm' | 'generic' {
   return basename(modulePath) === CLOUDHSM_MODULE_BASENAME ? 'cloudhsm' : 'generic';
 }
 

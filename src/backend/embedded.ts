@@ -36,7 +36,7 @@ import {
   resetUserPassword,
 } from './users.js';
 
-export const EMBEDDED_TOKEN_LABEL = 'kmu11';
+const EMBEDDED_TOKEN_LABEL = 'kmu11';
 
 /**
  * A one-HSM cluster for -min_srv (the config file's "servers" may say otherwise), with

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
+import { describeLibrary, describeToken } from './token.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';
 import { embeddedPaths, openEmbedded } from './embedded.js';
@@ -16,46 +17,12 @@ import { openGeneric } from './generic.js';
 import { openHandleStore } from './handles/store.js';
 import { DIR_MODE, makeDirsSync, missing } from './fsutil.js';
 
-export type {
-  AttestResult,
-  Backend,
-  BackendCapabilities,
-  BackendInfo,
-  BackendKind,
-  HandleStore,
-  KeyMeta,
-  KeyPairRequest,
-  KmuUser,
-  UserListEntry,
-  UserType,
-} from './backend.js';
-export {
-  backendForModule,
-  CLOUDHSM_MODULE,
-  PROFILES,
-  readConfigFile,
-  resolveConfig,
-  type ConfigFile,
-  type ConfigOverrides,
-  type ConfigSource,
-  type Kmu11Config,
-} from './config.js';
-export { findSoftHsmModule, SOFTHSM_MODULE_PATHS } from './softhsm.js';
-export {
-  changePassword,
-  EMBEDDED_TOKEN_LABEL,
-  embeddedPaths,
-  listUsers,
-  openEmbedded,
-  resetPassword,
-  type EmbeddedPaths,
-} from './embedded.js';
+export type { Backend, BackendInfo, HandleStore, KeyMeta, KeyPairRequest, UserListEntry } from './backend.js';
+export { CLOUDHSM_MODULE, PROFILES, resolveConfig, type ConfigOverrides } from './config.js';
+export { findSoftHsmModule } from './softhsm.js';
+export { changePassword, embeddedPaths, listUsers, resetPassword } from './embedded.js';
 export { authenticateOfficer, createUser, deleteUser, registerQuorumKey, userById } from './userAdmin.js';
 export { FileHandleStore } from './handles/store.js';
-export { openGeneric } from './generic.js';
-export { cloudHsmPin, openCloudHsm } from './cloudhsm.js';
-export { TOKEN_USER_ID } from './token.js';
-export { DEFAULT_PASSWORD, MAX_LOGIN_FAILURES } from './users.js';
 
 /** The embedded token by label, or by a PKCS#11 URI naming it (token= required, the rest checked). */
 async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): Promise<Backend> {
@@ -63,17 +30,8 @@ async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): P
   const attrs = parseTokenUri(config.token);
   if (attrs.token === undefined) throw new SetupError(`the embedded token is chosen by its label: ${config.token} needs token=…`);
   const backend = await openEmbedded({ ...config, token: attrs.token }, env);
-  const [mi, si, ti] = await Promise.all([backend.module.getInfo(), backend.slot.getInfo(), backend.slot.getTokenInfo()]);
-  const candidate = {
-    slotId: backend.slot.id,
-    label: ti.label.trim(),
-    manufacturerID: ti.manufacturerID.trim(),
-    model: ti.model.trim(),
-    serialNumber: ti.serialNumber.trim(),
-    slotDescription: si.slotDescription.trim(),
-    slotManufacturer: si.manufacturerID.trim(),
-  };
-  if (!tokenMatches(attrs, candidate, { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() })) {
+  const [library, candidate] = await Promise.all([describeLibrary(backend.module), describeToken(backend.slot)]);
+  if (!tokenMatches(attrs, candidate, library)) {
     await backend.close();
     throw new SetupError(`the embedded token ${JSON.stringify(candidate.label)} (serial ${candidate.serialNumber}) does not match ${config.token}`);
   }

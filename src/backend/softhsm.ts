@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { SetupError } from '../kmu/errors.js';
 
-export const SOFTHSM_MODULE_PATHS: readonly string[] = [
+const SOFTHSM_MODULE_PATHS: readonly string[] = [
   '/usr/lib/softhsm/libsofthsm2.so',
   '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
   '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',

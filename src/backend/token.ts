@@ -54,22 +54,30 @@ export interface TokenChoice {
   label: string;
 }
 
+/** A slot's token as a PKCS#11 URI's token attributes describe it (uri.ts tokenMatches). */
+export async function describeToken(slot: Slot): Promise<TokenCandidate & { flags: number }> {
+  const [ti, si] = await Promise.all([slot.getTokenInfo(), slot.getInfo()]);
+  return {
+    slotId: slot.id,
+    label: ti.label.trim(),
+    flags: ti.flags,
+    manufacturerID: ti.manufacturerID.trim(),
+    model: ti.model.trim(),
+    serialNumber: ti.serialNumber.trim(),
+    slotDescription: si.slotDescription.trim(),
+    slotManufacturer: si.manufacturerID.trim(),
+  };
+}
+
+/** The library as a PKCS#11 URI's library-manufacturer= and library-description= describe it. */
+export async function describeLibrary(module: Module): Promise<{ manufacturerID: string; description: string }> {
+  const mi = await module.getInfo();
+  return { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() };
+}
+
 async function describeTokens(module: Module): Promise<Array<TokenCandidate & { slot: Slot; flags: number }>> {
   const out = [];
-  for (const slot of await module.getSlots(true)) {
-    const [ti, si] = await Promise.all([slot.getTokenInfo(), slot.getInfo()]);
-    out.push({
-      slot,
-      slotId: slot.id,
-      label: ti.label.trim(),
-      flags: ti.flags,
-      manufacturerID: ti.manufacturerID.trim(),
-      model: ti.model.trim(),
-      serialNumber: ti.serialNumber.trim(),
-      slotDescription: si.slotDescription.trim(),
-      slotManufacturer: si.manufacturerID.trim(),
-    });
-  }
+  for (const slot of await module.getSlots(true)) out.push({ slot, ...(await describeToken(slot)) });
   return out;
 }
 
@@ -91,8 +99,7 @@ export async function chooseToken(module: Module, choice: string | undefined, pr
     let hits: typeof tokens;
     if (choice.startsWith('pkcs11:')) {
       const attrs = parseTokenUri(choice);
-      const mi = await module.getInfo();
-      const library = { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() };
+      const library = await describeLibrary(module);
       hits = tokens.filter((t) => tokenMatches(attrs, t, library));
     } else {
       hits = tokens.filter((t) => t.label === choice);

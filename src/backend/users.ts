@@ -13,7 +13,7 @@ import { withLock } from './lock.js';
 /** The password CloudHSM's first users have on a new cluster. */
 export const DEFAULT_PASSWORD = 'password';
 /** Wrong passwords after which an account is locked (CloudHSM: five). */
-export const MAX_LOGIN_FAILURES = 5;
+const MAX_LOGIN_FAILURES = 5;
 /** CloudHSM's password length rule (createUser / changePswd). */
 const PASSWORD_MIN = 7;
 const PASSWORD_MAX = 32;

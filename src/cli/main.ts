@@ -5,11 +5,10 @@ import { PROFILES, resolveConfig } from '../backend/index.js';
 import { KmuError, NoAnswer, SetupError, UsageError } from '../kmu/errors.js';
 import { toKmuError } from '../kmu/pkcs11Codes.js';
 import { CommandRunner } from '../kmu11.js';
-import { jsonOutput, printableLine, promptOf, textOutput, type Output, type Profile } from './output.js';
-import { maskWords, parseSinglecmd } from './parse.js';
-import { askOrEnv, lineSource, type LineSource } from './prompt.js';
-import { runBatchLines } from './parallel.js';
-import { runParsed, usageFailure } from './run.js';
+import { jsonOutput, printableLine, promptOf, textOutput, type Profile } from './output.js';
+import { maskWords, parseSinglecmd } from '../commands/parse.js';
+import { askOrEnv, stdinLines } from './prompt.js';
+import { runBatchLines, runParsed, usageFailure, type Output } from '../batch.js';
 import { runShell } from './shell.js';
 import { runInfo, runPasswd } from './tools.js';
 import { runUsers } from './users.js';
@@ -88,13 +87,12 @@ class Interrupts {
 }
 
 async function runBatch(runner: CommandRunner, out: Output, interrupts: Interrupts, parallel: number): Promise<boolean> {
-  const { createInterface } = await import('node:readline');
-  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-  interrupts.stop = () => rl.close();
+  const input = stdinLines();
+  interrupts.stop = input.close;
   // A command's question (setAttribute without -v, loginHSM -hpswd) reads the next line, as a
   // terminal user types it; that line is not run. A secret is never echoed; another answer
   // shows after its question, as on the page.
-  const next = lineSource(rl[Symbol.asyncIterator]());
+  const next = input.next;
   runner.setPrompt(async (question, opts) => {
     const answer = await askOrEnv(question, opts, { hidden: opts.hidden, terminal: false, lines: next });
     out.asked(question, opts.hidden ? undefined : answer);
@@ -105,7 +103,7 @@ async function runBatch(runner: CommandRunner, out: Output, interrupts: Interrup
     return await runBatchLines(runner, next, out, { parallel, progress, stopped: () => interrupts.signal !== undefined });
   } finally {
     progress.done();
-    rl.close();
+    input.close();
   }
 }
 
@@ -117,21 +115,16 @@ async function runSinglecmd(runner: CommandRunner, words: string[], out: Output,
   // ps shows the command line: a password given with -p is masked there as soon as kmu11 runs.
   const masked = maskWords(words);
   if (masked.some((w, i) => w !== words[i])) process.title = ['kmu11', 'singlecmd', ...masked].join(' ');
-  let lines: LineSource | undefined;
-  let rl: import('node:readline').Interface | undefined;
+  let input: ReturnType<typeof stdinLines> | undefined;
   runner.setPrompt(async (question, opts) => {
     if (!process.stdin.isTTY && !opts.hidden) throw new NoAnswer();
-    if (!lines && !process.stdin.isTTY) {
-      const { createInterface } = await import('node:readline');
-      rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-      lines = lineSource(rl[Symbol.asyncIterator]());
-    }
-    return askOrEnv(question, opts, { hidden: opts.hidden, lines });
+    if (!input && !process.stdin.isTTY) input = stdinLines();
+    return askOrEnv(question, opts, { hidden: opts.hidden, lines: input?.next });
   });
   try {
     return await runCommands(runner, words, out, interrupts);
   } finally {
-    rl?.close();
+    input?.close();
   }
 }
 

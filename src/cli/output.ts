@@ -1,7 +1,7 @@
 // Where results go: kmu's text on stdout (reasons and warnings on stderr), or one JSON object
 // a command with --json.
-import type { CommandResult } from '../commands/index.js';
 import { hexCode, returnCodeText } from '../kmu/returnCodes.js';
+import type { Output } from '../batch.js';
 import { formatSyntax, formatText, missingFlagLines, type MissingFlag, type Profile } from './text.js';
 
 export type { Profile } from './text.js';
@@ -9,18 +9,6 @@ export type { Profile } from './text.js';
 /** The shell's prompt, also echoed before each batch line: kmu 3.x prints two spaces after the colon. */
 export function promptOf(profile: Profile): string {
   return profile === 'pages' ? 'Command: ' : 'Command:  ';
-}
-
-export interface Output {
-  result(r: CommandResult<any>): void;
-  syntax(command: string, syntax: string): void;
-  /** A line typed in batch mode, echoed after kmu's prompt. */
-  echo(line: string): void;
-  /** What a terminal shows between one command's output and the next prompt. */
-  between(): void;
-  /** A command's question answered from the next batch line: the answer shows after it unless secret. */
-  asked(question: string, answer: string | undefined): void;
-  fatal(message: string): void;
 }
 
 // Characters that move the cursor, recolour or reorder the terminal, or hide text: never

@@ -2,9 +2,10 @@
 // kmu11 passwd): on a terminal, key by key in raw mode (hidden answers are not echoed); with no
 // terminal, the next line of standard input. Ctrl-C and Ctrl-D are answers too: interrupted,
 // and no answer.
-import { emitKeypressEvents } from 'node:readline';
+import { createInterface, emitKeypressEvents } from 'node:readline';
 import { NoAnswer } from '../kmu/errors.js';
 import type { CommandContext } from '../commands/types.js';
+import { lineSource, type LineSource } from '../batch.js';
 
 export { NoAnswer };
 
@@ -46,8 +47,11 @@ export function takeKeys(input: TtyIn, onKey: (...k: KeyPress) => void): () => v
   };
 }
 
-/** The next line of a non-terminal input, shared with whoever reads commands from it. */
-export type LineSource = () => Promise<string | undefined>;
+/** Standard input (not a terminal) line by line, for the batch and the questions; close() lets the process end. */
+export function stdinLines(): { next: LineSource; close(): void } {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  return { next: lineSource(rl[Symbol.asyncIterator]()), close: () => rl.close() };
+}
 
 export interface AskOptions {
   hidden: boolean;
@@ -117,12 +121,4 @@ export async function ask(question: string, o: AskOptions): Promise<string> {
     output.write(question);
     for (const [text, key] of o.pending?.splice(0) ?? []) onKey(text, key);
   });
-}
-
-/** A LineSource over a stream read by readline's async iterator. */
-export function lineSource(iterator: AsyncIterator<string>): LineSource {
-  return async () => {
-    const next = await iterator.next();
-    return next.done ? undefined : next.value;
-  };
 }

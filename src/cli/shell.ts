@@ -8,10 +8,9 @@ import { ensureHome, type ConfigOverrides } from '../backend/index.js';
 import { KmuError, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import type { CommandRunner } from '../kmu11.js';
-import type { Output } from './output.js';
-import { maskLine, parseLine } from './parse.js';
+import { maskLine, parseLine } from '../commands/parse.js';
 import { askOrEnv, Interrupted, takeKeys, type KeyPress } from './prompt.js';
-import { runParsed, usageFailure, type Outcome } from './run.js';
+import { runParsed, usageFailure, type Outcome, type Output } from '../batch.js';
 
 const HISTORY_SIZE = 1000;
 

@@ -31,7 +31,7 @@ export function returned(op: string, code: number, sep = ' returned:'): string {
 
 /** "Node id 0 and err state 0x000000a8 : HSM Error: …": one line per HSM, highest id first (a token is one). */
 export function clusterLines(code: number, indent = T, title = 'Cluster Error Status', nodes = 1): string[] {
-  if (code === 0xb3)
+  if (code === RC.POLICY_VIOLATION)
     // The page's policy refusal: the cluster reports the server unavailable.
     return [`${indent}${title}`, `${indent}Node id 0 and err state ${hexCode(RC.CLUSTER_UNAVAILABLE)} : ${returnCodeText(RC.CLUSTER_UNAVAILABLE)}`];
   const state = '0x' + code.toString(16).padStart(8, '0');
@@ -46,7 +46,7 @@ const genPair =
   (sep: string): Formatter =>
   (r) =>
     r.code !== 0
-      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === 0x0c ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code, T, 'Cluster Error Status', r.data.nodes)]
+      ? ['', T + returned(r.op, r.code, sep), '', ...(r.code === RC.ATTESTATION_FAILED ? [`${T}Attestation Check : [FAIL]`, ''] : []), ...clusterLines(r.code, T, 'Cluster Error Status', r.data.nodes)]
       : [
           '',
           T + returned(r.op, 0, sep),
@@ -110,7 +110,7 @@ const FORMATTERS: Record<string, Formatter> = {
   },
   deleteKey(r) {
     // The page: an unknown handle fails in the lookup, reported as Cfm3FindKey.
-    const op = r.code === 0xa8 ? 'Cfm3FindKey' : r.op;
+    const op = r.code === RC.INVALID_HANDLE ? 'Cfm3FindKey' : r.op;
     return ['', T + returned(op, r.code), '', ...clusterLines(r.code)];
   },
   setAttribute(r) {

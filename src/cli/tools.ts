@@ -1,9 +1,8 @@
 // kmu11's own commands beside kmu's language: `info` (where the token is, for other PKCS#11
 // tools) and `passwd` (change an embedded-token user's password).
-import { createInterface } from 'node:readline';
 import { changePassword, resetPassword, resolveConfig, type BackendInfo, type ConfigOverrides } from '../backend/index.js';
 import { KmuError, NoAnswer, UsageError } from '../kmu/errors.js';
-import { ask, Interrupted, lineSource, takeKeys, type KeyPress } from './prompt.js';
+import { ask, Interrupted, stdinLines, takeKeys, type KeyPress } from './prompt.js';
 import type { CommandRunner } from '../kmu11.js';
 
 function formatInfo(i: BackendInfo): string {
@@ -38,12 +37,12 @@ export async function runInfo(runner: CommandRunner, json: boolean): Promise<num
  * the usage error when input ends first.
  */
 export async function readSecrets(questions: string[], short = 'passwd needs the old password and the new one twice'): Promise<string[]> {
-  const rl = process.stdin.isTTY ? undefined : createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-  const lines = rl && lineSource(rl[Symbol.asyncIterator]());
+  const input = process.stdin.isTTY ? undefined : stdinLines();
+  const lines = input?.next;
   const answers: string[] = [];
   // On a terminal, raw mode (no echo) for all three questions: keys typed between them are held.
   const pending: KeyPress[] = [];
-  const hold = rl ? undefined : takeKeys(process.stdin, (text, key) => void pending.push([text, key]));
+  const hold = input ? undefined : takeKeys(process.stdin, (text, key) => void pending.push([text, key]));
   try {
     for (const question of questions) answers.push(await ask(question, { hidden: true, lines, pending }));
   } catch (e) {
@@ -52,7 +51,7 @@ export async function readSecrets(questions: string[], short = 'passwd needs the
     throw e;
   } finally {
     hold?.();
-    rl?.close();
+    input?.close();
   }
   return answers;
 }

@@ -24,6 +24,7 @@ import {
   type KeyMeta,
 } from '../backend/index.js';
 import { KmuError, SetupError, UsageError } from '../kmu/errors.js';
+import { RC } from '../kmu/returnCodes.js';
 import { CommandRunner } from '../kmu11.js';
 import { readSecrets, runPasswd } from './tools.js';
 import { formatCmuUsers } from './usersText.js';
@@ -154,7 +155,7 @@ export async function runUsers(overrides: ConfigOverrides, argv: string[]): Prom
         if (!u || u.type !== 'CU') throw new UsageError(`user ${id} is not a crypto user`);
         await withHandles(overrides, async (store) => {
           const m = await store.meta(handle);
-          if (m.owner !== 0) throw new KmuError(0xc6, { detail: `key ${handle} already has an owner (user ${m.owner})` });
+          if (m.owner !== 0) throw new KmuError(RC.ACCESS_DENIED, { detail: `key ${handle} already has an owner (user ${m.owner})` });
           await store.setMeta(handle, { ...m, owner: id, shared: m.shared.filter((x) => x !== id) });
         });
         process.stdout.write(`Key ${handle} is now owned by user ${id} (${u.name})\n`);

@@ -15,7 +15,7 @@ const cell = (s: string, width: number) => (s.length < width ? s.padEnd(width) :
 const yes = (b: boolean) => (b ? 'YES' : 'NO');
 
 /** The listUsers page's table: its column positions, one row per user. */
-export function userTable(users: UserListEntry[]): string[] {
+function userTable(users: UserListEntry[]): string[] {
   return [
     `${T}Index       User ID     User Type       User Name           MofnPubKey    LoginFailureCnt         2FA`,
     ...users.map(

@@ -1,4 +1,4 @@
-import { CKA, CKM, ckaName } from '../p11/index.js';
+import { CKA, CKM } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
@@ -7,6 +7,7 @@ import { mask, maskingKey } from './lib/masking.js';
 import { resolveKey } from './lib/transfer.js';
 import { CARRIED } from './lib/transferFlags.js';
 import { writeOut } from './lib/files.js';
+import { keyHeader } from './lib/wrapFile.js';
 
 export const extractMaskedObject: Command<{ handle: number; out: string }, { handle: number; file: string; length: number }> = {
   name: 'extractMaskedObject',
@@ -33,26 +34,9 @@ extractMaskedObject -o <object-handle>
       });
     const masking = await maskingKey(ctx, true);
     const wrapped = await ctx.backend.session.wrapKey({ mechanism: CKM.AES_KEY_WRAP_PAD }, masking, key.object);
-    const attributes: Record<string, boolean> = {};
-    for (const t of carried) {
-      const val = key.view.get(t);
-      if (typeof val === 'boolean') attributes[ckaName(t)] = val;
-    }
-    const label = key.view.get(CKA.LABEL);
-    const file = await mask(
-      ctx,
-      masking,
-      {
-        class: key.view.cls,
-        keyType: key.view.keyType,
-        label: typeof label === 'string' ? label : '',
-        id: (key.view.buf(CKA.ID) ?? Buffer.alloc(0)).toString('hex'),
-        token: key.view.get(CKA.TOKEN) !== false,
-        attributes,
-        ...meta,
-      },
-      wrapped,
-    );
+    // The masked object's header as it always read: token before the attributes.
+    const { attributes, ...described } = keyHeader(key.view, carried);
+    const file = await mask(ctx, masking, { ...described, token: key.view.get(CKA.TOKEN) !== false, attributes, ...meta }, wrapped);
     writeOut(o.out, file);
     return ok(extractMaskedObject, { handle: o.handle, file: o.out, length: file.length });
   },

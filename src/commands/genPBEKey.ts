@@ -21,7 +21,7 @@ export const genPBEKey: Command<Record<string, unknown>, never> = {
     { flag: '-i', key: 'iterations', parse: v.integer(1, 100_000_000), required: true, metavar: '<iteration count>' },
     ...KEY_PAIR_FLAGS,
   ],
-  async run(ctx) {
+  async run() {
     throw new KmuError(RC.POLICY_VIOLATION, {
       detail: 'genPBEKey is not supported on FIPS-validated HSMs (the key_mgmt_util page); use genSymKey',
     });

@@ -1,3 +1,4 @@
+import type { AttributeDump } from '../api.js';
 import { KmuError, UsageError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { OBJ_ATTR_ALL, attributeDump, formatObjAttrValue, objAttr, type ObjAttr, type ObjAttrValue } from '../kmu/objAttr.js';
@@ -13,14 +14,8 @@ export interface GetAttributeOptions {
   out?: string;
 }
 
-export interface GetAttributeData {
-  handle: number;
-  all: boolean;
-  attributes: Array<{ name: string; id: number; value: string }>;
-  /** Bytes of attribute data, as kmu's "got all attributes of size N" counts them. */
-  size: number;
-  file?: string;
-}
+/** The result: the library's AttributeDump. */
+export type GetAttributeData = AttributeDump;
 
 function attribute(text: string, flag: string): number {
   if (!/^[0-9]+$/.test(text) || (Number(text) !== OBJ_ATTR_ALL && !objAttr(Number(text))))

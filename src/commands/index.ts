@@ -54,4 +54,4 @@ export function findCommand(name: string): Command<any, any> | undefined {
   return byName.get(name);
 }
 
-export type { Command, CommandContext, CommandResult, FlagSpec, OfflineContext } from './types.js';
+export type { Command, CommandContext, CommandResult } from './types.js';

@@ -1,4 +1,4 @@
-import { CKA, ckaName } from '../p11/index.js';
+import { CKA } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
@@ -7,7 +7,7 @@ import { ok, type Command } from './types.js';
 import { requireWrappingKey, resolveKey, wrapWith } from './lib/transfer.js';
 import { gcmWrap, readAad } from './lib/wrapGcm.js';
 import { CARRIED, hashFlag, ivFlag, mechanismFlag, validateWrapFlags } from './lib/transferFlags.js';
-import { withHeader } from './lib/wrapFile.js';
+import { keyHeader, withHeader } from './lib/wrapFile.js';
 import { writeOut } from './lib/files.js';
 
 export interface WrapKeyOptions {
@@ -72,19 +72,7 @@ wrapKey -k <exported-key-handle>
       wrapped = o.ivFile !== undefined ? blob : Buffer.concat([iv, blob]);
     } else wrapped = await wrapWith(ctx, o.mechanism, wrapping.object, key.object, o.hash, o.iv);
     if (o.noheader) file = wrapped;
-    else {
-      const attributes: Record<string, boolean> = {};
-      for (const t of carried) {
-        const val = key.view.get(t);
-        if (typeof val === 'boolean') attributes[ckaName(t)] = val;
-      }
-      const id = key.view.buf(CKA.ID) ?? Buffer.alloc(0);
-      const label = key.view.get(CKA.LABEL);
-      file = withHeader(
-        { mechanism: o.mechanism.id, class: key.view.cls, keyType: key.view.keyType, label: typeof label === 'string' ? label : '', id: id.toString('hex'), attributes },
-        wrapped,
-      );
-    }
+    else file = withHeader({ mechanism: o.mechanism.id, ...keyHeader(key.view, carried) }, wrapped);
     writeOut(o.out, file);
     return ok(wrapKey, { handle: o.key, wrappingKey: o.wrapping, file: o.out, length: file.length, mechanism: o.mechanism.name });
   },

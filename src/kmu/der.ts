@@ -39,7 +39,7 @@ export function tlv(tag: number, value: Buffer): Buffer {
 }
 
 /** A non-negative INTEGER from its big-endian magnitude (leading zeros dropped, a sign byte added when needed). */
-export function derInteger(magnitude: Buffer): Buffer {
+function derInteger(magnitude: Buffer): Buffer {
   let m = magnitude;
   while (m.length > 1 && m[0] === 0) m = m.subarray(1);
   if (m.length === 0) m = Buffer.from([0]);

@@ -30,7 +30,7 @@ export interface WrapMechanism {
 
 /** CloudHSM's vendor-defined mechanism ids (CKM_VENDOR_DEFINED | n), from its PKCS#11 headers. */
 const CKM_VENDOR_DEFINED = 0x80000000;
-export const CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD = CKM_VENDOR_DEFINED | 0x216f;
+const CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD = CKM_VENDOR_DEFINED | 0x216f;
 /** CloudHSM's AES-GCM that prepends the IV it generates (cloudhsm_pkcs11_vendor_defs.h). */
 export const CLOUDHSM_AES_GCM = CKM_VENDOR_DEFINED | CKM.AES_GCM;
 /** GCM: the IV length (the one CloudHSM generates) and the default tag length, in bytes. */

@@ -16,6 +16,7 @@ import { CKA, CKK, CKM, CKO, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import type { CommandContext } from '../types.js';
+import type { KeyHeader } from './wrapFile.js';
 
 const MASKING_OWNER = 0x10000;
 const LABEL = 'kmu11 masking key';
@@ -74,15 +75,8 @@ export async function maskingKey(ctx: CommandContext, create: boolean): Promise<
   return ctx.backend.exclusive(ID, make);
 }
 
-export interface MaskHeader {
-  class: number;
-  keyType: number;
-  label: string;
-  /** Hex of CKA_ID. */
-  id: string;
+export interface MaskHeader extends KeyHeader {
   token: boolean;
-  /** CKA name → boolean attribute. */
-  attributes: Record<string, boolean>;
   owner: number;
   shared: number[];
   mValue: number;

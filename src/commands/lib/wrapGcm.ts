@@ -7,7 +7,7 @@
 // the wrapping key never leaves the token. The blob is the same either way (PKCS#11 GCM
 // wrapping encrypts the key value): ciphertext then tag; the IV travels beside it.
 import { randomBytes } from 'node:crypto';
-import { CKM, Pkcs11Error, type GcmParameter, type Mechanism, type Template } from '../../p11/index.js';
+import { CKM, CKR, Pkcs11Error, type GcmParameter, type Mechanism, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { CLOUDHSM_AES_GCM, GCM_IV_BYTES, GCM_TAG_BYTES, type WrapMechanism } from '../../kmu/wrapMechanisms.js';
@@ -27,7 +27,7 @@ export interface GcmOptions {
 const gcm = (iv: Buffer, o: GcmOptions): GcmParameter => ({ type: 'gcm', iv, aad: o.aad, tagBits: 8 * (o.tagBytes ?? GCM_TAG_BYTES) });
 
 /** The token refuses the mechanism for this call (not: the key, data or parameters are wrong). */
-const refused = (e: unknown) => e instanceof Pkcs11Error && e.code === 0x70; // CKR_MECHANISM_INVALID
+const refused = (e: unknown) => e instanceof Pkcs11Error && e.code === CKR.MECHANISM_INVALID;
 
 function requireGcm(ok: boolean, m: WrapMechanism): void {
   if (!ok) throw new KmuError(RC.MECHANISM_NOT_SUPPORTED, { detail: `-m ${m.id} (${m.name}): this token offers no AES-GCM` });
@@ -83,7 +83,7 @@ export async function gcmUnwrap(
     }
     const plain = await session.decrypt(mech, wrapping, blob).catch((e: unknown) => {
       // SoftHSM 2.6 answers a GCM tag that does not verify with CKR_GENERAL_ERROR.
-      throw e instanceof Pkcs11Error && e.code === 0x05 ? new Pkcs11Error(0x40, e.fn) : e;
+      throw e instanceof Pkcs11Error && e.code === CKR.GENERAL_ERROR ? new Pkcs11Error(CKR.ENCRYPTED_DATA_INVALID, e.fn) : e;
     });
     return createFromPlaintext(session, plain, template);
   });
@@ -94,8 +94,7 @@ async function withTagCheck<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
-    // CKR_ENCRYPTED_DATA_INVALID, CKR_WRAPPED_KEY_INVALID
-    if (e instanceof Pkcs11Error && (e.code === 0x40 || e.code === 0x110))
+    if (e instanceof Pkcs11Error && (e.code === CKR.ENCRYPTED_DATA_INVALID || e.code === CKR.WRAPPED_KEY_INVALID))
       throw new KmuError(RC.INVALID_INPUT, { detail: 'unwrap failed: the GCM tag does not verify (wrong key, IV, AAD or tag size, or a changed blob)' });
     throw e;
   }

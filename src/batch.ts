@@ -1,6 +1,8 @@
-// The batch: one command a line, answered as the shell would. With --parallel N, independent
-// lines run on N PKCS#11 sessions at once; every line's output still comes in input order, and
-// nothing a user could observe is reordered.
+// kmu command lines run on a CommandRunner, for the CLI's modes and the library alike: one parsed
+// line with its result delivered (runParsed: the shell, singlecmd), and the batch (runBatchLines:
+// piped input, the library's Kmu.batch), one command a line, answered as the shell would. With
+// --parallel N, independent lines run on N PKCS#11 sessions at once; every line's output still
+// comes in input order, and nothing a user could observe is reordered.
 //
 // The dependency rule (Command.parallel):
 //  - Lines of one group in a row (key generations; key deletions) run at once, at most N.
@@ -13,15 +15,83 @@
 //    reads the line after it, and nothing runs after exit.
 // Handles differ from a serial run's (allocated as generations finish); everything else printed
 // is the same. N = 1 is the serial batch itself (one code path).
-import type { Command } from '../commands/index.js';
-import type { CommandRunner } from '../kmu11.js';
-import type { Output } from './output.js';
-import { maskLine, parseLine, type ParsedCommand } from './parse.js';
-import type { LineSource } from './prompt.js';
-import { runParsed, usageFailure, type Outcome } from './run.js';
+import { SetupError, UsageError, type KmuError } from './kmu/errors.js';
+import type { Command, CommandContext, CommandResult } from './commands/index.js';
+import { maskLine, parseLine, type ParsedCommand } from './commands/parse.js';
+import { failure, type CommandRunner } from './kmu11.js';
+
+/** Where a line's result goes: the CLI's formatters (cli/output.ts), or what Kmu.batch collects. */
+export interface Output {
+  result(r: CommandResult<any>): void;
+  syntax(command: string, syntax: string): void;
+  /** A line typed in batch mode, echoed after kmu's prompt. */
+  echo(line: string): void;
+  /** What a terminal shows between one command's output and the next prompt. */
+  between(): void;
+  /** A command's question answered from the next batch line: the answer shows after it unless secret. */
+  asked(question: string, answer: string | undefined): void;
+  fatal(message: string): void;
+}
+
+/** The next line of a non-terminal input, shared with whoever reads commands from it. */
+export type LineSource = () => Promise<string | undefined>;
+
+/** A LineSource over a stream read by readline's async iterator. */
+export function lineSource(iterator: AsyncIterator<string>): LineSource {
+  return async () => {
+    const next = await iterator.next();
+    return next.done ? undefined : next.value;
+  };
+}
+
+export interface Outcome {
+  ok: boolean;
+  exit: boolean;
+}
+
+export interface RunOptions {
+  /** The operator's interruption (the shell's Ctrl-C). */
+  signal?: AbortSignal;
+  /** A parallel batch's context on a session of its own (CommandRunner.lane). */
+  lane?: CommandContext;
+  /** Resolves once the result is on the screen (a parallel batch holds it until the lines above have printed). */
+  shown?: () => Promise<void>;
+}
+
+/**
+ * Runs one parsed command and prints its result. Setup errors (no token to talk to) propagate;
+ * every other failure becomes kmu's error result.
+ */
+export async function runParsed(runner: CommandRunner, parsed: ParsedCommand, out: Output, opts: RunOptions = {}): Promise<Outcome> {
+  const { command } = parsed;
+  if (parsed.help) {
+    out.syntax(command.name, command.syntax);
+    return { ok: true, exit: false };
+  }
+  try {
+    const deliver = async (r: CommandResult<any>) => {
+      out.result(r);
+      await opts.shown?.();
+    };
+    const result = await runner.execute(command, parsed.options, deliver, opts.signal, opts.lane);
+    return { ok: result.code === 0, exit: command.name === 'exit' };
+  } catch (e) {
+    if (e instanceof SetupError) throw e;
+    const failed = failure(command, e as KmuError | UsageError); // execute() converted it
+    if (runner.nodes > 1) (failed.data as { nodes?: number }).nodes = runner.nodes;
+    out.result(failed);
+    return { ok: false, exit: false };
+  }
+}
+
+export function usageFailure(out: Output, e: unknown): Outcome {
+  if (!(e instanceof UsageError)) throw e;
+  out.result(failure(undefined, e));
+  return { ok: false, exit: false };
+}
 
 /** One batch line as the runner sees it: its group and ordering key, or a barrier. */
-export interface Step {
+interface Step {
   group?: 'create' | 'delete';
   key?: string;
 }

@@ -1,13 +1,11 @@
 // kmu's command syntax: `<command> [-flag value | -switch]...`, one command a line in the
 // shell and in batch, or several in a row after `singlecmd`.
 import { UsageError } from '../kmu/errors.js';
-import { findCommand, type Command } from '../commands/index.js';
-import { checkOptions } from '../commands/options.js';
+import { findCommand, type Command } from './index.js';
+import { checkOptions } from './options.js';
 
 export interface ParsedCommand {
   command: Command<any, any>;
-  /** The words as typed, for echoing and --json. */
-  words: string[];
   /** `-h`: show the syntax instead of running. */
   help: boolean;
   options: Record<string, unknown>;
@@ -65,7 +63,7 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
   const takesValue = (word: string | undefined) => command.flags.some((f) => f.flag === word && f.parse);
   let end = start + 1;
   while (end < words.length && !(stopAtCommand && findCommand(words[end]!) && !takesValue(words[end - 1]))) end++;
-  if (words.slice(start + 1, end).includes('-h')) return [{ command, words: words.slice(start, end), help: true, options }, end];
+  if (words.slice(start + 1, end).includes('-h')) return [{ command, help: true, options }, end];
   let i = start + 1;
   while (i < words.length) {
     const word = words[i]!;
@@ -91,7 +89,7 @@ function readCommand(words: string[], start: number, stopAtCommand: boolean): [P
     options[spec.key] = spec.parse(value, spec.flag);
     i += 2;
   }
-  const parsed = { command, words: words.slice(start, i), help: false, options };
+  const parsed = { command, help: false, options };
   checkOptions(parsed.command, options);
   return [parsed, i];
 }
