@@ -19,7 +19,6 @@ import {
   CKU,
   Module,
   Pkcs11Error,
-  SessionPool,
   ckaName,
   ckmName,
   ckrName,
@@ -438,45 +437,9 @@ describe('keys', () => {
     await session.destroyObject(other.privateKey);
     await s.close();
   });
-
-  it('32 sessions × 30 EC generations in flight leave exactly 1920 objects', async () => {
-    const sessions = await Promise.all(Array.from({ length: 32 }, () => slot.openSession()));
-    const [pub, priv] = ecTemplates({ label: 'p11-parallel' });
-    await Promise.all(
-      sessions.map(async (s) => {
-        for (let i = 0; i < 30; i++) await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, pub, priv);
-      }),
-    );
-    const found = await session.find([{ type: CKA.LABEL, value: 'p11-parallel' }]);
-    expect(found).toHaveLength(1920);
-    const privates = await session.find([
-      { type: CKA.LABEL, value: 'p11-parallel' },
-      { type: CKA.CLASS, value: CKO.PRIVATE_KEY },
-    ]);
-    expect(privates).toHaveLength(960);
-    await session.destroyObject(found);
-    await Promise.all(sessions.map((s) => s.close()));
-  });
-
-  it('keeps the event loop ticking during DSA-2048 parameter generation', async () => {
-    let ticks = 0;
-    let running = true;
-    const tick = () => {
-      ticks++;
-      if (running) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const params = await session.generateKey({ mechanism: CKM.DSA_PARAMETER_GEN }, [
-      { type: CKA.TOKEN, value: false },
-      { type: CKA.PRIME_BITS, value: 2048 },
-    ]);
-    running = false;
-    expect(ticks).toBeGreaterThan(100);
-    await session.destroyObject(params);
-  });
 });
 
-describe('sessions and the pool', () => {
+describe('sessions', () => {
   it('a closed session refuses work; close is idempotent', async () => {
     const s = await slot.openSession({ rw: false });
     await s.close();
@@ -492,49 +455,6 @@ describe('sessions and the pool', () => {
     const err = await ro.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, pub, priv).catch((e) => e);
     expect(err).toMatchObject({ ckr: 'CKR_SESSION_READ_ONLY', fn: 'C_GenerateKeyPair' });
     await ro.close();
-  });
-
-  it('SessionPool runs work on at most N sessions and reuses them', async () => {
-    const pool = new SessionPool(slot, 4);
-    const used = new Set<number>();
-    let busy = 0;
-    let maxBusy = 0;
-    const [pub, priv] = ecTemplates({ label: 'pooled' });
-    await Promise.all(
-      Array.from({ length: 40 }, () =>
-        pool.run(async (s) => {
-          busy++;
-          maxBusy = Math.max(maxBusy, busy);
-          used.add(s.handle);
-          const pair = await s.generateKeyPair({ mechanism: CKM.EC_KEY_PAIR_GEN }, pub, priv);
-          await s.destroyObject([pair.publicKey, pair.privateKey]);
-          busy--;
-        }),
-      ),
-    );
-    expect(maxBusy).toBe(4);
-    expect(used.size).toBe(4);
-    const all = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()]);
-    expect(new Set(all).size).toBe(4);
-    let handedOver = false;
-    const waiting = pool.acquire().then((s) => {
-      handedOver = true;
-      return s;
-    });
-    await new Promise((r) => setTimeout(r, 10));
-    expect(handedOver).toBe(false);
-    const held = all[0];
-    pool.release(held);
-    expect(await waiting).toBe(held);
-    for (const s of all) pool.release(s);
-    await expect(pool.run(async () => {
-      throw new Error('task failed');
-    })).rejects.toThrow('task failed');
-    await pool.close();
-    await expect(pool.acquire()).rejects.toThrow('closed');
-    const err = await held.generateRandom(1).catch((e) => e);
-    expect(err).toMatchObject({ ckr: 'CKR_SESSION_HANDLE_INVALID' });
-    expect(() => new SessionPool(slot, 0)).toThrow(TypeError);
   });
 });
 

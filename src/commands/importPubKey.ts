@@ -1,8 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { CKA, CKK, CKO, type Template } from '../p11/index.js';
+import { CKA, CKK, CKO, tlv, type Template } from '../p11/index.js';
 import { KmuError } from '../kmu/errors.js';
 import { findCurve, oidToDer } from '../kmu/curves.js';
-import { dsaFromSpki, tlv } from '../kmu/der.js';
+import { dsaFromSpki } from '../kmu/der.js';
 import { RC } from '../kmu/returnCodes.js';
 import * as v from '../kmu/values.js';
 import { ok, type Command } from './types.js';

@@ -19,6 +19,6 @@ export type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo, Version } from './
 export { Module } from './module.js';
 export { Slot } from './slot.js';
 export { Session, type GeneratedAndRead } from './session/session.js';
-export { SessionPool } from './pool.js';
 export { tokenCheckValue } from './checkValue.js';
-export { dsaSpki, ecSpki, magnitude, pairSpki, rsaSpki, spkiPublicValue, toPem, unwrapOctetString } from './spki.js';
+export { children, integer, magnitude, tlv, type Tlv } from './der.js';
+export { dsaSpki, ecSpki, pairSpki, rsaSpki, spkiPublicValue, toPem, unwrapOctetString } from './spki.js';

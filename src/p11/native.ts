@@ -78,7 +78,6 @@ export interface NativeAddon {
 
 const loaded = loadAddon<NativeAddon>(import.meta.url);
 
-export const ADDON_PATH = loaded.path;
 
 export const addon: NativeAddon = loaded.addon;
 

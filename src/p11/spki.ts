@@ -2,35 +2,10 @@
 // exportPubKey writes as PEM, what CloudHSM's KCV of a key pair hashes, and the
 // CKA_PUBLIC_KEY_INFO the handle store writes on private keys (and reads back). Just enough DER
 // for that.
-
-function len(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v >>>= 8) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function tlv(tag: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
-}
+import { children, integer, magnitude, tlv } from './der.js';
 
 const seq = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
 const bitString = (b: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), b]));
-
-/** Strip leading zero bytes (PKCS#11 big integers, e.g. CKA_MODULUS, may come padded); keeps one byte of a zero. */
-export function magnitude(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return b.subarray(i);
-}
-
-/** A DER INTEGER from an unsigned big-endian magnitude (as PKCS#11 stores big integers). */
-function integer(mag: Buffer): Buffer {
-  const m = magnitude(mag);
-  // Zero is one 00 byte; a high bit would read as negative without a leading 00.
-  if (m.length === 0) return tlv(0x02, Buffer.from([0]));
-  return tlv(0x02, m[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m);
-}
 
 /**
  * CKA_EC_POINT is a DER OCTET STRING holding the point (PKCS#11 2.x, SoftHSM); some modules
@@ -79,30 +54,17 @@ export function pairSpki(domain: { ec?: Buffer; dsa?: { p: Buffer; q: Buffer; g:
   return domain.dsa && dsaSpki(domain.dsa.p, domain.dsa.q, domain.dsa.g, value);
 }
 
-/** One DER element at `at`: where its contents start and end. */
-function derAt(b: Buffer, at: number): { start: number; end: number } | undefined {
-  if (at + 2 > b.length) return undefined;
-  let n = b[at + 1]!;
-  let start = at + 2;
-  if (n & 0x80) {
-    const k = n & 0x7f;
-    if (k < 1 || k > 3 || start + k > b.length) return undefined;
-    n = b.readUIntBE(start, k);
-    start += k;
-  }
-  return start + n <= b.length ? { start, end: start + n } : undefined;
-}
-
 /** The public value in an EC or DSA SubjectPublicKeyInfo: the point, or y's magnitude. */
 export function spkiPublicValue(spki: Buffer, dsa: boolean): Buffer | undefined {
-  const outer = derAt(spki, 0);
-  const alg = outer && derAt(spki, outer.start);
-  const bits = alg && spki[alg.end] === 0x03 ? derAt(spki, alg.end) : undefined;
-  if (!bits || bits.end - bits.start < 2) return undefined;
-  const key = spki.subarray(bits.start + 1, bits.end);
-  if (!dsa) return key;
-  const y = key[0] === 0x02 ? derAt(key, 0) : undefined;
-  return y && magnitude(key.subarray(y.start, y.end));
+  try {
+    const [, bits] = children(children(spki)[0]?.value ?? Buffer.alloc(0));
+    if (bits?.tag !== 0x03 || bits.value.length < 2) return undefined;
+    const key = bits.value.subarray(1);
+    const [y] = dsa ? children(key) : [];
+    return !dsa ? key : y?.tag === 0x02 ? magnitude(y.value) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function toPem(spki: Buffer): string {

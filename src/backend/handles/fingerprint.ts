@@ -47,7 +47,7 @@ export const FIRST_READ = [...BASE, CKA.EC_PARAMS, CKA.EC_POINT];
 /** Everything describe() needs of an object of a known kind, in one read. */
 export const readsOf = (cls: number, kt: number, uniqueId: boolean): number[] => [...BASE, ...readsFor(cls, kt), ...(uniqueId ? [CKA.UNIQUE_ID] : [])];
 
-export const hash = (...parts: Array<string | Buffer>): string => {
+const hash = (...parts: Array<string | Buffer>): string => {
   const h = createHash('sha256');
   for (const p of parts) {
     const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;

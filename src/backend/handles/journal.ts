@@ -22,7 +22,7 @@ export interface KeyMeta {
 }
 
 /** What identifies a recorded key (fingerprint.ts); label and id (hex) as last recorded. */
-export interface KeyFields {
+interface KeyFields {
   cls: number;
   fam: string;
   tok: boolean;
@@ -66,11 +66,11 @@ function rename(o: object, names: Readonly<Record<string, string>>): Record<stri
   return out;
 }
 
-export function encode(entries: Entry[]): Buffer {
+function encode(entries: Entry[]): Buffer {
   return Buffer.from(entries.map((e) => JSON.stringify(rename(e, LONG))).map((j) => `${check(j)} ${j}\n`).join(''), 'utf8');
 }
 
-export function decodeLine(line: string): Entry | undefined {
+function decodeLine(line: string): Entry | undefined {
   const json = line.slice(17);
   if (line[16] !== ' ' || check(json) !== line.slice(0, 16)) return undefined;
   try {

@@ -67,7 +67,7 @@ export async function readObject(session: Session, obj: number, uniqueId: boolea
 
 /** A whole-token look. `trouble`: an object could not be read (nothing is tombstoned then);
  * `next`: journal.next when it began (records below it were on disk before it). */
-export interface Scan {
+interface Scan {
   m: Match;
   trouble: boolean;
   next: number;

@@ -56,7 +56,7 @@ const bucket = (x: Keyed) => `${x.cls}|${x.tok ? 1 : 0}|${x.fam}|${x.hint}`;
 const byHint = <T extends { hint: string }>(n: (t: T) => number) => (a: T, b: T) =>
   a.hint < b.hint ? -1 : a.hint > b.hint ? 1 : n(a) - n(b);
 
-export function lend(objects: ObjInfo[]): ObjInfo[] {
+function lend(objects: ObjInfo[]): ObjInfo[] {
   const key = (i: ObjInfo) => `${i.fam}\n${i.hint}`;
   const pubs = groupBy(objects.filter((i) => i.cls === CKO.PUBLIC_KEY && i.fp && i.pub), key);
   const privs = groupBy(objects.filter((i) => i.cls === CKO.PRIVATE_KEY && (i.ec || i.dsa)), key);

@@ -1,7 +1,7 @@
 // A PKCS#11 session. Each method is one job in the addon, run on the session's lane; templates
 // are encoded here by the attribute table (the addon takes bytes) and values read are decoded
 // by it. One operation at a time per session, as PKCS#11 requires; use several sessions
-// (SessionPool) for parallel work.
+// for parallel work.
 import { addonTemplate, decodeAttribute, type AttributeRead, type Template } from '../attributes.js';
 import { CKR, CKU } from '../constants.js';
 import { Pkcs11Error } from '../error.js';
