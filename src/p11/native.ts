@@ -78,7 +78,6 @@ export interface NativeAddon {
 
 const loaded = loadAddon<NativeAddon>(import.meta.url);
 
-
 export const addon: NativeAddon = loaded.addon;
 
 // The addon builds every CK_RV failure through this, so callers get

@@ -150,10 +150,7 @@ export class Session {
   generateKey(mechanism: Mechanism, template: Template): Promise<number> {
     return asPromise(() => {
       const t = addonTemplate(template);
-      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t)).then((key) => {
-        if (this.#inProcess && !makesTokenObject(t)) this.#sessionObjects.add(key);
-        return key;
-      });
+      return this.#generate([t], () => this.#native.C_GenerateKey(this.handle, mechanism, t)).then((key) => this.#made(key, t));
     });
   }
 
@@ -194,10 +191,7 @@ export class Session {
   createObject(template: Template): Promise<number> {
     return asPromise(() => {
       const t = addonTemplate(template);
-      return this.#lock.run(makesTokenObject(t), () => this.#native.C_CreateObject(this.handle, t)).then((o) => {
-        if (this.#inProcess && !makesTokenObject(t)) this.#sessionObjects.add(o);
-        return o;
-      });
+      return this.#lock.run(makesTokenObject(t), () => this.#native.C_CreateObject(this.handle, t)).then((o) => this.#made(o, t));
     });
   }
 
@@ -218,12 +212,15 @@ export class Session {
     });
   }
 
-  /** Session objects this Session made on an in-process module (Module.markInProcess). */
+  /** An object this Session made from `template`: kept when a session object of an in-process module (Module.markInProcess). */
+  #made(object: number, template: NativeTemplate): number {
+    if (this.#inProcess && !makesTokenObject(template)) this.#sessionObjects.add(object);
+    return object;
+  }
+
   #madeSessionObjects<T extends { publicKey: number; privateKey: number }>(r: T, pub: NativeTemplate, priv: NativeTemplate): T {
-    if (this.#inProcess) {
-      if (!makesTokenObject(pub)) this.#sessionObjects.add(r.publicKey);
-      if (!makesTokenObject(priv)) this.#sessionObjects.add(r.privateKey);
-    }
+    this.#made(r.publicKey, pub);
+    this.#made(r.privateKey, priv);
     return r;
   }
 
