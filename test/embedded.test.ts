@@ -293,6 +293,37 @@ describe('embedded backend: reuse, repair and races', () => {
     }
   });
 
+  it('reads the token info while another process logs in and out (SoftHSM rewrites token.object on C_Login)', async () => {
+    // Without token.lock around C_GetTokenInfo the reader failed with CKR_GENERAL_ERROR within
+    // 2 s in 4 of 4 runs (after about 500 to 4,700 reads).
+    const home = join(tempRoot(), 'readers');
+    await runChild('await (await kmu.openBackend({ home: input.home })).close(); return {};', { home });
+    const startAt = Date.now() + 1500;
+    const body = `
+      while (Date.now() < input.startAt) await new Promise((r) => setTimeout(r, 1));
+      const b = await kmu.openBackend({ home: input.home });
+      let n = 0;
+      try {
+        for (const end = Date.now() + 2000; Date.now() < end; n++) {
+          if (input.role === 'login') {
+            await b.login('CU', 'crypto_user', 'password');
+            await b.logout();
+          } else await b.info();
+        }
+      } finally {
+        await b.close();
+      }
+      return { n };`;
+    const [logins, reads] = await Promise.all([
+      runChild(body, { home, startAt, role: 'login' }),
+      runChild(body, { home, startAt, role: 'read' }),
+    ]);
+    expect(logins.error).toBeUndefined();
+    expect(reads.error).toBeUndefined();
+    expect(logins.n).toBeGreaterThan(10);
+    expect(reads.n).toBeGreaterThan(10);
+  });
+
   it('KMU11_TOKEN names the embedded token', async () => {
     const home = join(tempRoot(), 'home');
     const r = await runChild(

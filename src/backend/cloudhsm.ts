@@ -17,7 +17,7 @@ import { CloudHsmCli, CloudHsmCliError, type CliKey } from './cloudhsmCli.js';
 import { CloudHsmUserMap } from './cloudhsmUsers.js';
 import { CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
 import { CLOUDHSM_MODULE, type Kmu11Config } from './config.js';
-import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, type TokenBackendParts } from './token.js';
+import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, tokenFileTurn, type TokenBackendParts } from './token.js';
 
 /** The label CloudHSM's client gives its token (SDK 3: "cavium"); otherwise its only token is used. */
 const CLOUDHSM_TOKEN_LABELS = ['cavium'];
@@ -273,7 +273,7 @@ export async function openCloudHsm(config: Pick<Kmu11Config, 'module' | 'token' 
     const client = readClientConfig(extra.clientConfig ?? CLOUDHSM_CLIENT_CONFIG);
     const cli = new CloudHsmCli({ path: extra.cloudhsmCli, clusterId: extra.clusterId });
     const users = CloudHsmUserMap.inHome(config.home, extra.clusterId ?? 'default', extra.users);
-    const { slot, label } = await chooseToken(module, config.token, CLOUDHSM_TOKEN_LABELS);
+    const { slot, label } = await tokenFileTurn(module, config.home, () => chooseToken(module, config.token, CLOUDHSM_TOKEN_LABELS));
     const session = await openRwSession(slot, label);
     const capabilities = { sharing: true, quorum: true, servers: extra.servers ?? client.servers, attestation: true };
     const parts = { module, slot, session, home: config.home, capabilities, attestPins: extra.attest as AttestPins | undefined };

@@ -9,7 +9,7 @@ import type { Backend, KeyPairRequest, KmuUser } from './backend.js';
 import { checkPairAgainst, templatesFor, tokenRules, type TokenRules } from './tokenRules.js';
 import type { Kmu11Config } from './config.js';
 import type { AttestPins } from './attest.js';
-import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend, type TokenBackendParts } from './token.js';
+import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend, tokenFileTurn, type TokenBackendParts } from './token.js';
 
 const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
 
@@ -44,7 +44,7 @@ class GenericBackend extends TokenBackend {
 export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { module: string; extra?: Kmu11Config['extra'] }): Promise<Backend> {
   const module = await loadModule(config.module);
   try {
-    const { slot, label } = await chooseToken(module, config.token);
+    const { slot, label } = await tokenFileTurn(module, config.home, () => chooseToken(module, config.token));
     const session = await openRwSession(slot, label);
     const rules = tokenRules((await module.getInfo()).manufacturerID);
     return new GenericBackend({

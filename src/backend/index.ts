@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
-import { describeLibrary, describeToken } from './token.js';
+import { describeLibrary, describeToken, tokenFileTurn } from './token.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';
 import { embeddedPaths, openEmbedded } from './embedded.js';
@@ -30,7 +30,7 @@ async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): P
   const attrs = parseTokenUri(config.token);
   if (attrs.token === undefined) throw new SetupError(`the embedded token is chosen by its label: ${config.token} needs token=…`);
   const backend = await openEmbedded({ ...config, token: attrs.token }, env);
-  const [library, candidate] = await Promise.all([describeLibrary(backend.module), describeToken(backend.slot)]);
+  const [library, candidate] = await Promise.all([describeLibrary(backend.module), tokenFileTurn(backend.module, backend.home, () => describeToken(backend.slot))]);
   if (!tokenMatches(attrs, candidate, library)) {
     await backend.close();
     throw new SetupError(`the embedded token ${JSON.stringify(candidate.label)} (serial ${candidate.serialNumber}) does not match ${config.token}`);

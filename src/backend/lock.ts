@@ -3,7 +3,7 @@
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
-// kmu11's one lock between processes: token.lock (login), keygen-<ID hash>.lock (ID check +
+// kmu11's one lock between processes: token.lock (login, token info), keygen-<ID hash>.lock (ID check +
 // generation), handles.lock (the handle store's journal). It names its holder's host, so a home shared
 // between hosts is still locked by a holder elsewhere until the lock grows old, and its file
 // is what users see when it blocks; a holder killed with -9 on this host is seen gone at once.
@@ -25,6 +25,9 @@ export interface LockOptions {
   /** A lock older than this is taken to be abandoned (default 120 s; kmu11 holds it for well under a second). */
   staleMs?: number;
 }
+
+/** The lock around reads and rewrites of SoftHSM's token.object (token.ts tokenFileTurn). */
+export const TOKEN_LOCK = 'token.lock';
 
 /**
  * The generation lock of one key ID (beside the token, in the home): two generations with the

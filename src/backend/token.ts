@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
 import { RC } from '../kmu/returnCodes.js';
 import { toKmuError } from '../kmu/pkcs11Codes.js';
-import { CKA, CKF_TOKEN, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { CKA, CKF_TOKEN, CKK, CKM, CKO, CKR, CKU, Module, Pkcs11Error, type Session, type Slot, type TokenInfo } from '../p11/index.js';
 import type { Backend, BackendCapabilities, BackendInfo, BackendKind, KmuUser } from './backend.js';
 import { attest, sha256File, type AttestFacts, type AttestPins, type AttestResult } from './attest.js';
 import { checkMinSrv } from './cluster.js';
 import { ensurePrivateDir } from './fsutil.js';
-import { keygenLockName, withLock } from './lock.js';
+import { keygenLockName, TOKEN_LOCK, withLock } from './lock.js';
 import type { TokenRules } from './tokenRules.js';
 import { keyUri, parseTokenUri, tokenMatches, type TokenCandidate, type UriTokenInfo } from './uri.js';
 
@@ -47,6 +47,27 @@ export async function loadModule(path: string, what = 'PKCS#11 module'): Promise
     const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
     throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });
   }
+}
+
+/**
+ * Runs a call that rewrites or reads the token's own file. SoftHSM 2.6 rewrites token.object
+ * on every C_Login (it stores the token flags), truncating it first: a C_Login or
+ * C_GetTokenInfo of another process that overlaps the rewrite fails with CKR_GENERAL_ERROR,
+ * and a C_Login that overlaps another's leaves its process with no view of the token (every
+ * later call fails although C_Login itself succeeded). kmu11 processes sharing a home take
+ * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
+ * modules need no lock. A home that cannot be made leaves nowhere to meet: run unlocked.
+ */
+export async function tokenFileTurn<T>(module: Module, home: string | undefined, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
+  if (home === undefined) return fn();
+  const { manufacturerID } = await module.getInfo();
+  if (!/^SoftHSM/i.test(manufacturerID.trim())) return fn();
+  try {
+    await ensurePrivateDir(home, warnings);
+  } catch {
+    return fn();
+  }
+  return withLock(join(home, TOKEN_LOCK), fn);
 }
 
 export interface TokenChoice {
@@ -184,24 +205,9 @@ export abstract class TokenBackend implements Backend {
     return w;
   }
 
-  /**
-   * Runs a call that makes the module rewrite the token's own state. SoftHSM 2.6 rewrites
-   * token.object on every C_Login (it stores the token flags), and a process whose rewrite
-   * overlaps another's loses its view of the token: every later call fails with
-   * CKR_GENERAL_ERROR although C_Login itself succeeded. kmu11 processes sharing a home take
-   * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
-   * modules need no lock. A home that cannot be made leaves nowhere to meet: log in unlocked.
-   */
-  private async serializeTokenWrite<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.home === undefined) return fn();
-    const { manufacturerID } = await this.module.getInfo();
-    if (!/^SoftHSM/i.test(manufacturerID.trim())) return fn();
-    try {
-      await ensurePrivateDir(this.home, this.warnings);
-    } catch {
-      return fn();
-    }
-    return withLock(join(this.home, 'token.lock'), fn);
+  /** C_GetTokenInfo in the token file's turn. */
+  private tokenInfo(): Promise<TokenInfo> {
+    return tokenFileTurn(this.module, this.home, () => this.slot.getTokenInfo(), this.warnings);
   }
 
   exclusive<T>(id: Buffer, fn: () => Promise<T>): Promise<T> {
@@ -213,9 +219,7 @@ export abstract class TokenBackend implements Backend {
   }
 
   async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
-    // Read under token.lock: another process's C_Login rewriting token.object meanwhile made
-    // SoftHSM 2.6 answer CKR_GENERAL_ERROR (a generation then failed and was rolled back).
-    this.uriToken ??= this.serializeTokenWrite(() => this.slot.getTokenInfo()).catch((e: unknown) => {
+    this.uriToken ??= this.tokenInfo().catch((e: unknown) => {
       this.uriToken = undefined;
       throw e;
     });
@@ -273,7 +277,7 @@ export abstract class TokenBackend implements Backend {
   }
 
   async info(): Promise<BackendInfo> {
-    const [mi, si, ti] = await Promise.all([this.module.getInfo(), this.slot.getInfo(), this.slot.getTokenInfo()]);
+    const [mi, si, ti] = await Promise.all([this.module.getInfo(), this.slot.getInfo(), this.tokenInfo()]);
     return {
       backend: this.kind,
       modulePath: this.module.path,
@@ -296,7 +300,7 @@ export abstract class TokenBackend implements Backend {
   }
 
   async attestationFacts(): Promise<AttestFacts> {
-    const [mi, ti] = await Promise.all([this.module.getInfo(), this.slot.getTokenInfo()]);
+    const [mi, ti] = await Promise.all([this.module.getInfo(), this.tokenInfo()]);
     const v = (x: { major: number; minor: number }) => `${x.major}.${x.minor}`;
     return {
       module: { path: this.module.path, sha256: await sha256File(this.module.path) },
@@ -329,7 +333,7 @@ export abstract class TokenBackend implements Backend {
       return;
     }
     try {
-      await this.serializeTokenWrite(() => this.session.login(pin, CKU.USER));
+      await tokenFileTurn(this.module, this.home, () => this.session.login(pin, CKU.USER), this.warnings);
     } catch (e) {
       if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw toKmuError(e); // login() promises kmu's codes: the one CKR table
     }
