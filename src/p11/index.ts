@@ -14,7 +14,7 @@ export {
   type AttributeValue,
   type Template,
 } from './attributes.js';
-export type { GcmParameter, Mechanism, RsaAesParameter } from './mechanism.js';
+export { oaepParameter, pssParameter, type GcmParameter, type Mechanism, type RsaAesParameter } from './mechanism.js';
 export type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo, Version } from './info.js';
 export { Module } from './module.js';
 export { Slot } from './slot.js';

@@ -3,7 +3,7 @@
 // (SEQUENCE { r INTEGER, s INTEGER }), the form openssl makes and checks; verify also takes
 // PKCS#11's raw r || s.
 import { createHash } from 'node:crypto';
-import { CKK, CKO, type Mechanism } from '../../p11/index.js';
+import { CKK, CKO, pssParameter, type Mechanism } from '../../p11/index.js';
 import { KmuError, UsageError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import { integerSequence, integersOf } from '../../kmu/der.js';
@@ -17,10 +17,7 @@ export function signingInput(m: SignMechanism, message: Buffer): { mechanism: Me
   if (m.keyType === CKK.RSA) {
     if (!m.pss) return { mechanism: { mechanism: m.ckm }, data: message };
     const d = DIGEST_CKM[m.digest];
-    // CK_RSA_PKCS_PSS_PARAMS: three CK_ULONGs (hashAlg, mgf, sLen), native width and order.
-    const params = Buffer.alloc(24);
-    [d.hash, d.mgf, d.length].forEach((v, i) => params.writeBigUInt64LE(BigInt(v), i * 8));
-    return { mechanism: { mechanism: m.ckm, parameter: params }, data: message };
+    return { mechanism: { mechanism: m.ckm, parameter: pssParameter(d.hash, d.mgf, d.length) }, data: message };
   }
   return { mechanism: { mechanism: m.ckm }, data: createHash(m.digest).update(message).digest() };
 }

@@ -7,7 +7,7 @@
 // reaches kmu11 (or the token) through a transient session AES key whose value kmu11 made:
 // C_WrapKey/C_UnwrapKey with CKM_AES_KEY_WRAP_PAD under it, then destroyed.
 import { randomBytes } from 'node:crypto';
-import { CKA, CKK, CKM, CKO, type Mechanism, type Session, type Template } from '../../p11/index.js';
+import { CKA, CKK, CKM, CKO, oaepParameter, type Mechanism, type Session, type Template } from '../../p11/index.js';
 import { KmuError } from '../../kmu/errors.js';
 import { RC } from '../../kmu/returnCodes.js';
 import {
@@ -124,16 +124,9 @@ async function tokenMechanism(ctx: CommandContext, m: WrapMechanism, hashId?: nu
 }
 
 /** RSA-OAEP with -t's hash (SHA-1 without -t). */
-const oaepMechanism = (hashId?: number): Mechanism => ({ mechanism: CKM.RSA_PKCS_OAEP, parameter: oaepParams(hashId ?? 2) });
-
-/** CK_RSA_PKCS_OAEP_PARAMS as the module reads it: hashAlg, mgf, source, pSourceData (null), ulSourceDataLen. */
-function oaepParams(hashId: number): Buffer {
-  const h = hashType(hashId)!;
-  const b = Buffer.alloc(40);
-  b.writeBigUInt64LE(BigInt(h.ckm), 0);
-  b.writeBigUInt64LE(BigInt(h.mgf), 8);
-  b.writeBigUInt64LE(1n, 16); // CKZ_DATA_SPECIFIED, empty label
-  return b;
+function oaepMechanism(hashId?: number): Mechanism {
+  const h = hashType(hashId ?? 2)!;
+  return { mechanism: CKM.RSA_PKCS_OAEP, parameter: oaepParameter(h.ckm, h.mgf) };
 }
 
 /** wrapKey: `key` wrapped under `wrapping` with kmu mechanism `m`. */
