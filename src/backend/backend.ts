@@ -105,6 +105,12 @@ export interface Backend {
    * anything is made (a single token is one).
    */
   requireServers(minSrv: number | undefined): void;
+  /**
+   * Where this token's handle store lives: the embedded token's home; else
+   * <home>/handles/<module path, serial number and label hashed> (`home`: config.home when the
+   * backend has none). README "Key handles".
+   */
+  handleStoreDir(home: string): Promise<string>;
   /** The RFC 7512 URI of a key on this token (token info read once), for -uri and --json. */
   keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string>;
   /**

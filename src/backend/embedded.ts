@@ -135,7 +135,7 @@ async function tokenDirCount(tokenDir: string): Promise<number> {
 async function findToken(module: Module, label: string): Promise<{ slot: Slot; flags: number } | undefined> {
   for (const slot of await module.getSlots(true)) {
     const ti = await slot.getTokenInfo();
-    if (ti.label.trim() === label && ti.flags & CKF_TOKEN.TOKEN_INITIALIZED) return { slot, flags: ti.flags };
+    if (ti.label === label && ti.flags & CKF_TOKEN.TOKEN_INITIALIZED) return { slot, flags: ti.flags };
   }
   return undefined;
 }
@@ -179,7 +179,7 @@ async function ensureToken(module: Module, paths: EmbeddedPaths, label: string):
     }
     // The home has its token already: another label is a typo, never a second, empty token.
     if (initialized > 0) {
-      const labels = infos.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED).map((t) => JSON.stringify(t.label.trim()));
+      const labels = infos.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED).map((t) => JSON.stringify(t.label));
       throw new SetupError(`no token labelled ${JSON.stringify(label)} in ${paths.home} (tokens: ${labels.sort().join(', ')}); kmu11 makes its token only in an empty home`);
     }
     const free = slots.find((_, i) => !(infos[i]!.flags & CKF_TOKEN.TOKEN_INITIALIZED));
@@ -245,6 +245,11 @@ class EmbeddedBackend extends TokenBackend {
 
   listUsers(): Promise<UserListEntry[]> {
     return listUserEntries(this.paths.users);
+  }
+
+  /** The embedded token's handle store lives in its home, beside it. */
+  override async handleStoreDir(): Promise<string> {
+    return this.paths.home;
   }
 
   protected override extraInfo(): Partial<BackendInfo> {

@@ -4,8 +4,6 @@
 // and configuration here. Nothing above imports another file of src/backend/.
 // Everything that keeps kmu11 from starting is a SetupError with a one-line message and no
 // "kmu11: " prefix (the CLI adds it), e.g. "SoftHSMv2 not found (looked in …); install it with: …".
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
@@ -65,16 +63,12 @@ export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.P
 
 /**
  * The handle store for a backend's token (every backend's: PKCS#11 object handles, SDK 5's too,
- * are per session): in the embedded token's home, else in <home>/handles/<module, serial
- * number and label hashed>. README "Key handles".
+ * are per session), where the backend keeps it.
  */
 async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
-  const info = await backend.info();
-  const tag = createHash('sha256').update(`${info.modulePath}\0${info.token.serialNumber}\0${info.token.label}`).digest('hex');
-  const dir = info.home ?? join(backend.home ?? home, 'handles', tag.slice(0, 16));
   // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
-  const uniqueId = Number(info.library.cryptokiVersion.split('.')[0]) >= 3;
-  return openHandleStore(dir, backend.session, { fullView: () => backend.user !== null, uniqueId });
+  const uniqueId = (await backend.module.getInfo()).cryptokiVersion.major >= 3;
+  return openHandleStore(await backend.handleStoreDir(home), backend.session, { fullView: () => backend.user !== null, uniqueId });
 }
 
 /** The backend the configuration names and its handle store. Closes the backend again if the store cannot open. */

@@ -1,5 +1,6 @@
 // What the three backends share: loading a module, choosing a token, the one RW session
 // commands run on, PKCS#11 login/logout and its errors in kmu's words, info() and close().
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmuError, oneLine, SetupError } from '../kmu/errors.js';
@@ -41,7 +42,7 @@ export async function loadModule(path: string, what = 'PKCS#11 module'): Promise
     const module = await Module.load(path);
     // SoftHSM up to 2.6 loses objects written while another thread reads (p11/objectLock.ts).
     const { manufacturerID, libraryVersion: v } = await module.getInfo();
-    if (/^SoftHSM/i.test(manufacturerID.trim()) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
+    if (/^SoftHSM/i.test(manufacturerID) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
     return module;
   } catch (e) {
     const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
@@ -51,17 +52,17 @@ export async function loadModule(path: string, what = 'PKCS#11 module'): Promise
 
 /**
  * Runs a call that rewrites or reads the token's own file. SoftHSM 2.6 rewrites token.object
- * on every C_Login (it stores the token flags), truncating it first: a C_Login or
- * C_GetTokenInfo of another process that overlaps the rewrite fails with CKR_GENERAL_ERROR,
- * and a C_Login that overlaps another's leaves its process with no view of the token (every
- * later call fails although C_Login itself succeeded). kmu11 processes sharing a home take
+ * on every C_Login (it stores the token flags): a C_GetTokenInfo of another process that
+ * overlaps the rewrite fails with CKR_GENERAL_ERROR, and a C_Login that overlaps another's
+ * leaves its process with no view of the token (every later call fails although C_Login
+ * itself succeeded). kmu11 processes sharing a home take
  * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
  * modules need no lock. A home that cannot be made leaves nowhere to meet: run unlocked.
  */
 export async function tokenFileTurn<T>(module: Module, home: string | undefined, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
   if (home === undefined) return fn();
   const { manufacturerID } = await module.getInfo();
-  if (!/^SoftHSM/i.test(manufacturerID.trim())) return fn();
+  if (!/^SoftHSM/i.test(manufacturerID)) return fn();
   try {
     await ensurePrivateDir(home, warnings);
   } catch {
@@ -80,20 +81,20 @@ export async function describeToken(slot: Slot): Promise<TokenCandidate & { flag
   const [ti, si] = await Promise.all([slot.getTokenInfo(), slot.getInfo()]);
   return {
     slotId: slot.id,
-    label: ti.label.trim(),
+    label: ti.label,
     flags: ti.flags,
-    manufacturerID: ti.manufacturerID.trim(),
-    model: ti.model.trim(),
-    serialNumber: ti.serialNumber.trim(),
-    slotDescription: si.slotDescription.trim(),
-    slotManufacturer: si.manufacturerID.trim(),
+    manufacturerID: ti.manufacturerID,
+    model: ti.model,
+    serialNumber: ti.serialNumber,
+    slotDescription: si.slotDescription,
+    slotManufacturer: si.manufacturerID,
   };
 }
 
 /** The library as a PKCS#11 URI's library-manufacturer= and library-description= describe it. */
 export async function describeLibrary(module: Module): Promise<{ manufacturerID: string; description: string }> {
   const mi = await module.getInfo();
-  return { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim() };
+  return { manufacturerID: mi.manufacturerID, description: mi.libraryDescription };
 }
 
 async function describeTokens(module: Module): Promise<Array<TokenCandidate & { slot: Slot; flags: number }>> {
@@ -175,7 +176,7 @@ export abstract class TokenBackend implements Backend {
   private tokenLoggedIn = false;
   private closed = false;
   private mechanismList?: Promise<number[]>;
-  private uriToken?: Promise<UriTokenInfo>;
+  private tokenIdentity?: Promise<UriTokenInfo>;
   private readonly curves = new Map<string, Promise<boolean>>();
 
   constructor(parts: TokenBackendParts) {
@@ -218,12 +219,22 @@ export abstract class TokenBackend implements Backend {
     checkMinSrv(minSrv, Math.max(1, this.capabilities.servers), this.kind);
   }
 
-  async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
-    this.uriToken ??= this.tokenInfo().catch((e: unknown) => {
-      this.uriToken = undefined;
+  /** The token's label, serial number, model and manufacturer: read once (they never change). */
+  private identity(): Promise<UriTokenInfo> {
+    return (this.tokenIdentity ??= this.tokenInfo().catch((e: unknown) => {
+      this.tokenIdentity = undefined;
       throw e;
-    });
-    return keyUri(await this.uriToken, key);
+    }));
+  }
+
+  async keyUri(key: { label?: string; id?: Buffer; type: 'public' | 'private' | 'secret' }): Promise<string> {
+    return keyUri(await this.identity(), key);
+  }
+
+  async handleStoreDir(home: string): Promise<string> {
+    const { label, serialNumber } = await this.identity();
+    const tag = createHash('sha256').update(`${this.module.path}\0${serialNumber}\0${label}`).digest('hex');
+    return join(this.home ?? home, 'handles', tag.slice(0, 16));
   }
 
   attest(opts: { repin?: boolean } = {}): Promise<AttestResult> {
@@ -282,17 +293,17 @@ export abstract class TokenBackend implements Backend {
       backend: this.kind,
       modulePath: this.module.path,
       library: {
-        manufacturerID: mi.manufacturerID.trim(),
-        description: mi.libraryDescription.trim(),
+        manufacturerID: mi.manufacturerID,
+        description: mi.libraryDescription,
         version: `${mi.libraryVersion.major}.${mi.libraryVersion.minor}`,
         cryptokiVersion: `${mi.cryptokiVersion.major}.${mi.cryptokiVersion.minor}`,
       },
-      slot: { id: this.slot.id, description: si.slotDescription.trim() },
+      slot: { id: this.slot.id, description: si.slotDescription },
       token: {
-        label: ti.label.trim(),
-        manufacturerID: ti.manufacturerID.trim(),
-        model: ti.model.trim(),
-        serialNumber: ti.serialNumber.trim(),
+        label: ti.label,
+        manufacturerID: ti.manufacturerID,
+        model: ti.model,
+        serialNumber: ti.serialNumber,
         flags: ti.flags,
       },
       ...this.extraInfo(),
@@ -304,11 +315,11 @@ export abstract class TokenBackend implements Backend {
     const v = (x: { major: number; minor: number }) => `${x.major}.${x.minor}`;
     return {
       module: { path: this.module.path, sha256: await sha256File(this.module.path) },
-      library: { manufacturerID: mi.manufacturerID.trim(), description: mi.libraryDescription.trim(), version: v(mi.libraryVersion) },
+      library: { manufacturerID: mi.manufacturerID, description: mi.libraryDescription, version: v(mi.libraryVersion) },
       token: {
-        manufacturerID: ti.manufacturerID.trim(),
-        model: ti.model.trim(),
-        serialNumber: ti.serialNumber.trim(),
+        manufacturerID: ti.manufacturerID,
+        model: ti.model,
+        serialNumber: ti.serialNumber,
         firmwareVersion: v(ti.firmwareVersion),
         hardwareVersion: v(ti.hardwareVersion),
       },

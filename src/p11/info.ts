@@ -1,5 +1,6 @@
 // What C_GetInfo, C_GetSlotInfo, C_GetTokenInfo and C_GetMechanismInfo return, as the addon
-// gives them to Module and Slot.
+// gives them to Module and Slot. Text fields come without their blank padding (the addon
+// strips it).
 
 export interface Version {
   major: number;
@@ -22,7 +23,7 @@ export interface SlotInfo {
   firmwareVersion: Version;
 }
 
-/** Strings are trimmed of their blank padding; counters the token does not report are -1. */
+/** Counters the token does not report are -1. */
 export interface TokenInfo {
   label: string;
   manufacturerID: string;

@@ -30,7 +30,7 @@ export class Module {
     const module = new Module(path, native, objectLockFor(real));
     // SoftHSM is a library on local files, whatever its version: never a network round trip.
     const info = await native.C_GetInfo().catch(() => undefined);
-    if (info && /^SoftHSM/i.test(info.manufacturerID.trim())) module.markInProcess();
+    if (info && /^SoftHSM/i.test(info.manufacturerID)) module.markInProcess();
     return module;
   }
 
