@@ -92,7 +92,7 @@ describe('remote mode (the benchmark\'s networked-HSM stand-in)', () => {
     // loadModule turns the ObjectLock on for SoftHSM 2.6 only; through the remote mode it stays
     // off, and 24 token pairs made 8 at a time all land whole (SoftHSM's race would lose some).
     const code = `
-      const { loadModule } = await import(${JSON.stringify(join(REPO, 'dist/backend/token.js'))});
+      const { loadModule } = await import(${JSON.stringify(join(REPO, 'dist/backend/tokenAccess.js'))});
       const { OBJECT_LOCK } = await import(${JSON.stringify(join(REPO, 'dist/p11/module.js'))});
       const { CKA, CKM } = await import(${JSON.stringify(join(REPO, 'dist/p11/index.js'))});
       const mod = await loadModule(process.env.LIB);

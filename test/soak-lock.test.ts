@@ -6,7 +6,7 @@
 // in 3 of 6 runs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadModule } from '../src/backend/token.js';
+import { loadModule } from '../src/backend/tokenAccess.js';
 import { CKA, CKK, CKM, CKO, CKU, type Module } from '../src/p11/index.js';
 import { OBJECT_LOCK } from '../src/p11/module.js';
 import { makesTokenObject, ObjectLock } from '../src/p11/objectLock.js';

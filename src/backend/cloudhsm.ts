@@ -17,7 +17,8 @@ import { CloudHsmCli, CloudHsmCliError, type CliKey } from './cloudhsmCli.js';
 import { CloudHsmUserMap } from './cloudhsmUsers.js';
 import { CLOUDHSM_CLIENT_CONFIG, readClientConfig, waitForServers, type ClientConfig } from './cluster.js';
 import { CLOUDHSM_MODULE, type Kmu11Config } from './config.js';
-import { checkUserType, chooseToken, loadModule, openRwSession, TokenBackend, tokenFileTurn, type TokenBackendParts } from './token.js';
+import { checkUserType, TokenBackend, type TokenBackendParts } from './token.js';
+import { chooseToken, loadModule, openRwSession, tokenFileTurn } from './tokenAccess.js';
 
 /** The label CloudHSM's client gives its token (SDK 3: "cavium"); otherwise its only token is used. */
 const CLOUDHSM_TOKEN_LABELS = ['cavium'];

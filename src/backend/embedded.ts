@@ -7,7 +7,7 @@
 //   user.pin        the token's user PIN (random; C_Login after a kmu user's password checks out)
 //   users.json      kmu users: CO admin (id 1), CU crypto_user (id 2), scrypt-hashed passwords
 //   lock            held briefly while the home is set up or users.json changes
-//   token.lock      held around C_Login and C_GetTokenInfo (token.ts tokenFileTurn)
+//   token.lock      held around C_Login and C_GetTokenInfo (tokenAccess.ts tokenFileTurn)
 //
 // A complete home opens without the lock. Otherwise setup is a sequence of idempotent steps,
 // each file written atomically, all under the lock (SoftHSM loaded inside it, so it sees a
@@ -26,7 +26,8 @@ import type { Kmu11Config } from './config.js';
 import { createFileAtomic, DIR_MODE, FILE_MODE, makeDirs, missing, requirePrivate } from './fsutil.js';
 import { TOKEN_LOCK, withLock } from './lock.js';
 import { findSoftHsmModule } from './softhsm.js';
-import { checkUserType, loadModule, openRwSession, TokenBackend } from './token.js';
+import { checkUserType, TokenBackend } from './token.js';
+import { loadModule, openRwSession } from './tokenAccess.js';
 import {
   authenticate,
   changeUserPassword,
@@ -350,7 +351,7 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
       throw setupError(`cannot set up ${paths.home}`, e);
     }
     // C_Initialize reads token.object and ensureToken reads and writes it: in token.lock's turn,
-    // or another process's C_Login rewriting it meanwhile fails them (token.ts tokenFileTurn).
+    // or another process's C_Login rewriting it meanwhile fails them (tokenAccess.ts tokenFileTurn).
     return withLock(join(paths.home, TOKEN_LOCK), async () => {
       const module = await loadSoftHsm(modulePath, paths.softhsmConf);
       try {

@@ -9,7 +9,8 @@ import type { Backend, KeyPairRequest, KmuUser } from './backend.js';
 import { checkPairAgainst, templatesFor, tokenRules, type TokenRules } from './tokenRules.js';
 import type { Kmu11Config } from './config.js';
 import type { AttestPins } from './attest.js';
-import { checkUserType, chooseToken, loadModule, openRwSession, TOKEN_USER_ID, TokenBackend, tokenFileTurn, type TokenBackendParts } from './token.js';
+import { checkUserType, TOKEN_USER_ID, TokenBackend, type TokenBackendParts } from './token.js';
+import { chooseToken, loadModule, openRwSession, tokenFileTurn } from './tokenAccess.js';
 
 const GENERIC_CAPABILITIES = { sharing: false, quorum: false, servers: 1, attestation: true } as const;
 

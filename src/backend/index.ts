@@ -7,7 +7,7 @@
 import type { Backend, HandleStore } from './backend.js';
 import { SetupError } from '../kmu/errors.js';
 import { parseTokenUri, tokenMatches } from './uri.js';
-import { describeLibrary, describeToken, tokenFileTurn } from './token.js';
+import { describeLibrary, describeToken, tokenFileTurn } from './tokenAccess.js';
 import { resolveConfig, type ConfigOverrides, type Kmu11Config } from './config.js';
 import { openCloudHsm } from './cloudhsm.js';
 import { embeddedPaths, openEmbedded } from './embedded.js';

@@ -26,7 +26,7 @@ export interface LockOptions {
   staleMs?: number;
 }
 
-/** The lock around reads and rewrites of SoftHSM's token.object (token.ts tokenFileTurn). */
+/** The lock around reads and rewrites of SoftHSM's token.object (tokenAccess.ts tokenFileTurn). */
 export const TOKEN_LOCK = 'token.lock';
 
 /**

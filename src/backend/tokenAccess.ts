@@ -1,0 +1,130 @@
+// How a backend reaches its token: loading the module, choosing the token, the token file's
+// turn (SoftHSM), the RW session commands run on.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { oneLine, SetupError } from '../kmu/errors.js';
+import { CKF_TOKEN, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
+import { ensurePrivateDir } from './fsutil.js';
+import { TOKEN_LOCK, withLock } from './lock.js';
+import { parseTokenUri, tokenMatches, type TokenCandidate } from './uri.js';
+
+/** Load a PKCS#11 module, turning every way that can fail into one SetupError line. */
+export async function loadModule(path: string, what = 'PKCS#11 module'): Promise<Module> {
+  if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
+  try {
+    const module = await Module.load(path);
+    // SoftHSM up to 2.6 loses objects written while another thread reads (p11/objectLock.ts).
+    const { manufacturerID, libraryVersion: v } = await module.getInfo();
+    if (/^SoftHSM/i.test(manufacturerID) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
+    return module;
+  } catch (e) {
+    const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
+    throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });
+  }
+}
+
+/**
+ * Runs a call that rewrites or reads the token's own file. SoftHSM 2.6 rewrites token.object
+ * on every C_Login (it stores the token flags): a C_GetTokenInfo of another process that
+ * overlaps the rewrite fails with CKR_GENERAL_ERROR, and a C_Login that overlaps another's
+ * leaves its process with no view of the token (every later call fails although C_Login
+ * itself succeeded). kmu11 processes sharing a home take
+ * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
+ * modules need no lock. A home that cannot be made leaves nowhere to meet: run unlocked.
+ */
+export async function tokenFileTurn<T>(module: Module, home: string | undefined, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
+  if (home === undefined) return fn();
+  const { manufacturerID } = await module.getInfo();
+  if (!/^SoftHSM/i.test(manufacturerID)) return fn();
+  try {
+    await ensurePrivateDir(home, warnings);
+  } catch {
+    return fn();
+  }
+  return withLock(join(home, TOKEN_LOCK), fn);
+}
+
+export interface TokenChoice {
+  slot: Slot;
+  label: string;
+}
+
+/** A slot's token as a PKCS#11 URI's token attributes describe it (uri.ts tokenMatches). */
+export async function describeToken(slot: Slot): Promise<TokenCandidate & { flags: number }> {
+  const [ti, si] = await Promise.all([slot.getTokenInfo(), slot.getInfo()]);
+  return {
+    slotId: slot.id,
+    label: ti.label,
+    flags: ti.flags,
+    manufacturerID: ti.manufacturerID,
+    model: ti.model,
+    serialNumber: ti.serialNumber,
+    slotDescription: si.slotDescription,
+    slotManufacturer: si.manufacturerID,
+  };
+}
+
+/** The library as a PKCS#11 URI's library-manufacturer= and library-description= describe it. */
+export async function describeLibrary(module: Module): Promise<{ manufacturerID: string; description: string }> {
+  const mi = await module.getInfo();
+  return { manufacturerID: mi.manufacturerID, description: mi.libraryDescription };
+}
+
+async function describeTokens(module: Module): Promise<Array<TokenCandidate & { slot: Slot; flags: number }>> {
+  const out = [];
+  for (const slot of await module.getSlots(true)) out.push({ slot, ...(await describeToken(slot)) });
+  return out;
+}
+
+/**
+ * The token to use: the one `choice` names — a label, or a PKCS#11 URI (RFC 7512: token=,
+ * serial=, slot-id=, model=, manufacturer=, …); else the first of `preferred` that is present;
+ * else the only initialized token. Nothing found, or more than one token matching, is a
+ * SetupError that lists what the module offers: kmu11 never picks one of two silently.
+ */
+export async function chooseToken(module: Module, choice: string | undefined, preferred: string[] = []): Promise<TokenChoice> {
+  const tokens = await describeTokens(module);
+  const initialized = tokens.filter((t) => t.flags & CKF_TOKEN.TOKEN_INITIALIZED);
+  const describe = (list: typeof tokens) =>
+    list
+      .map((t) => `${JSON.stringify(t.label)} serial ${t.serialNumber || '-'} slot ${t.slotId}`)
+      .sort()
+      .join(', ');
+  if (choice !== undefined) {
+    let hits: typeof tokens;
+    if (choice.startsWith('pkcs11:')) {
+      const attrs = parseTokenUri(choice);
+      const library = await describeLibrary(module);
+      hits = tokens.filter((t) => tokenMatches(attrs, t, library));
+    } else {
+      hits = tokens.filter((t) => t.label === choice);
+    }
+    if (hits.length === 1) return hits[0]!;
+    const what = choice.startsWith('pkcs11:') ? choice : `labelled ${JSON.stringify(choice)}`;
+    if (hits.length > 1)
+      throw new SetupError(`${hits.length} tokens ${choice.startsWith('pkcs11:') ? 'match ' : ''}${what} in ${module.path} (${describe(hits)}); choose one with a PKCS#11 URI, e.g. --token 'pkcs11:serial=${hits[0]!.serialNumber}'`);
+    throw new SetupError(
+      `no token ${choice.startsWith('pkcs11:') ? 'matches ' : ''}${what} in ${module.path}` +
+        (initialized.length ? ` (tokens: ${describe(initialized)})` : ' (it has no initialized token)'),
+    );
+  }
+  for (const p of preferred) {
+    const hit = initialized.filter((t) => t.label === p);
+    if (hit.length === 1) return hit[0]!;
+  }
+  if (initialized.length === 1) return initialized[0]!;
+  if (initialized.length === 0) {
+    throw new SetupError(`${module.path} has no initialized token; initialize one or set KMU11_TOKEN`);
+  }
+  throw new SetupError(`${module.path} has ${initialized.length} tokens (${describe(initialized)}); choose one with KMU11_TOKEN or --token (a label or a PKCS#11 URI)`);
+}
+
+/** Open the backend's RW session, as a SetupError if the token refuses. */
+export async function openRwSession(slot: Slot, label: string): Promise<Session> {
+  try {
+    return await slot.openSession({ rw: true });
+  } catch (e) {
+    const why = e instanceof Pkcs11Error ? e.ckr : oneLine((e as Error)?.message ?? String(e));
+    throw new SetupError(`cannot open a session on token ${JSON.stringify(label)}: ${why}`, { cause: e });
+  }
+}
