@@ -66,8 +66,8 @@ export async function openBackend(overrides: ConfigOverrides = {}, env: NodeJS.P
  * are per session), where the backend keeps it.
  */
 async function handleStoreFor(backend: Backend, home: string): Promise<HandleStore> {
-  // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
   const uniqueId = (await backend.module.getInfo()).cryptokiVersion.major >= 3;
+  // Logged in, a scan sees every key: one that is gone was deleted (tombstone it).
   return openHandleStore(await backend.handleStoreDir(home), backend.session, { fullView: () => backend.user !== null, uniqueId });
 }
 

@@ -3,10 +3,11 @@
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
-// kmu11's one lock between processes: token.lock (login, token info), keygen-<ID hash>.lock (ID check +
-// generation), handles.lock (the handle store's journal). It names its holder's host, so a home shared
-// between hosts is still locked by a holder elsewhere until the lock grows old, and its file
-// is what users see when it blocks; a holder killed with -9 on this host is seen gone at once.
+// kmu11's one lock between processes: token.lock (login, token info), keygen-<ID hash>.lock
+// (ID check + generation), handles.lock (the handle store's journal). It names its holder's
+// host, so a home shared between hosts is still locked by a holder elsewhere until the lock
+// grows old, and its file is what users see when it blocks; a holder killed with -9 on this
+// host is seen gone at once.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
