@@ -28,9 +28,9 @@ export async function loadModule(path: string, what = 'PKCS#11 module'): Promise
  * on every C_Login (it stores the token flags): a C_GetTokenInfo of another process that
  * overlaps the rewrite fails with CKR_GENERAL_ERROR, and a C_Login that overlaps another's
  * leaves its process with no view of the token (every later call fails although C_Login
- * itself succeeded). kmu11 processes sharing a home take
- * turns, under <home>/token.lock (the home made if missing, as the handle store would); other
- * modules need no lock. A home that cannot be made leaves nowhere to meet: run unlocked.
+ * itself succeeded). kmu11 processes sharing a home take turns, under <home>/token.lock (the
+ * home made if missing, as the handle store would); other modules need no lock. A home that
+ * cannot be made leaves nowhere to meet: run unlocked.
  */
 export async function tokenFileTurn<T>(module: Module, home: string | undefined, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
   if (home === undefined) return fn();
