@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withLock } from '../src/backend/lock.js';
+import { cleanEnv, runChild } from './helpers/child.js';
 import { kmu11, pairHandles, startKmu11 } from './helpers/cli.js';
 import { makeToken, type TestToken } from './helpers/softhsm.js';
 import { objectsWithId } from './helpers/oracle.js';
@@ -53,6 +54,53 @@ describe('generic backend', () => {
       expect(run.exited()).toBe(false);
     });
     expect((await run.done).status).toBe(0);
+  });
+
+  it('opens and logs in while another process logs in and out (C_Initialize reads the token.object C_Login rewrites)', async () => {
+    // Without token.lock around SoftHSM's C_Initialize an opener saw "no initialized token" (or a
+    // C_Login saying the user PIN is not initialized) in 6 of 6 runs of this test.
+    const startAt = Date.now() + 1500;
+    const body = `
+      while (Date.now() < input.startAt) await new Promise((r) => setTimeout(r, 1));
+      const config = { home: input.home, module: input.module, token: input.label };
+      let n = 0;
+      const errors = [];
+      const end = Date.now() + 3000;
+      if (input.role === 'login') {
+        const b = await kmu.openBackend(config);
+        try {
+          for (; Date.now() < end; n++) {
+            await b.login('CU', 'anyone', input.pin);
+            await b.logout();
+          }
+        } finally {
+          await b.close();
+        }
+      } else {
+        for (; Date.now() < end; n++) {
+          let b;
+          try {
+            b = await kmu.openBackend(config);
+            await b.login('CU', 'anyone', input.pin);
+          } catch (e) {
+            errors.push(e.message);
+          } finally {
+            await b?.close();
+          }
+        }
+      }
+      return { n, errors };`;
+    const input = { home, module: t.module, label: t.label, pin: t.userPin, startAt };
+    const childEnv = cleanEnv({ SOFTHSM2_CONF: t.conf });
+    const [logins, ...opens] = await Promise.all(
+      ['login', 'open', 'open'].map((role) => runChild(body, { ...input, role }, childEnv)),
+    );
+    expect(logins.error).toBeUndefined();
+    expect(logins.n).toBeGreaterThan(10);
+    for (const o of opens) {
+      expect(o.errors).toEqual([]);
+      expect(o.n).toBeGreaterThan(10);
+    }
   });
 
   it('has no user model: -u, -m_value, shareKey, quorum, listUsers and user management refused, naming the flag, nothing made', () => {

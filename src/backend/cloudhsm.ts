@@ -269,7 +269,7 @@ class CloudHsmBackend extends TokenBackend {
 export async function openCloudHsm(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { extra?: Kmu11Config['extra'] }): Promise<Backend> {
   const extra = config.extra ?? {};
   const path = config.module ?? CLOUDHSM_MODULE;
-  const module = await loadModule(path, 'CloudHSM PKCS#11 library');
+  const module = await loadModule(path, 'CloudHSM PKCS#11 library', config.home);
   try {
     const client = readClientConfig(extra.clientConfig ?? CLOUDHSM_CLIENT_CONFIG);
     const cli = new CloudHsmCli({ path: extra.cloudhsmCli, clusterId: extra.clusterId });

@@ -7,9 +7,9 @@
 //   user.pin        the token's user PIN (random; C_Login after a kmu user's password checks out)
 //   users.json      kmu users: CO admin (id 1), CU crypto_user (id 2), scrypt-hashed passwords
 //   lock            held briefly while the home is set up or users.json changes
-//   token.lock      held around C_Login and C_GetTokenInfo (tokenAccess.ts tokenFileTurn)
+//   token.lock      held around C_Initialize, C_Login and C_GetTokenInfo (tokenAccess.ts tokenFileTurn)
 //
-// A complete home opens without the lock. Otherwise setup is a sequence of idempotent steps,
+// A complete home opens without the setup lock. Otherwise setup is a sequence of idempotent steps,
 // each file written atomically, all under the lock (SoftHSM loaded inside it, so it sees a
 // token another process has just made): an interrupted first run leaves complete files only,
 // and the next run finishes the job (a token whose user PIN was never set gets it then).
@@ -24,10 +24,10 @@ import { QuorumStore } from './quorum.js';
 import { userById } from './userAdmin.js';
 import type { Kmu11Config } from './config.js';
 import { createFileAtomic, DIR_MODE, FILE_MODE, makeDirs, missing, requirePrivate } from './fsutil.js';
-import { TOKEN_LOCK, withLock } from './lock.js';
+import { withLock } from './lock.js';
 import { findSoftHsmModule } from './softhsm.js';
 import { checkUserType, TokenBackend } from './token.js';
-import { loadModule, openRwSession } from './tokenAccess.js';
+import { inTokenTurn, loadModule, openRwSession } from './tokenAccess.js';
 import {
   authenticate,
   changeUserPassword,
@@ -297,16 +297,18 @@ async function checkPrivate(paths: EmbeddedPaths): Promise<void> {
 
 /**
  * Open the token if the home is complete (config, user PIN, users, and a token labelled `label`
- * whose user PIN is set): the common case, without taking the lock. Undefined otherwise.
+ * whose user PIN is set): the common case, without the setup lock. Undefined otherwise.
  */
 async function openComplete(modulePath: string, paths: EmbeddedPaths, label: string, warnings: string[]): Promise<EmbeddedBackend | undefined> {
   for (const f of [paths.softhsmConf, paths.userPin, paths.users]) if (await missing(f)) return undefined;
-  const module = await loadSoftHsm(modulePath, paths.softhsmConf);
+  // SoftHSM's C_Initialize reads token.object (the user PIN's blob with it) and findToken reads
+  // it again: both in token.lock's turn (tokenAccess.ts tokenFileTurn). A token a first run left
+  // half-made reads as an error or without its user PIN: the locked path below finishes it.
+  const { module, found } = await inTokenTurn(paths.home, async () => {
+    const module = await loadSoftHsm(modulePath, paths.softhsmConf);
+    return { module, found: await findToken(module, label).catch(() => undefined) };
+  }, warnings);
   try {
-    // The PIN and user files are written before the token: another process may be creating it
-    // right now, and SoftHSM then reads a half-written token (CKR_GENERAL_ERROR). Either way
-    // the locked path below waits for that process and looks again.
-    const found = await findToken(module, label).catch(() => undefined);
     if (!found || !(found.flags & CKF_TOKEN.USER_PIN_INITIALIZED)) {
       // Let the locked path load SoftHSM afresh: it rescans the token directory only on C_Initialize.
       releaseSoftHsm();
@@ -352,7 +354,7 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
     }
     // C_Initialize reads token.object and ensureToken reads and writes it: in token.lock's turn,
     // or another process's C_Login rewriting it meanwhile fails them (tokenAccess.ts tokenFileTurn).
-    return withLock(join(paths.home, TOKEN_LOCK), async () => {
+    return inTokenTurn(paths.home, async () => {
       const module = await loadSoftHsm(modulePath, paths.softhsmConf);
       try {
         const slot = await ensureToken(module, paths, label);
@@ -363,7 +365,7 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
         await module.close().catch(() => undefined);
         throw e;
       }
-    });
+    }, warnings);
   });
 }
 

@@ -43,7 +43,7 @@ class GenericBackend extends TokenBackend {
 
 /** Open `config.module` and its token `config.token` (or its only initialized token). */
 export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { module: string; extra?: Kmu11Config['extra'] }): Promise<Backend> {
-  const module = await loadModule(config.module);
+  const module = await loadModule(config.module, undefined, config.home);
   try {
     const { slot, label } = await tokenFileTurn(module, config.home, () => chooseToken(module, config.token));
     const session = await openRwSession(slot, label);
