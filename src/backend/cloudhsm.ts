@@ -274,7 +274,7 @@ export async function openCloudHsm(config: Pick<Kmu11Config, 'module' | 'token' 
     const client = readClientConfig(extra.clientConfig ?? CLOUDHSM_CLIENT_CONFIG);
     const cli = new CloudHsmCli({ path: extra.cloudhsmCli, clusterId: extra.clusterId });
     const users = CloudHsmUserMap.inHome(config.home, extra.clusterId ?? 'default', extra.users);
-    const { slot, label } = await tokenFileTurn(module, config.home, () => chooseToken(module, config.token, CLOUDHSM_TOKEN_LABELS));
+    const { slot, label } = await tokenFileTurn(module, config.home, 'read', () => chooseToken(module, config.token, CLOUDHSM_TOKEN_LABELS));
     const session = await openRwSession(slot, label);
     const capabilities = { sharing: true, quorum: true, servers: extra.servers ?? client.servers, attestation: true };
     const parts = { module, slot, session, home: config.home, capabilities, attestPins: extra.attest as AttestPins | undefined };

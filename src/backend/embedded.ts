@@ -7,7 +7,8 @@
 //   user.pin        the token's user PIN (random; C_Login after a kmu user's password checks out)
 //   users.json      kmu users: CO admin (id 1), CU crypto_user (id 2), scrypt-hashed passwords
 //   lock            held briefly while the home is set up or users.json changes
-//   token.lock      held around C_Initialize, C_Login and C_GetTokenInfo (tokenAccess.ts tokenFileTurn)
+//   token.lock      turns at SoftHSM's token file: C_Initialize and C_GetTokenInfo together, C_Login
+//                   alone (tokenAccess.ts tokenFileTurn)
 //
 // A complete home opens without the setup lock. Otherwise setup is a sequence of idempotent steps,
 // each file written atomically, all under the lock (SoftHSM loaded inside it, so it sees a
@@ -302,9 +303,9 @@ async function checkPrivate(paths: EmbeddedPaths): Promise<void> {
 async function openComplete(modulePath: string, paths: EmbeddedPaths, label: string, warnings: string[]): Promise<EmbeddedBackend | undefined> {
   for (const f of [paths.softhsmConf, paths.userPin, paths.users]) if (await missing(f)) return undefined;
   // SoftHSM's C_Initialize reads token.object (the user PIN's blob with it) and findToken reads
-  // it again: both in token.lock's turn (tokenAccess.ts tokenFileTurn). A token a first run left
-  // half-made reads as an error or without its user PIN: the locked path below finishes it.
-  const { module, found } = await inTokenTurn(paths.home, async () => {
+  // it again: both in a shared turn of token.lock (tokenAccess.ts tokenFileTurn). A token a first
+  // run left half-made reads as an error or without its user PIN: the locked path below finishes it.
+  const { module, found } = await inTokenTurn(paths.home, 'read', async () => {
     const module = await loadSoftHsm(modulePath, paths.softhsmConf);
     return { module, found: await findToken(module, label).catch(() => undefined) };
   }, warnings);
@@ -352,9 +353,9 @@ export async function openEmbedded(config: Pick<Kmu11Config, 'home' | 'token'>, 
       if (e instanceof SetupError) throw e;
       throw setupError(`cannot set up ${paths.home}`, e);
     }
-    // C_Initialize reads token.object and ensureToken reads and writes it: in token.lock's turn,
-    // or another process's C_Login rewriting it meanwhile fails them (tokenAccess.ts tokenFileTurn).
-    return inTokenTurn(paths.home, async () => {
+    // C_Initialize reads token.object and ensureToken writes it: in a sole turn of token.lock, or
+    // another process's C_Login rewriting it meanwhile fails them (tokenAccess.ts tokenFileTurn).
+    return inTokenTurn(paths.home, 'write', async () => {
       const module = await loadSoftHsm(modulePath, paths.softhsmConf);
       try {
         const slot = await ensureToken(module, paths, label);

@@ -45,7 +45,7 @@ class GenericBackend extends TokenBackend {
 export async function openGeneric(config: Pick<Kmu11Config, 'module' | 'token' | 'home'> & { module: string; extra?: Kmu11Config['extra'] }): Promise<Backend> {
   const module = await loadModule(config.module, undefined, config.home);
   try {
-    const { slot, label } = await tokenFileTurn(module, config.home, () => chooseToken(module, config.token));
+    const { slot, label } = await tokenFileTurn(module, config.home, 'read', () => chooseToken(module, config.token));
     const session = await openRwSession(slot, label);
     const rules = tokenRules((await module.getInfo()).manufacturerID);
     return new GenericBackend({

@@ -28,7 +28,7 @@ async function openEmbeddedByUri(config: Kmu11Config, env: NodeJS.ProcessEnv): P
   const attrs = parseTokenUri(config.token);
   if (attrs.token === undefined) throw new SetupError(`the embedded token is chosen by its label: ${config.token} needs token=…`);
   const backend = await openEmbedded({ ...config, token: attrs.token }, env);
-  const [library, candidate] = await Promise.all([describeLibrary(backend.module), tokenFileTurn(backend.module, backend.home, () => describeToken(backend.slot))]);
+  const [library, candidate] = await Promise.all([describeLibrary(backend.module), tokenFileTurn(backend.module, backend.home, 'read', () => describeToken(backend.slot))]);
   if (!tokenMatches(attrs, candidate, library)) {
     await backend.close();
     throw new SetupError(`the embedded token ${JSON.stringify(candidate.label)} (serial ${candidate.serialNumber}) does not match ${config.token}`);

@@ -3,8 +3,9 @@
 // exists) holding "pid host time". A lock whose process is gone (same host) or that is older
 // than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
-// kmu11's one lock between processes: token.lock (login, token info), keygen-<ID hash>.lock
-// (ID check + generation), handles.lock (the handle store's journal). It names its holder's
+// kmu11's one lock between processes: token.lock (SoftHSM's token file: shared turns for its
+// readers, a sole turn for each writer), keygen-<ID hash>.lock (ID check + generation),
+// handles.lock (the handle store's journal). It names its holder's
 // host, so a home shared between hosts is still locked by a holder elsewhere until the lock
 // grows old, and its file is what users see when it blocks; a holder killed with -9 on this
 // host is seen gone at once.
@@ -12,6 +13,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SetupError } from '../kmu/errors.js';
 import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
@@ -122,6 +124,52 @@ export async function acquireLock(lockPath: string, opts: LockOptions = {}): Pro
   const held = withLock(lockPath, () => (taken(), new Promise<void>((r) => (release = r))), opts);
   await Promise.race([got, held]);
   return async () => (release(), await held.catch(() => undefined));
+}
+
+/**
+ * Shared turns of the lock at `lockPath`: callers that only read what the lock guards run
+ * together. Each leaves a mark (`<lockPath>.shared-<pid>-<random>`, "pid host time") that it
+ * places while it holds the lock for a moment; withSoleLock waits, holding the lock, until no
+ * mark is left. A mark whose process is gone (this host) or older than `staleMs` is removed.
+ */
+export async function withSharedLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const outer = held.getStore();
+  if (outer?.has(lockPath)) return fn(); // inside this operation's own sole turn
+  const mark = `${lockPath}.shared-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await withLock(lockPath, () => createFileAtomic(mark, `${process.pid} ${hostname()} ${Date.now()}\n`, FILE_MODE, { durable: false }), opts);
+  try {
+    return await held.run(new Set([...(outer ?? []), `${lockPath} shared`]), fn);
+  } finally {
+    await fs.rm(mark, { force: true });
+  }
+}
+
+/** The lock at `lockPath`, once every shared turn (withSharedLock) has ended: `fn` runs alone. */
+export async function withSoleLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  if (held.getStore()?.has(`${lockPath} shared`))
+    throw new SetupError(`${lockPath} is shared by this same operation (a sole turn would wait for itself)`);
+  return withLock(lockPath, async () => (await sharersGone(lockPath, opts), fn()), opts);
+}
+
+async function sharersGone(lockPath: string, opts: LockOptions): Promise<void> {
+  const [dir, prefix] = [dirname(lockPath), `${basename(lockPath)}.shared-`];
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    let reader: Holder | undefined;
+    for (const name of await fs.readdir(dir)) {
+      if (!name.startsWith(prefix)) continue;
+      const path = join(dir, name);
+      const [text, st] = await Promise.all([fs.readFile(path, 'utf8'), fs.stat(path)]).catch(() => ['', undefined] as const);
+      if (!st) continue; // ended meanwhile
+      const h = parseHolder(text);
+      const dead = !h || (h.host === hostname() && h.pid !== process.pid && !pidAlive(h.pid));
+      if (dead || Date.now() - st.mtimeMs > (opts.staleMs ?? 120_000)) await fs.rm(path, { force: true });
+      else reader = h;
+    }
+    if (!reader) return;
+    if (Date.now() > deadline) throw new SetupError(`${lockPath} is shared by process ${reader.pid} on ${reader.host}, still reading; if no kmu11 is running there, remove its ${prefix}* file`);
+    await sleep(2 + Math.random() * 8);
+  }
 }
 
 // Wakes when the turn comes (or, with a timeout, when the turn may have stalled), never

@@ -96,7 +96,7 @@ export abstract class TokenBackend implements Backend {
 
   /** C_GetTokenInfo in the token file's turn. */
   private tokenInfo(): Promise<TokenInfo> {
-    return tokenFileTurn(this.module, this.home, () => this.slot.getTokenInfo(), this.warnings);
+    return tokenFileTurn(this.module, this.home, 'read', () => this.slot.getTokenInfo(), this.warnings);
   }
 
   exclusive<T>(id: Buffer, fn: () => Promise<T>): Promise<T> {
@@ -233,7 +233,7 @@ export abstract class TokenBackend implements Backend {
       return;
     }
     try {
-      await tokenFileTurn(this.module, this.home, () => this.session.login(pin, CKU.USER), this.warnings);
+      await tokenFileTurn(this.module, this.home, 'write', () => this.session.login(pin, CKU.USER), this.warnings);
     } catch (e) {
       if (!(shareExisting && isCkr(e, CKR.USER_ALREADY_LOGGED_IN))) throw toKmuError(e); // login() promises kmu's codes: the one CKR table
     }

@@ -6,19 +6,19 @@ import { basename, join } from 'node:path';
 import { oneLine, SetupError } from '../kmu/errors.js';
 import { CKF_TOKEN, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import { ensurePrivateDir } from './fsutil.js';
-import { TOKEN_LOCK, withLock } from './lock.js';
+import { TOKEN_LOCK, withSharedLock, withSoleLock } from './lock.js';
 import { parseTokenUri, tokenMatches, type TokenCandidate } from './uri.js';
 
 /**
  * Load a PKCS#11 module, turning every way that can fail into one SetupError line. With a home,
- * a library whose file is named SoftHSM (libsofthsm2.so) is initialized in token.lock's turn:
- * its C_Initialize reads every token.object (tokenFileTurn).
+ * a library whose file is named SoftHSM (libsofthsm2.so) is initialized in a shared turn of
+ * token.lock: its C_Initialize reads every token.object (tokenFileTurn).
  */
 export async function loadModule(path: string, what = 'PKCS#11 module', home?: string): Promise<Module> {
   if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
   try {
     const named = home !== undefined && /softhsm/i.test(basename(await realpath(path).catch(() => path)));
-    const module = named ? await inTokenTurn(home, () => Module.load(path)) : await Module.load(path);
+    const module = named ? await inTokenTurn(home, 'read', () => Module.load(path)) : await Module.load(path);
     // SoftHSM up to 2.6 loses objects written while another thread reads (p11/objectLock.ts).
     const { manufacturerID, libraryVersion: v } = await module.getInfo();
     if (isSoftHsm(manufacturerID) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
@@ -32,30 +32,33 @@ export async function loadModule(path: string, what = 'PKCS#11 module', home?: s
 const isSoftHsm = (manufacturerID: string): boolean => /^SoftHSM/i.test(manufacturerID);
 
 /**
- * Runs a call that rewrites or reads the token's own file. SoftHSM 2.6 rewrites token.object
+ * Runs a call that reads or rewrites the token's own file. SoftHSM 2.6 rewrites token.object
  * on every C_Login (it stores the token flags). Another process that reads the file meanwhile
  * gets a torn copy: its C_GetTokenInfo fails with CKR_GENERAL_ERROR; its C_Initialize sees no
  * initialized token, or a token whose C_Login says the user PIN is not initialized; and a
  * C_Login that overlaps another's leaves its process with no view of the token (every later
- * call fails although C_Login itself succeeded). kmu11 processes sharing a home take turns,
- * under <home>/token.lock; other modules need no lock.
+ * call fails although C_Login itself succeeded). kmu11 processes sharing a home take turns at
+ * <home>/token.lock: readers together, a writer alone. Other modules need no lock.
  */
-export async function tokenFileTurn<T>(module: Module, home: string | undefined, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
+export async function tokenFileTurn<T>(module: Module, home: string | undefined, use: TokenFileUse, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
   if (home === undefined || !isSoftHsm((await module.getInfo()).manufacturerID)) return fn();
-  return inTokenTurn(home, fn, warnings);
+  return inTokenTurn(home, use, fn, warnings);
 }
 
+/** C_Initialize and C_GetTokenInfo read the token's file; C_Login and making the token write it. */
+export type TokenFileUse = 'read' | 'write';
+
 /**
- * `fn` in token.lock's turn (the home made if missing, as the handle store would). A home that
- * cannot be made leaves nowhere to meet: run unlocked.
+ * `fn` in its turn at token.lock (the home made if missing, as the handle store would). A home
+ * that cannot be made leaves nowhere to meet: run unlocked.
  */
-export async function inTokenTurn<T>(home: string, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
+export async function inTokenTurn<T>(home: string, use: TokenFileUse, fn: () => Promise<T>, warnings: string[] = []): Promise<T> {
   try {
     await ensurePrivateDir(home, warnings);
   } catch {
     return fn();
   }
-  return withLock(join(home, TOKEN_LOCK), fn);
+  return (use === 'read' ? withSharedLock : withSoleLock)(join(home, TOKEN_LOCK), fn);
 }
 
 export interface TokenChoice {
