@@ -5,10 +5,9 @@
 //
 // kmu11's one lock between processes: token.lock (SoftHSM's token file: shared turns for its
 // readers, a sole turn for each writer), keygen-<ID hash>.lock (ID check + generation),
-// handles.lock (the handle store's journal). It names its holder's
-// host, so a home shared between hosts is still locked by a holder elsewhere until the lock
-// grows old, and its file is what users see when it blocks; a holder killed with -9 on this
-// host is seen gone at once.
+// handles.lock (the handle store's journal). It names its holder's host, so a home shared
+// between hosts is still locked by a holder elsewhere until the lock grows old, and its file
+// is what users see when it blocks; a holder killed with -9 on this host is seen gone at once.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
