@@ -45,11 +45,24 @@ interface Holder {
   time: number;
 }
 
+/** LockOptions' defaults. */
+const TIMEOUT_MS = 30_000;
+const STALE_MS = 120_000;
+
+/** What a lock file or a shared turn's mark holds: "pid host time". */
+const holderLine = (): string => `${process.pid} ${hostname()} ${Date.now()}\n`;
+
 function parseHolder(text: string): Holder | undefined {
   const [pid, host, time] = text.trim().split(/\s+/);
   const n = Number(pid);
   if (!Number.isSafeInteger(n) || n <= 0 || !host) return undefined;
   return { pid: n, host, time: Number(time) || 0 };
+}
+
+/** Left behind: its process gone (this host), or older than `staleMs`. */
+function abandoned(holder: Holder, mtimeMs: number, staleMs: number): boolean {
+  if (Date.now() - mtimeMs > staleMs) return true;
+  return holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
 }
 
 /**
@@ -135,7 +148,7 @@ export async function withSharedLock<T>(lockPath: string, fn: () => Promise<T>, 
   const outer = held.getStore();
   if (outer?.has(lockPath)) return fn(); // inside this operation's own sole turn
   const mark = `${lockPath}.shared-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await withLock(lockPath, () => createFileAtomic(mark, `${process.pid} ${hostname()} ${Date.now()}\n`, FILE_MODE, { durable: false }), opts);
+  await withLock(lockPath, () => createFileAtomic(mark, holderLine(), FILE_MODE, { durable: false }), opts);
   try {
     return await held.run(new Set([...(outer ?? []), `${lockPath} shared`]), fn);
   } finally {
@@ -152,7 +165,7 @@ export async function withSoleLock<T>(lockPath: string, fn: () => Promise<T>, op
 
 async function sharersGone(lockPath: string, opts: LockOptions): Promise<void> {
   const [dir, prefix] = [dirname(lockPath), `${basename(lockPath)}.shared-`];
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? TIMEOUT_MS);
   for (;;) {
     let reader: Holder | undefined;
     for (const name of await fs.readdir(dir)) {
@@ -161,8 +174,7 @@ async function sharersGone(lockPath: string, opts: LockOptions): Promise<void> {
       const [text, st] = await Promise.all([fs.readFile(path, 'utf8'), fs.stat(path)]).catch(() => ['', undefined] as const);
       if (!st) continue; // ended meanwhile
       const h = parseHolder(text);
-      const dead = !h || (h.host === hostname() && h.pid !== process.pid && !pidAlive(h.pid));
-      if (dead || Date.now() - st.mtimeMs > (opts.staleMs ?? 120_000)) await fs.rm(path, { force: true });
+      if (!h || abandoned(h, st.mtimeMs, opts.staleMs ?? STALE_MS)) await fs.rm(path, { force: true });
       else reader = h;
     }
     if (!reader) return;
@@ -201,9 +213,9 @@ async function waitTurn(lockPath: string, before: Promise<unknown>, t: Turns, ti
 }
 
 async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const staleMs = opts.staleMs ?? 120_000;
-  const me = `${process.pid} ${hostname()} ${Date.now()}\n`;
+  const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
+  const staleMs = opts.staleMs ?? STALE_MS;
+  const me = holderLine();
   const deadline = Date.now() + timeoutMs;
   let holder: Holder | undefined;
   for (;;) {
@@ -218,9 +230,7 @@ async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: Loc
       throw e;
     }
     holder = parseHolder(text);
-    const old = Date.now() - mtime > staleMs;
-    const dead = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
-    if (holder === undefined || dead || old) {
+    if (holder === undefined || abandoned(holder, mtime, staleMs)) {
       await breakStale(lockPath, holder ?? { pid: 0, host: '', time: 0 });
       continue;
     }
