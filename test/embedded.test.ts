@@ -2,7 +2,7 @@
 // creation (once, even with two processes racing), PIN files usable by pkcs11-tool, and
 // CloudHSM's login rules. SoftHSM reads SOFTHSM2_CONF once per process, so every home other
 // than this file's main one is opened in a child process.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +12,7 @@ import { RC } from '../src/kmu/returnCodes.js';
 import type { Backend } from '../src/backend/backend.js';
 import { changePassword, embeddedPaths, listUsers, openBackend, resetPassword } from '../src/backend/index.js';
 import { withLock } from '../src/backend/lock.js';
+import { startTime } from '../src/backend/proc.js';
 import { CKA, CKM, type Session } from '../src/p11/index.js';
 import { cleanEnv, runChild } from './helpers/child.js';
 import { softhsmModule } from './helpers/softhsm.js';
@@ -408,6 +409,27 @@ describe('home lock', () => {
     const r = await runChild(`const b = await kmu.openBackend({ home: input.home }); const t = (await b.info()).token; await b.close(); return t;`, { home });
     expect(r.label).toBe('kmu11');
     expect(existsSync(paths.lock)).toBe(false);
+  });
+
+  it('breaks a lock whose pid now runs another process (this one included), and waits for the process that wrote it', async () => {
+    const lock = join(tempRoot(), 'reused.lock');
+    // This very pid, written by an earlier process (start time 1): a container restarted after kill -9.
+    writeFileSync(lock, `${process.pid} ${hostname()} ${Date.now()} 1\n`);
+    expect(await withLock(lock, async () => 'taken', { timeoutMs: 300 })).toBe('taken');
+    expect(existsSync(lock)).toBe(false);
+    const live = spawn('sleep', ['30']);
+    try {
+      await new Promise((r) => live.once('spawn', r));
+      writeFileSync(lock, `${live.pid} ${hostname()} ${Date.now()} 1\n`);
+      expect(await withLock(lock, async () => 'taken', { timeoutMs: 300 })).toBe('taken');
+      writeFileSync(lock, `${live.pid} ${hostname()} ${Date.now()} ${startTime(live.pid!)}\n`);
+      const r = await withLock(lock, async () => 'no', { timeoutMs: 300 }).catch((e: unknown) => e);
+      expect((r as Error).message).toBe(`${lock} is held by process ${live.pid} on ${hostname()}; if no kmu11 is running there, remove the file`);
+      expect(existsSync(lock)).toBe(true);
+    } finally {
+      live.kill('SIGKILL');
+      await new Promise((r) => live.once('exit', r));
+    }
   });
 
   it('waits for a live holder, then gives up with one line naming the lock file', async () => {

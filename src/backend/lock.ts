@@ -1,7 +1,8 @@
 // An exclusive lock between kmu11 processes sharing one home: a lockfile that appears
 // atomically (written to a temp file, then link()ed into place, which fails if the lock
-// exists) holding "pid host time". A lock whose process is gone (same host) or that is older
-// than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
+// exists) holding "pid host time start" (start: the process's start time, Linux). A lock whose
+// process is gone (same host; a pid reused by a later process, this one included, counts as
+// gone) or that is older than `staleMs` is broken; anything else is waited for, up to `timeoutMs`.
 //
 // kmu11's one lock between processes: token.lock (SoftHSM's token file: shared turns for its
 // readers, a sole turn for each writer), keygen-<ID hash>.lock (ID check + generation),
@@ -16,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SetupError } from '../kmu/errors.js';
 import { createFileAtomic, errno, FILE_MODE } from './fsutil.js';
-import { pidAlive } from './proc.js';
+import { pidAlive, processAlive, startTime } from './proc.js';
 
 export interface LockOptions {
   /**
@@ -43,26 +44,35 @@ interface Holder {
   pid: number;
   host: string;
   time: number;
+  /** startTime() of the holder ('' when its writer had none: not Linux, or an older kmu11). */
+  start: string;
 }
 
 /** LockOptions' defaults. */
 const TIMEOUT_MS = 30_000;
 const STALE_MS = 120_000;
 
-/** What a lock file or a shared turn's mark holds: "pid host time". */
-const holderLine = (): string => `${process.pid} ${hostname()} ${Date.now()}\n`;
+const START = startTime(process.pid);
+/** What a lock file or a shared turn's mark holds: "pid host time start". */
+const holderLine = (): string => `${process.pid} ${hostname()} ${Date.now()}${START ? ` ${START}` : ''}\n`;
 
 function parseHolder(text: string): Holder | undefined {
-  const [pid, host, time] = text.trim().split(/\s+/);
+  const [pid, host, time, start] = text.trim().split(/\s+/);
   const n = Number(pid);
   if (!Number.isSafeInteger(n) || n <= 0 || !host) return undefined;
-  return { pid: n, host, time: Number(time) || 0 };
+  return { pid: n, host, time: Number(time) || 0, start: start ?? '' };
 }
 
-/** Left behind: its process gone (this host), or older than `staleMs`. */
+/**
+ * Left behind: older than `staleMs`, or its process gone (this host). With a start time, a pid
+ * now running another process is gone too, even this process's own pid (a container restarted
+ * after kill -9 often runs kmu11 under the same pid and host name again).
+ */
 function abandoned(holder: Holder, mtimeMs: number, staleMs: number): boolean {
   if (Date.now() - mtimeMs > staleMs) return true;
-  return holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
+  if (holder.host !== hostname()) return false;
+  if (holder.start) return !processAlive(holder.pid, holder.start);
+  return holder.pid !== process.pid && !pidAlive(holder.pid);
 }
 
 /**
@@ -140,7 +150,7 @@ export async function acquireLock(lockPath: string, opts: LockOptions = {}): Pro
 
 /**
  * Shared turns of the lock at `lockPath`: callers that only read what the lock guards run
- * together. Each leaves a mark (`<lockPath>.shared-<pid>-<random>`, "pid host time") that it
+ * together. Each leaves a mark (`<lockPath>.shared-<pid>-<random>`, "pid host time start") that it
  * places while it holds the lock for a moment; withSoleLock waits, holding the lock, until no
  * mark is left. A mark whose process is gone (this host) or older than `staleMs` is removed.
  */
@@ -231,7 +241,7 @@ async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: Loc
     }
     holder = parseHolder(text);
     if (holder === undefined || abandoned(holder, mtime, staleMs)) {
-      await breakStale(lockPath, holder ?? { pid: 0, host: '', time: 0 });
+      await breakStale(lockPath, holder ?? { pid: 0, host: '', time: 0, start: '' });
       continue;
     }
     if (Date.now() > deadline) {

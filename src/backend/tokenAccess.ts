@@ -1,8 +1,7 @@
 // How a backend reaches its token: loading the module, choosing the token, the token file's
 // turn (SoftHSM), the RW session commands run on.
 import { existsSync } from 'node:fs';
-import { realpath } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { oneLine, SetupError } from '../kmu/errors.js';
 import { CKF_TOKEN, Module, Pkcs11Error, type Session, type Slot } from '../p11/index.js';
 import { ensurePrivateDir } from './fsutil.js';
@@ -11,19 +10,23 @@ import { parseTokenUri, tokenMatches, type TokenCandidate } from './uri.js';
 
 /**
  * Load a PKCS#11 module, turning every way that can fail into one SetupError line. With a home,
- * a library whose file is named SoftHSM (libsofthsm2.so) is initialized in a shared turn of
- * token.lock: its C_Initialize reads every token.object (tokenFileTurn).
+ * C_Initialize runs in a shared turn of token.lock: SoftHSM's reads every token.object
+ * (tokenFileTurn), and which library is SoftHSM is known only after it. For any other library
+ * the turn costs a mark file, and waits for nobody (only SoftHSM's writers take sole turns).
+ * A home not made yet is not made here (a module that fails to load leaves nothing): no kmu11
+ * has logged in through it.
  */
 export async function loadModule(path: string, what = 'PKCS#11 module', home?: string): Promise<Module> {
   if (!existsSync(path)) throw new SetupError(`${what} not found: ${path}`);
   try {
-    const named = home !== undefined && /softhsm/i.test(basename(await realpath(path).catch(() => path)));
-    const module = named ? await inTokenTurn(home, 'read', () => Module.load(path)) : await Module.load(path);
+    const turn = home !== undefined && existsSync(home);
+    const module = await (turn ? inTokenTurn(home, 'read', () => Module.load(path)) : Module.load(path));
     // SoftHSM up to 2.6 loses objects written while another thread reads (p11/objectLock.ts).
     const { manufacturerID, libraryVersion: v } = await module.getInfo();
     if (isSoftHsm(manufacturerID) && v.major <= 2 && (v.major < 2 || v.minor <= 6)) module.serializeObjectWrites();
     return module;
   } catch (e) {
+    if (e instanceof SetupError) throw e; // the turn's own (a holder that does not let go)
     const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
     throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });
   }
