@@ -10,7 +10,7 @@ import { RC } from '../src/kmu/returnCodes.js';
 import type { Backend } from '../src/backend/backend.js';
 import { CLOUDHSM_MODULE, openBackend, resolveConfig } from '../src/backend/index.js';
 import { cleanEnv, runChild } from './helpers/child.js';
-import { makeToken, softhsmModule, type TestToken } from './helpers/softhsm.js';
+import { makeToken, notPkcs11Library, softhsmModule, type TestToken } from './helpers/softhsm.js';
 
 function caught(fn: () => unknown): unknown {
   try {
@@ -217,7 +217,9 @@ describe('generic backend (SoftHSM token made by softhsm2-util)', () => {
     expectSetup(await rejected(openBackend({ module: '/nonexistent/libfoo.so' }, cleanEnv())), /^PKCS#11 module not found: \/nonexistent\/libfoo\.so$/);
     const notLib = join(tempDir(), 'not-a-library.so');
     writeFileSync(notLib, 'this is not an ELF file\n');
-    expectSetup(await rejected(openBackend({ module: notLib }, cleanEnv())), new RegExp(`^cannot load PKCS#11 module ${notLib}: `));
+    expectSetup(await rejected(openBackend({ module: notLib }, cleanEnv())), new RegExp(`^cannot load PKCS#11 module ${notLib}: (file too short|invalid ELF header)$`));
+    const lib = notPkcs11Library();
+    expectSetup(await rejected(openBackend({ module: lib }, cleanEnv())), new RegExp(`^cannot load PKCS#11 module ${lib}: not a PKCS#11 library \\(it has no C_GetFunctionList\\)$`));
   });
 });
 

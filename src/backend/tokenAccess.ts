@@ -27,9 +27,20 @@ export async function loadModule(path: string, what = 'PKCS#11 module', home?: s
     return module;
   } catch (e) {
     if (e instanceof SetupError) throw e; // the turn's own (a holder that does not let go)
-    const why = e instanceof Pkcs11Error ? `${e.fn} returned ${e.ckr}` : oneLine((e as Error)?.message ?? String(e));
-    throw new SetupError(`cannot load ${what} ${path}: ${why}`, { cause: e });
+    throw new SetupError(`cannot load ${what} ${path}: ${loadFailure(e, path)}`, { cause: e });
   }
+}
+
+/**
+ * Why a module did not load, without what the line says already: the addon's "cannot load
+ * PKCS#11 module '<path>': " and dlerror()'s "<path>: " (a link's target or a missing
+ * dependency's name stays).
+ */
+function loadFailure(e: unknown, path: string): string {
+  if (e instanceof Pkcs11Error) return `${e.fn} returned ${e.ckr}`;
+  const why = oneLine((e as Error)?.message ?? String(e)).replace(`cannot load PKCS#11 module '${path}': `, '');
+  if (/^no C_GetFunctionList \(/.test(why)) return 'not a PKCS#11 library (it has no C_GetFunctionList)';
+  return why.startsWith(`${path}: `) ? why.slice(path.length + 2) : why;
 }
 
 const isSoftHsm = (manufacturerID: string): boolean => /^SoftHSM/i.test(manufacturerID);

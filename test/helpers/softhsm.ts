@@ -1,7 +1,7 @@
 // A real SoftHSMv2 token in a temp directory, made with Debian's softhsm2-util
 // (an oracle that shares no code with kmu11). One per test file.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +16,13 @@ export function softhsmModule(): string {
   const found = SOFTHSM_CANDIDATES.find((p) => existsSync(p));
   if (!found) throw new Error('libsofthsm2.so not found: apt-get install softhsm2');
   return found;
+}
+
+/** A shared library that is surely there and is no PKCS#11 module: the C library this process runs on. */
+export function notPkcs11Library(): string {
+  const libc = /\/\S*\/libc\.so\.6$/m.exec(readFileSync('/proc/self/maps', 'utf8'))?.[0];
+  if (!libc) throw new Error('no libc.so.6 in /proc/self/maps (the tests need glibc Linux)');
+  return libc;
 }
 
 export interface TestToken {
